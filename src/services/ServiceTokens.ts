@@ -1,0 +1,120 @@
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
+import type { WorkspaceId } from "../domain/Todo.js"
+
+/** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
+export const servicesUrl = Config.string("SERVICES_URL").pipe(
+  Config.validate({
+    message: "Expected an http:// or https:// URL",
+    validation: (url) => URL.canParse(url) && ["http:", "https:"].includes(new URL(url).protocol)
+  }),
+  Config.map((url) => url.replace(/\/+$/, ""))
+)
+
+/** A token is used until this long before its exp claim. */
+const expiryMargin = Duration.seconds(30)
+/** How long a token without an exp claim is used. */
+const defaultLifetime = Duration.minutes(50)
+
+const TokenResponse = Schema.Struct({ access_token: Schema.String })
+const JwtPayload = Schema.parseJson(Schema.Struct({ exp: Schema.optional(Schema.Number) }))
+
+/** The exp claim of a JWT in epoch milliseconds, when it has a readable one. */
+export const tokenExpiry = (jwt: string): number | undefined => {
+  const payload = jwt.split(".")[1]
+  if (payload === undefined) return undefined
+  const decoded = Encoding.decodeBase64UrlString(payload).pipe(
+    Either.flatMap((json) => Schema.decodeUnknownEither(JwtPayload)(json))
+  )
+  return Either.isRight(decoded) && decoded.right.exp !== undefined ? decoded.right.exp * 1000 : undefined
+}
+
+/** No token could be had for a workspace; the send that needed it fails with this reason. */
+export class TokenError extends Data.TaggedError("TokenError")<{
+  readonly workspaceId: WorkspaceId
+  readonly status?: number
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `Could not get a service token: ${this.reason}`
+  }
+}
+
+interface CachedToken {
+  readonly token: Redacted.Redacted<string>
+  readonly timeToLive: Duration.Duration
+}
+
+/**
+ * Service tokens, one per workspace (client-credentials grant scoped to the workspace), cached
+ * until shortly before they expire. Concurrent requests for one workspace share one fetch.
+ */
+export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceTokens, {
+  readonly get: (workspaceId: WorkspaceId) => Effect.Effect<Redacted.Redacted<string>, TokenError>
+  /** Drops a token the notify service refused, so the next `get` fetches a new one. */
+  readonly invalidate: (workspaceId: WorkspaceId) => Effect.Effect<void>
+}>() {
+  static readonly layer = Layer.effect(
+    ServiceTokens,
+    Effect.gen(function*() {
+      const baseUrl = yield* servicesUrl
+      const clientId = yield* Config.string("CLIENT_ID").pipe(Config.validate({ message: "Expected a non-empty client id", validation: (s) => s.length > 0 }))
+      const clientSecret = yield* Config.redacted("CLIENT_SECRET")
+      const http = yield* HttpClient.HttpClient
+      const url = `${baseUrl}/auth/token`
+
+      const fetchToken = Effect.fn("ServiceTokens.fetch")(function*(workspaceId: WorkspaceId) {
+        const failed = (reason: string, status?: number, cause?: unknown) =>
+          new TokenError({
+            workspaceId,
+            reason,
+            ...(status === undefined ? {} : { status }),
+            ...(cause === undefined ? {} : { cause })
+          })
+        const request = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setUrlParams({ grant_type: "client_credentials", scope: `workspaceId=${workspaceId}` }),
+          HttpClientRequest.basicAuth(clientId, clientSecret),
+          HttpClientRequest.bodyText("", "application/x-www-form-urlencoded;charset=utf-8")
+        )
+        yield* Effect.logDebug("Request").pipe(Effect.annotateLogs({ method: "POST", url, workspaceId }))
+        const response = yield* http.execute(request).pipe(
+          Effect.mapError((error) => failed(error.message, undefined, error))
+        )
+        yield* Effect.logDebug("Response").pipe(Effect.annotateLogs({ status: response.status, method: "POST", url }))
+        // The body holds the token: it is never logged, and only a failure's excerpt is kept.
+        const body = yield* response.text.pipe(Effect.mapError((error) => failed(error.message, response.status, error)))
+        if (response.status < 200 || response.status >= 300) {
+          return yield* failed(excerpt(body), response.status)
+        }
+        const { access_token } = yield* Schema.decodeUnknown(Schema.parseJson(TokenResponse))(body).pipe(
+          Effect.mapError(() => failed("the auth service answered without an access_token", response.status))
+        )
+        const now = yield* Clock.currentTimeMillis
+        const expiresAt = tokenExpiry(access_token)
+        const timeToLive = expiresAt === undefined
+          ? defaultLifetime
+          : Duration.millis(Math.max(0, expiresAt - now - Duration.toMillis(expiryMargin)))
+        return { token: Redacted.make(access_token), timeToLive } satisfies CachedToken
+      })
+
+      const cache = yield* Cache.makeWith({
+        capacity: 100_000,
+        lookup: fetchToken,
+        // Failures are not cached: the next send asks again.
+        timeToLive: Exit.match({ onFailure: () => Duration.zero, onSuccess: (cached) => cached.timeToLive })
+      })
+
+      return ServiceTokens.of({
+        get: (workspaceId) => Effect.map(cache.get(workspaceId), (cached) => cached.token),
+        invalidate: (workspaceId) => cache.invalidate(workspaceId)
+      })
+    })
+  )
+}
+
+/** The start of a response body, on one line, for error messages. */
+export const excerpt = (body: string, length = 200): string => {
+  const line = body.replace(/\s+/g, " ").trim()
+  return line.length === 0 ? "(empty body)" : line.length > length ? `${line.slice(0, length)}…` : line
+}

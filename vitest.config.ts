@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration tests start real PostgreSQL servers and processes; give them room.
+    testTimeout: 60_000,
+    hookTimeout: 120_000
+  }
+})
