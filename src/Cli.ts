@@ -132,6 +132,10 @@ const rootCommand = (appLayer: AppLayer) =>
   Command.make("delay-notifications").pipe(
     Command.withDescription(HelpDoc.blocks([
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos."),
+      HelpDoc.p(
+        "Environment: DATABASE_URL (postgres://...), SERVICES_URL (base URL of the auth and notify services), " +
+          "CLIENT_ID, CLIENT_SECRET, LOG_LEVEL (default info), TIME_ZONE (default UTC)."
+      ),
       HelpDoc.p(exitCodesHelp)
     ])),
     Command.withSubcommands(subcommands(appLayer))

@@ -1,0 +1,115 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, TestClock } from "effect"
+import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../dev/seedTodos.js"
+import { ExitCode } from "../src/Cli.js"
+import { NotificationClient } from "../src/services/NotificationClient.js"
+import { TodoRepository } from "../src/services/TodoRepository.js"
+import { captureLogs, cli, testApp } from "./support/TestApp.js"
+import { seedDelayedTodos } from "./support/seed.js"
+
+describe("send-delay-notifications on test layers", () => {
+  it.scoped("notifies exactly the seed's two delayed todos at 2022-06-03, with the seed's message", () =>
+    Effect.gen(function*() {
+      const app = yield* testApp(seedDelayedTodos)
+      const logs = yield* captureLogs
+      const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03"], app.appLayer).pipe(
+        Effect.provide(logs.layer)
+      )
+      expect(code).toBe(ExitCode.Success)
+      const sent = yield* app.sent
+      expect(sent.map((n) => [n.workspaceId, n.message]).sort()).toEqual([
+        [workspace2, `Todo ${ousmaneTodoId} is delayed`],
+        [workspace1, `Todo ${peterTodoId} is delayed`]
+      ].sort())
+      expect(logs.lines.map((l) => [l.level, l.message])).toEqual([
+        ["INFO", "Starting to send delay notifications."],
+        ["INFO", "Finished to send delay notifications."]
+      ])
+      expect(logs.lines[0]!.annotations).toEqual({ startDate: "2022-06-03" })
+      expect(logs.lines[1]!.annotations).toMatchObject({ startDate: "2022-06-03", sent: 2, failed: 0 })
+    }))
+
+  it.scoped("logs a failed notification with its workspace and todo, sends the others, and exits 3", () =>
+    Effect.gen(function*() {
+      const app = yield* testApp(seedDelayedTodos, { failFor: [peterTodoId], status: 503 })
+      const logs = yield* captureLogs
+      const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03"], app.appLayer).pipe(
+        Effect.provide(logs.layer)
+      )
+      expect(code).toBe(ExitCode.SomeFailed)
+      expect((yield* app.sent).map((n) => n.todoId)).toEqual([ousmaneTodoId])
+      const failure = logs.lines.find((l) => l.level === "ERROR")
+      expect(failure?.message).toBe("Could not send delayed todo. Skipping it...")
+      expect(failure?.annotations).toMatchObject({ workspaceId: workspace1, todoId: peterTodoId })
+      expect(String(failure?.annotations.error)).toContain("503")
+      expect(logs.lines.at(-1)?.annotations).toMatchObject({ sent: 1, failed: 1 })
+    }))
+
+  it.scoped("aborts on a database failure: sends nothing, logs why, exits 1", () =>
+    Effect.gen(function*() {
+      const client = yield* Layer.build(NotificationClient.testLayer())
+      const logs = yield* captureLogs
+      const appLayer = Layer.merge(TodoRepository.failing(new Error("connection refused")), Layer.succeedContext(client))
+      const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03"], appLayer).pipe(
+        Effect.provide(logs.layer)
+      )
+      expect(code).toBe(ExitCode.Aborted)
+      const abort = logs.lines.find((l) => l.level === "ERROR")
+      expect(abort?.message).toBe("Could not retrieve delayed todos from the database. Aborting job...")
+      expect(abort?.annotations).toMatchObject({ startDate: "2022-06-03" })
+      expect(String(abort?.annotations.error)).toContain("connection refused")
+      expect(logs.lines.some((l) => l.message === "Finished to send delay notifications.")).toBe(false)
+    }))
+
+  it.scoped("--now follows the Clock: moving it with TestClock moves the reference date", () =>
+    Effect.gen(function*() {
+      const sentAt = (iso: string) =>
+        Effect.gen(function*() {
+          yield* TestClock.setTime(Date.parse(iso))
+          const app = yield* testApp(seedDelayedTodos)
+          const code = yield* cli(["send-delay-notifications", "--now"], app.appLayer)
+          expect(code).toBe(ExitCode.Success)
+          return (yield* app.sent).map((n) => n.todoId).sort()
+        })
+      expect(yield* sentAt("2020-06-10T12:00:00Z")).toEqual([])
+      expect(yield* sentAt("2020-06-11T00:00:00Z")).toEqual([peterTodoId])
+      expect(yield* sentAt("2022-06-03T08:00:00Z")).toEqual([ousmaneTodoId, peterTodoId].sort())
+    }))
+
+  it.scoped("the time zone decides the reference date at a date boundary", () =>
+    Effect.gen(function*() {
+      const sentWith = (args: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const app = yield* testApp(seedDelayedTodos)
+          expect(yield* cli(["send-delay-notifications", ...args], app.appLayer)).toBe(ExitCode.Success)
+          return (yield* app.sent).map((n) => n.todoId)
+        })
+      // 2020-06-10 23:30 UTC is already 2020-06-11 in Berlin: Peter's todo is due there, not in UTC.
+      expect(yield* sentWith(["--at", "2020-06-10T23:30:00Z"])).toEqual([])
+      expect(yield* sentWith(["--at", "2020-06-10T23:30:00Z", "--time-zone", "Europe/Berlin"])).toEqual([peterTodoId])
+      // A wall-clock time without an offset is read in the time zone: its date is the one written.
+      expect(yield* sentWith(["--at", "2020-06-11T00:30", "--time-zone", "America/New_York"])).toEqual([peterTodoId])
+      // --now in a zone ahead of UTC.
+      yield* TestClock.setTime(Date.parse("2020-06-10T23:30:00Z"))
+      expect(yield* sentWith(["--now"])).toEqual([])
+      expect(yield* sentWith(["--now", "--time-zone", "Asia/Tokyo"])).toEqual([peterTodoId])
+    }))
+
+  it.scoped("rejects bad usage with exit 2 and sends nothing", () =>
+    Effect.gen(function*() {
+      for (
+        const args of [
+          ["--now", "--at", "2022-06-03"],
+          ["--at", "2022-02-30"],
+          ["--at", "yesterday"],
+          ["--time-zone", "Mars/Olympus"],
+          ["--concurrency", "0"],
+          ["--unknown"]
+        ]
+      ) {
+        const app = yield* testApp(seedDelayedTodos)
+        expect(yield* cli(["send-delay-notifications", ...args], app.appLayer)).toBe(ExitCode.Usage)
+        expect(yield* app.sent).toEqual([])
+      }
+    }))
+})

@@ -1,0 +1,38 @@
+import { NodeContext } from "@effect/platform-node"
+import { Context, Effect, Layer, Logger } from "effect"
+import type { AppLayer } from "../../src/Cli.js"
+import { runCli } from "../../src/Cli.js"
+import type { DelayedTodo } from "../../src/domain/Todo.js"
+import { NotificationClient, SentNotifications } from "../../src/services/NotificationClient.js"
+import { TodoRepository } from "../../src/services/TodoRepository.js"
+
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+}
+
+/** A logger that keeps every line for assertions, in place of the console one. */
+export const captureLogs = Effect.sync(() => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    lines.push({ level: logLevel.label, message: text, annotations: Object.fromEntries(annotations) })
+  })
+  return { layer: Logger.replace(Logger.defaultLogger, logger), lines }
+})
+
+/** Runs the command line in-process on the given app layer; returns the exit code. */
+export const cli = (args: ReadonlyArray<string>, appLayer: AppLayer) =>
+  runCli(["node", "delay-notifications", ...args], appLayer).pipe(Effect.provide(NodeContext.layer))
+
+/** An app of test layers over `todos`, and what its client was sent. */
+export const testApp = (
+  todos: ReadonlyArray<DelayedTodo>,
+  clientOptions: Parameters<typeof NotificationClient.testLayer>[0] = {}
+) =>
+  Effect.gen(function*() {
+    const client = yield* Layer.build(NotificationClient.testLayer(clientOptions))
+    const appLayer: AppLayer = Layer.merge(TodoRepository.fromTodos(todos), Layer.succeedContext(client))
+    return { appLayer, sent: Context.get(client, SentNotifications).all }
+  })
