@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/support/globalSetup.ts"],
     // Integration tests start real PostgreSQL servers and processes; give them room.
     testTimeout: 60_000,
     hookTimeout: 120_000

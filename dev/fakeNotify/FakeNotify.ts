@@ -1,0 +1,234 @@
+/**
+ * A fake of the auth and notify services (the contract in the README), for development, the
+ * demo, tests and benchmarks. Built on @effect/platform's HttpServer; never part of dist/main.js.
+ */
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Clock, Effect } from "effect"
+import { createHmac, timingSafeEqual } from "node:crypto"
+import { createServer } from "node:http"
+
+export interface FakeNotifyBehaviour {
+  /** Added before every answer, in milliseconds. */
+  latencyMs: number
+  /** Every Nth notification request fails with `failStatus` (0: never). */
+  failEvery: number
+  /** Notifications about these todo ids always fail with `failStatus`. */
+  failTodos: Array<string>
+  failStatus: number
+  /** Sent with a 429 answer. */
+  retryAfterSeconds: number
+  /** Lifetime of issued tokens, in seconds. */
+  tokenLifetimeSeconds: number
+}
+
+export interface FakeNotifyOptions extends Partial<FakeNotifyBehaviour> {
+  readonly clientId?: string
+  readonly clientSecret?: string
+  /** Which workspace a todo belongs to; when known, a token of another workspace gets 403. */
+  readonly workspaceOf?: (todoId: string) => string | undefined
+}
+
+export interface RecordedNotification {
+  readonly workspaceId: string
+  readonly message: string
+  readonly idempotencyKey: string | undefined
+}
+
+export interface FakeNotifyState {
+  /** Notifications created, in order (repeats of an Idempotency-Key are not in it). */
+  readonly notifications: Array<RecordedNotification>
+  /** Token requests, as received. */
+  readonly tokenRequests: Array<{
+    readonly url: string
+    readonly authorization: string | undefined
+    readonly contentType: string | undefined
+    readonly body: string
+  }>
+  /** Answers given to notification requests, by status. */
+  readonly answers: Record<number, number>
+  /** Requests whose Idempotency-Key had been seen: answered 200, nothing created. */
+  duplicates: number
+  notifyRequests: number
+  /** Tokens issued before this epoch second are refused with 401 (see `revokeTokens`). */
+  revokedBefore: number
+}
+
+const base64Url = (value: string | Buffer) => Buffer.from(value).toString("base64url")
+
+const todoIdOf = (message: string) => /^Todo (\S+) is delayed$/.exec(message)?.[1]
+
+export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
+  const clientId = options.clientId ?? "todos"
+  const clientSecret = options.clientSecret ?? "fake-secret"
+  const signingKey = `fake-notify-${clientSecret}`
+  const behaviour: FakeNotifyBehaviour = {
+    latencyMs: options.latencyMs ?? 0,
+    failEvery: options.failEvery ?? 0,
+    failTodos: options.failTodos ?? [],
+    failStatus: options.failStatus ?? 500,
+    retryAfterSeconds: options.retryAfterSeconds ?? 1,
+    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
+  }
+  const state: FakeNotifyState = {
+    notifications: [],
+    tokenRequests: [],
+    answers: {},
+    duplicates: 0,
+    notifyRequests: 0,
+    revokedBefore: 0
+  }
+  const seenKeys = new Set<string>()
+
+  const sign = (payload: object) => {
+    const unsigned = `${base64Url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64Url(JSON.stringify(payload))}`
+    return `${unsigned}.${createHmac("sha256", signingKey).update(unsigned).digest("base64url")}`
+  }
+  const verify = (token: string): { workspaceId: string; exp: number; iat: number } | undefined => {
+    const [header, payload, signature] = token.split(".")
+    if (header === undefined || payload === undefined || signature === undefined) return undefined
+    const expected = createHmac("sha256", signingKey).update(`${header}.${payload}`).digest()
+    const given = Buffer.from(signature, "base64url")
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+    return JSON.parse(Buffer.from(payload, "base64url").toString())
+  }
+
+  const delay = Effect.suspend(() => behaviour.latencyMs > 0 ? Effect.sleep(behaviour.latencyMs) : Effect.void)
+  const status = (code: number, message: string) => HttpServerResponse.unsafeJson({ message }, { status: code })
+
+  const issueToken = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const body = yield* request.text
+    const url = new URL(request.url, "http://fake")
+    state.tokenRequests.push({
+      url: request.url,
+      authorization: request.headers["authorization"],
+      contentType: request.headers["content-type"],
+      body
+    })
+    yield* delay
+    const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`
+    if (request.headers["authorization"] !== expected) return status(401, "Unknown client or wrong secret")
+    const scope = /^workspaceId=([0-9a-fA-F-]{36})$/.exec(url.searchParams.get("scope") ?? "")
+    if (url.searchParams.get("grant_type") !== "client_credentials" || scope === null) {
+      return status(400, "Malformed grant or scope")
+    }
+    const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const access_token = sign({
+      sub: clientId,
+      workspaceId: scope[1],
+      iat: now,
+      exp: now + behaviour.tokenLifetimeSeconds
+    })
+    return HttpServerResponse.unsafeJson({
+      access_token,
+      token_type: "Bearer",
+      expires_in: behaviour.tokenLifetimeSeconds
+    })
+  })
+
+  const answer = (code: number, response: HttpServerResponse.HttpServerResponse) => {
+    state.answers[code] = (state.answers[code] ?? 0) + 1
+    return response
+  }
+
+  const createNotification = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const body = yield* request.text
+    const requestNumber = ++state.notifyRequests
+    yield* delay
+    const bearer = /^Bearer (.+)$/.exec(request.headers["authorization"] ?? "")?.[1]
+    const claims = bearer === undefined ? undefined : verify(bearer)
+    const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    if (claims === undefined || claims.exp <= now || claims.iat < state.revokedBefore) {
+      return answer(401, status(401, "Token missing, expired or revoked"))
+    }
+    let message: unknown
+    try {
+      message = (JSON.parse(body) as { message?: unknown }).message
+    } catch {
+      message = undefined
+    }
+    if (typeof message !== "string") return answer(400, status(400, "Malformed body"))
+    const todoId = todoIdOf(message)
+    const owner = todoId === undefined ? undefined : options.workspaceOf?.(todoId)
+    if (owner !== undefined && owner !== claims.workspaceId) {
+      return answer(403, status(403, "Token is for another workspace"))
+    }
+    const failing = (behaviour.failEvery > 0 && requestNumber % behaviour.failEvery === 0) ||
+      (todoId !== undefined && behaviour.failTodos.includes(todoId))
+    if (failing) {
+      const response = status(behaviour.failStatus, "Injected failure")
+      return answer(
+        behaviour.failStatus,
+        behaviour.failStatus === 429
+          ? HttpServerResponse.setHeader(response, "retry-after", String(behaviour.retryAfterSeconds))
+          : response
+      )
+    }
+    const key = request.headers["idempotency-key"]
+    if (key !== undefined && seenKeys.has(key)) {
+      state.duplicates++
+      return answer(200, status(200, "Notification already created"))
+    }
+    if (key !== undefined) seenKeys.add(key)
+    state.notifications.push({ workspaceId: claims.workspaceId, message, idempotencyKey: key })
+    return answer(201, status(201, "Notification created"))
+  })
+
+  /** For tools in other processes: read the record, change the behaviour, start afresh. */
+  const control = HttpRouter.empty.pipe(
+    HttpRouter.get(
+      "/__fake/stats",
+      Effect.sync(() =>
+        HttpServerResponse.unsafeJson({
+          notifications: state.notifications.length,
+          duplicates: state.duplicates,
+          notifyRequests: state.notifyRequests,
+          tokenRequests: state.tokenRequests.length,
+          answers: state.answers
+        })
+      )
+    ),
+    HttpRouter.get("/__fake/notifications", Effect.sync(() => HttpServerResponse.unsafeJson(state.notifications))),
+    HttpRouter.post(
+      "/__fake/behaviour",
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        Object.assign(behaviour, yield* request.json)
+        return HttpServerResponse.unsafeJson(behaviour)
+      })
+    )
+  )
+
+  const app = HttpRouter.empty.pipe(
+    HttpRouter.post("/auth/token", issueToken),
+    HttpRouter.post("/notify/notifications", createNotification),
+    HttpRouter.concat(control),
+    HttpRouter.catchAll(() => Effect.succeed(HttpServerResponse.empty({ status: 500 })))
+  )
+
+  return {
+    app,
+    state,
+    behaviour,
+    /** Every token issued so far is refused from now on (the next request gets 401). */
+    revokeTokens: Effect.map(Clock.currentTimeMillis, (now) => {
+      state.revokedBefore = Math.floor(now / 1000) + 1
+    })
+  }
+}
+
+export type FakeNotify = ReturnType<typeof makeFakeNotify> & { readonly url: string; readonly port: number }
+
+/** Serves a fake on 127.0.0.1 (port 0: a free one) for the life of the scope. */
+export const serveFakeNotify = (options: FakeNotifyOptions & { readonly port?: number } = {}) =>
+  Effect.gen(function*() {
+    const fake = makeFakeNotify(options)
+    const server = yield* NodeHttpServer.make(() => createServer(), { port: options.port ?? 0, host: "127.0.0.1" })
+    yield* server.serve(fake.app)
+    const address = server.address
+    const port = address._tag === "TcpAddress" ? address.port : 0
+    return { ...fake, url: `http://127.0.0.1:${port}`, port } satisfies FakeNotify
+  })
+

@@ -1,0 +1,61 @@
+import { Reactivity } from "@effect/experimental"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { inject } from "vitest"
+import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
+
+/** The URL of this test file's own database. */
+export class TestDatabaseUrl extends Context.Tag("test/TestDatabaseUrl")<TestDatabaseUrl, string>() {}
+
+const withDatabase = (serverUrl: string, database: string) => {
+  const url = new URL(serverUrl)
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
+const adminClient = (serverUrl: string) => PgClient.make({ url: Redacted.make(serverUrl) })
+
+/**
+ * A fresh database on the run's PostgreSQL server (embedded, or TEST_DATABASE_URL), dropped when
+ * the layer is released, with a SqlClient on it.
+ */
+export const TestDatabaseLive = Layer.scopedContext(Effect.gen(function*() {
+  const serverUrl = inject("databaseUrl")
+  const name = `test_${Math.random().toString(36).slice(2, 10)}`
+  yield* Effect.acquireRelease(
+    Effect.scoped(Effect.flatMap(adminClient(serverUrl), (sql) => sql.unsafe(`CREATE DATABASE ${name}`))),
+    () =>
+      Effect.scoped(Effect.flatMap(adminClient(serverUrl), (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+        .pipe(Effect.orDie)
+  )
+  const url = withDatabase(serverUrl, name)
+  const sql = yield* PgClient.make({ url: Redacted.make(url) })
+  return Context.make(TestDatabaseUrl, url).pipe(Context.add(SqlClient.SqlClient, sql))
+}).pipe(Effect.orDie, Effect.provide(Reactivity.layer)))
+
+/** Creates the todos table as the todos service defines it, empty. */
+export const createTodosTable = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(createTodosTableSql)
+  yield* sql`TRUNCATE todos`
+})
+
+/** The todos table holding exactly the seed's five todos. */
+export const seedDatabase = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* createTodosTable
+  yield* sql`INSERT INTO todos ${sql.insert(seedTodos.map((todo) => ({ ...todo })))}`
+})
+
+/** `count` delayed todos over `workspaces` workspaces, made by the server itself. */
+export const insertDelayedTodos = (count: number, workspaces: number, dueDate = "2020-01-01") =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`
+      WITH ws AS (SELECT gen_random_uuid() AS id, row_number() OVER () - 1 AS n FROM generate_series(1, ${workspaces}))
+      INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
+      SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', ${dueDate}::date, ws.id
+      FROM generate_series(1, ${count}) AS i JOIN ws ON ws.n = i % ${workspaces}
+    `
+  })
