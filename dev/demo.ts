@@ -1,0 +1,58 @@
+/**
+ * `npm run demo`: the real job (dist/main.js) against an embedded PostgreSQL holding the seed's
+ * todos and the fake notify service, then everything shut down (also on Ctrl-C).
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
+import { spawn } from "node:child_process"
+import { existsSync, readdirSync, statSync } from "node:fs"
+import * as path from "node:path"
+import { devEnvironment } from "./devEnvironment.js"
+
+const root = path.resolve(import.meta.dirname, "..")
+const main = path.join(root, "dist", "main.js")
+
+const newestSource = (dir: string): number =>
+  readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
+    const full = path.join(dir, entry.name)
+    return Math.max(newest, entry.isDirectory() ? newestSource(full) : statSync(full).mtimeMs)
+  }, 0)
+
+/** Runs a process with inherited output; resolves with its exit code; killed if interrupted. */
+const run = (command: string, args: Array<string>, env: Record<string, string> = {}) =>
+  Effect.async<number>((resume) => {
+    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: "inherit" })
+    child.on("close", (code, signal) => resume(Effect.succeed(code ?? (signal === "SIGINT" ? 130 : 1))))
+    return Effect.sync(() => child.kill("SIGTERM"))
+  })
+
+const buildIfNeeded = Effect.gen(function*() {
+  if (existsSync(main) && statSync(main).mtimeMs >= newestSource(path.join(root, "src"))) return
+  yield* Console.log("Building dist/main.js ...")
+  const code = yield* run("npm", ["run", "--silent", "build"])
+  if (code !== 0) return yield* Effect.dieMessage(`The build failed (exit ${code})`)
+})
+
+const demo = Effect.gen(function*() {
+  yield* buildIfNeeded
+  yield* Console.log("Starting an embedded PostgreSQL and the fake notify service ...")
+  const { env, fake } = yield* devEnvironment()
+  yield* Console.log(`DATABASE_URL=${env.DATABASE_URL}\nSERVICES_URL=${env.SERVICES_URL}\n`)
+  yield* Console.log("$ node dist/main.js send-delay-notifications --at 2022-06-03\n")
+  const code = yield* run(process.execPath, [main, "send-delay-notifications", "--at", "2022-06-03"], {
+    ...env,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "debug"
+  })
+  yield* Console.log(`\nThe job exited with ${code}. The fake notify service recorded:`)
+  for (const notification of fake.state.notifications) {
+    yield* Console.log(`  workspace ${notification.workspaceId}: ${notification.message}`)
+  }
+  return code
+}).pipe(Effect.scoped)
+
+demo.pipe(
+  NodeRuntime.runMain({
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) => onExit(exit._tag === "Success" && typeof exit.value === "number" ? exit.value : 1)
+  })
+)

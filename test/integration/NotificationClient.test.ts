@@ -1,0 +1,126 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Logger, LogLevel, TestClock } from "effect"
+import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../../dev/seedTodos.js"
+import { TodoId, WorkspaceId } from "../../src/domain/Todo.js"
+import { NotificationClient } from "../../src/services/NotificationClient.js"
+import { captureLogs } from "../support/TestApp.js"
+import { clientId, clientSecret, fakeAndClient } from "../support/notify.js"
+
+const notification = (todoId: string, workspaceId: string) => ({
+  todoId: TodoId.make(todoId),
+  workspaceId: WorkspaceId.make(workspaceId),
+  message: `Todo ${todoId} is delayed`
+})
+const peter = notification(peterTodoId, workspace1)
+const ousmane = notification(ousmaneTodoId, workspace2)
+
+/** `count` todos spread over `workspaces` workspaces, with ids the fake can map back. */
+const manyTodos = (count: number, workspaces: Array<string>) =>
+  Array.from({ length: count }, (_, i) =>
+    notification(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, workspaces[i % workspaces.length]!)
+  )
+
+describe("NotificationClient over HTTP against the fake notify service", () => {
+  it.scoped("asks for a token exactly as the contract says", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient()
+      yield* Context.get(client, NotificationClient).send(peter)
+      expect(fake.state.tokenRequests).toEqual([{
+        url: `/auth/token?grant_type=client_credentials&scope=workspaceId%3D${workspace1}`,
+        authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`,
+        contentType: "application/x-www-form-urlencoded;charset=utf-8",
+        body: ""
+      }])
+      expect(fake.state.notifications).toEqual([
+        { workspaceId: workspace1, message: `Todo ${peterTodoId} is delayed`, idempotencyKey: undefined }
+      ])
+    }))
+
+  it.scoped("asks once per workspace however many sends run at once, each with its own workspace's token", () =>
+    Effect.gen(function*() {
+      const workspaces = [workspace1, workspace2, "5b0c8a52-54c5-4a8e-8d5e-0d5e0b1f7a11"]
+      const todos = manyTodos(300, workspaces)
+      const owner = new Map(todos.map((t) => [t.todoId as string, t.workspaceId as string]))
+      const { client, fake } = yield* fakeAndClient({ workspaceOf: (todoId) => owner.get(todoId) })
+      const send = Context.get(client, NotificationClient).send
+      yield* Effect.forEach(todos, send, { concurrency: 64, discard: true })
+      expect(fake.state.tokenRequests.length).toBe(3)
+      expect(fake.state.answers).toEqual({ 201: 300 })
+      expect(fake.state.notifications.length).toBe(300)
+      for (const recorded of fake.state.notifications) {
+        expect(recorded.workspaceId).toBe(owner.get(/^Todo (\S+)/.exec(recorded.message)![1]!))
+      }
+    }))
+
+  it.scoped("the fake refuses a token of another workspace with 403, and the client reports it", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient({ workspaceOf: () => workspace2 })
+      const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
+      expect(error).toMatchObject({ _tag: "NotificationError", status: 403, workspaceId: workspace1, todoId: peterTodoId })
+      expect(fake.state.answers).toEqual({ 403: 1 })
+    }))
+
+  it.scoped("uses a token until shortly before its exp, then fetches a new one (TestClock)", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient({ tokenLifetimeSeconds: 3600 })
+      const send = Context.get(client, NotificationClient).send
+      yield* send(peter)
+      yield* TestClock.adjust("50 minutes")
+      yield* send(peter)
+      expect(fake.state.tokenRequests.length).toBe(1)
+      yield* TestClock.adjust("10 minutes")
+      yield* send(peter)
+      expect(fake.state.tokenRequests.length).toBe(2)
+      expect(fake.state.answers).toEqual({ 201: 3 })
+    }))
+
+  it.scoped("on a 401 drops the token, fetches a new one and retries once", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient()
+      const send = Context.get(client, NotificationClient).send
+      yield* send(peter)
+      yield* TestClock.adjust("1 second")
+      yield* fake.revokeTokens
+      yield* TestClock.adjust("2 seconds")
+      yield* send(peter)
+      expect(fake.state.answers).toEqual({ 201: 2, 401: 1 })
+      expect(fake.state.tokenRequests.length).toBe(2)
+      expect(fake.state.notifications.length).toBe(2)
+    }))
+
+  it.scoped("reports a failed notification with its status and an excerpt of the body", () =>
+    Effect.gen(function*() {
+      const { client } = yield* fakeAndClient({ failTodos: [peterTodoId], failStatus: 503 })
+      const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
+      expect(error).toMatchObject({ status: 503, workspaceId: workspace1, todoId: peterTodoId })
+      expect(error.message).toBe(`HTTP 503: {"message":"Injected failure"}`)
+    }))
+
+  it.scoped("reports wrong client credentials as a token failure for that workspace", () =>
+    Effect.gen(function*() {
+      const { client } = yield* fakeAndClient({ clientSecret: "another-secret" })
+      const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
+      expect(error).toMatchObject({ status: 401, workspaceId: workspace1 })
+      expect(error.message).toContain("Could not get a service token")
+      expect(error.message).not.toContain(clientSecret)
+    }))
+
+  it.scoped("logs requests and responses at debug level, never a token or the secret", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const { client } = yield* fakeAndClient()
+      const send = Context.get(client, NotificationClient).send
+      yield* Effect.all([send(peter), send(ousmane)]).pipe(
+        Effect.provide(logs.layer),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )
+      const output = JSON.stringify(logs.lines)
+      expect(logs.lines.filter((l) => l.message === "Request").length).toBe(4)
+      expect(logs.lines.filter((l) => l.message === "Response").length).toBe(4)
+      expect(output).toContain(`Todo ${peterTodoId} is delayed`)
+      expect(output).not.toMatch(/eyJ[\w-]+\.[\w-]+\.[\w-]+/)
+      expect(output).not.toContain(clientSecret)
+      expect(output).not.toContain(Buffer.from(`${clientId}:${clientSecret}`).toString("base64"))
+      expect(output.toLowerCase()).not.toContain("bearer")
+    }))
+})

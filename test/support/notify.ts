@@ -1,0 +1,25 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { type FakeNotifyOptions, serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
+import { NotificationClient } from "../../src/services/NotificationClient.js"
+
+export const clientId = "todos"
+export const clientSecret = "test-secret-Zq81"
+
+/** The services' environment for a fake at `url`. */
+export const servicesEnv = (url: string) => ({ SERVICES_URL: url, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret })
+
+/** The live NotificationClient (undici, keep-alive) configured for the fake at `url`. */
+export const liveClientLayer = (url: string) =>
+  NotificationClient.layer.pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(servicesEnv(url))))))
+  )
+
+/** A fake notify service on a free port for the scope, and the live client configured for it. */
+export const fakeAndClient = (options: FakeNotifyOptions = {}) =>
+  Effect.gen(function*() {
+    const fake = yield* serveFakeNotify({ clientId, clientSecret, ...options })
+    const client = yield* Layer.build(liveClientLayer(fake.url))
+    return { fake, client }
+  })
