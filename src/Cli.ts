@@ -1,37 +1,83 @@
 import { Command, HelpDoc, Options, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
-import { Cause, Config, Console, ConfigError, Data, DateTime, Effect, Either, Exit, Layer } from "effect"
+import { Cause, Config, ConfigError, Console, Data, DateTime, Duration, Effect, Either, Exit, Layer, Option, Schema } from "effect"
+import { randomUUID } from "node:crypto"
 import packageJson from "../package.json" with { type: "json" }
 import { parseReference, parseTimeZone, referenceDateOf } from "./domain/ReferenceDate.js"
+import { defaultRetryPolicy } from "./domain/RetryPolicy.js"
 import type { CalendarDate } from "./domain/Todo.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
 import { sendDelayNotifications } from "./SendDelayNotifications.js"
+import type { LedgerAdmin, LedgerStatus } from "./services/LedgerAdmin.js"
+import { LedgerAdmin as LedgerAdminTag } from "./services/LedgerAdmin.js"
 import type { NotificationClient } from "./services/NotificationClient.js"
-import type { DatabaseError, TodoRepository } from "./services/TodoRepository.js"
+import type { DatabaseError, SchemaNotCurrent, TodoRepository } from "./services/TodoRepository.js"
 
 /** The process exit codes; documented in --help and the README. */
 export const ExitCode = {
-  /** Every delayed todo was notified. */
+  /** Every delayed todo was notified (or nothing was pending). */
   Success: 0,
-  /** The run was aborted: database failure or invalid configuration. */
+  /** The run was aborted: database failure, schema not migrated, or invalid configuration. */
   Aborted: 1,
   /** Invalid command-line usage. */
   Usage: 2,
-  /** The run finished, but some notifications failed (or rows could not be read). */
+  /** The run finished, but some notifications failed (retried by a later run), became dead letters, or rows could not be read. */
   SomeFailed: 3
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
-/** What the job runs on; MainLive in production, test layers in tests. */
-export type AppLayer = Layer.Layer<TodoRepository | NotificationClient, ConfigError.ConfigError | DatabaseError>
+type StartupError = ConfigError.ConfigError | DatabaseError | SchemaNotCurrent
+
+/** What the commands run on: MainLive in production, test layers in tests. */
+export interface AppLayers {
+  /** For send-delay-notifications: the ledger and the notify service. */
+  readonly send: Layer.Layer<TodoRepository | NotificationClient, StartupError>
+  /** For migrate, status, requeue and prune: the database alone. */
+  readonly ledger: Layer.Layer<LedgerAdmin, StartupError>
+}
 
 /** A run that ended with a non-zero exit code (already logged). */
 class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode }> {}
 
-const exitCodesHelp = "Exit codes: 0 every delayed todo notified; 1 run aborted (database failure or invalid " +
-  "configuration); 2 invalid usage; 3 run finished but some notifications failed or rows could not be read."
+const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
+  "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
+  "failed (tried again by a later run) or became dead letters, or rows could not be read."
 
 const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+
+/** "90s", "5m", "2h", "30d", "500ms", or Effect's "5 minutes". */
+export const parseDuration = (input: string): Option.Option<Duration.Duration> => {
+  const short = /^(\d+)(ms|s|m|h|d)$/.exec(input.trim())
+  if (short !== null) {
+    const amount = Number(short[1])
+    const unit = short[2] as "ms" | "s" | "m" | "h" | "d"
+    return Option.some(
+      ({ ms: Duration.millis, s: Duration.seconds, m: Duration.minutes, h: Duration.hours, d: Duration.days })[unit](amount)
+    )
+  }
+  return Duration.decodeUnknown(input)
+}
+
+const duration = (name: string, env: string, fallback: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(`${description} Env: ${env}. Default: ${fallback}.`),
+    Options.withFallbackConfig(Config.string(env).pipe(Config.withDefault(fallback))),
+    Options.mapEffect((text) =>
+      Option.match(parseDuration(text), {
+        onNone: () => Effect.fail(usageError(`--${name}: expected a duration such as 90s, 5m, 2h or 30d: "${text}"`)),
+        onSome: (d) => Duration.toMillis(d) > 0 ? Effect.succeed(d) : Effect.fail(usageError(`--${name} must be positive.`))
+      })
+    )
+  )
+
+const integer = (name: string, env: string, fallback: number, min: number, max: number, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(`${description} Env: ${env}. Default: ${fallback}.`),
+    Options.withFallbackConfig(Config.integer(env).pipe(Config.withDefault(fallback))),
+    Options.mapEffect((n) =>
+      n >= min && n <= max ? Effect.succeed(n) : Effect.fail(usageError(`--${name} must be between ${min} and ${max}.`))
+    )
+  )
 
 type ReferenceSpec =
   | { readonly _tag: "Now"; readonly zone: DateTime.TimeZone }
@@ -66,11 +112,31 @@ const reference: Options.Options<ReferenceSpec> = Options.all({
   )
 )
 
-const concurrency = Options.integer("concurrency").pipe(
-  Options.withDescription("How many notifications are in flight at once."),
-  Options.withDefault(16),
-  Options.mapEffect((n) => n >= 1 && n <= 1024 ? Effect.succeed(n) : Effect.fail(usageError("--concurrency must be between 1 and 1024.")))
-)
+const sendOptions = {
+  reference,
+  concurrency: integer("concurrency", "CONCURRENCY", 16, 1, 1024, "Notifications in flight at once."),
+  batchSize: integer("batch-size", "BATCH_SIZE", 200, 1, 10_000, "Todos claimed per database round trip."),
+  lease: duration(
+    "lease",
+    "LEASE",
+    "5m",
+    "How long a claim holds; a crashed run's claims are taken over by a later run after it."
+  ),
+  maxAttempts: integer(
+    "max-attempts",
+    "MAX_ATTEMPTS",
+    defaultRetryPolicy.maxAttempts,
+    1,
+    1000,
+    "Tries per notification, across runs, before it becomes a dead letter."
+  ),
+  retryDelay: duration(
+    "retry-delay",
+    "RETRY_DELAY",
+    "5m",
+    "Wait before a failed notification is tried again by a later run; doubled after each failure, at most 6h."
+  )
+}
 
 const resolveReference = (spec: ReferenceSpec) =>
   spec._tag === "At" ? Effect.succeed(spec.date) : Effect.map(DateTime.now, (now) => referenceDateOf(now, spec.zone))
@@ -78,72 +144,202 @@ const resolveReference = (spec: ReferenceSpec) =>
 /** One line naming each variable that is missing or malformed; never a value. */
 export const describeConfigError = (error: ConfigError.ConfigError): string => {
   const lines = (e: ConfigError.ConfigError): Array<string> => {
-    const name = e._op === "And" || e._op === "Or" ? "" : e.path.join(".")
     switch (e._op) {
       case "And":
       case "Or":
         return [...lines(e.left), ...lines(e.right)]
       case "MissingData":
-        return [`${name} is not set`]
+        return [`${e.path.join(".")} is not set`]
       default:
-        return [`${name}: ${e.message}`]
+        return [`${e.path.join(".")}: ${e.message}`]
     }
   }
   return [...new Set(lines(error))].join("; ")
 }
 
-/** Builds the job's services; a failure here is logged and aborts the run before anything is read. */
-const buildApp = (appLayer: AppLayer) =>
-  Layer.build(appLayer).pipe(
-    Effect.catchAll((error) =>
-      Effect.logError(
-        ConfigError.isConfigError(error)
-          ? "Invalid configuration. Aborting job..."
-          : "Could not connect to the database. Aborting job..."
-      ).pipe(
-        Effect.annotateLogs({ error: ConfigError.isConfigError(error) ? describeConfigError(error) : error.message }),
+/** Builds a command's services; a failure here is logged and aborts the run before anything is read. */
+const build = <A>(layer: Layer.Layer<A, StartupError>) =>
+  Layer.build(layer).pipe(
+    Effect.catchAll((error) => {
+      const [message, detail] = ConfigError.isConfigError(error)
+        ? ["Invalid configuration. Aborting job...", describeConfigError(error)]
+        : error._tag === "SchemaNotCurrent"
+        ? ["The job's database schema is not current. Aborting job...", error.message]
+        : ["Could not connect to the database. Aborting job...", error.message]
+      return Effect.logError(message).pipe(
+        Effect.annotateLogs({ error: detail }),
         Effect.zipRight(new JobExit({ code: ExitCode.Aborted }))
       )
-    )
+    })
   )
 
-const sendCommand = (appLayer: AppLayer) =>
-  Command.make("send-delay-notifications", { reference, concurrency }, (options) =>
+/** Runs an operator command on LedgerAdmin; a database failure is logged with `what` and exits 1. */
+const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError>) =>
+  Effect.flatMap(build(layers.ledger), (ctx) => Effect.flatMap(LedgerAdminTag, f).pipe(Effect.provide(ctx))).pipe(
+    Effect.catchTag("DatabaseError", (error) =>
+      Effect.logError(`${what} Aborting...`).pipe(
+        Effect.annotateLogs({ error: error.message }),
+        Effect.zipRight(new JobExit({ code: ExitCode.Aborted }))
+      ))
+  )
+
+const sendCommand = (layers: AppLayers) =>
+  Command.make("send-delay-notifications", sendOptions, (options) =>
     Effect.gen(function*() {
       const startDate = yield* resolveReference(options.reference)
-      const app = yield* buildApp(appLayer)
-      const summary = yield* sendDelayNotifications(startDate, { concurrency: options.concurrency }).pipe(
+      const app = yield* build(layers.send)
+      const summary = yield* sendDelayNotifications(startDate, {
+        runId: randomUUID(),
+        concurrency: options.concurrency,
+        batchSize: options.batchSize,
+        lease: options.lease,
+        retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay }
+      }).pipe(
         Effect.provide(app),
         Effect.catchTag("DatabaseError", () => new JobExit({ code: ExitCode.Aborted }))
       )
-      if (summary.failed > 0 || summary.skipped > 0) return yield* new JobExit({ code: ExitCode.SomeFailed })
+      if (summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0) {
+        return yield* new JobExit({ code: ExitCode.SomeFailed })
+      }
     }).pipe(Effect.scoped)).pipe(
       Command.withDescription(
         HelpDoc.blocks([
-          HelpDoc.p("Notify each workspace of its todos that are due on or before the reference date."),
+          HelpDoc.p(
+            "Notify each workspace of its todos that are due on or before the reference date, each exactly once: " +
+              "todos are recorded in the job's ledger, claimed (FOR UPDATE SKIP LOCKED, with a lease), sent with an " +
+              "Idempotency-Key, and their outcome recorded. Safe to run again, and in several processes at once."
+          ),
           HelpDoc.p(exitCodesHelp)
         ])
       )
     )
 
-const subcommands = (appLayer: AppLayer) => [sendCommand(appLayer)] as const
+const migrateCommand = (layers: AppLayers) =>
+  Command.make("migrate", {}, () =>
+    Effect.gen(function*() {
+      const applied = yield* withAdmin(layers, "Could not migrate the job's schema.", (admin) => admin.migrate)
+      yield* Effect.logInfo(applied.length === 0 ? "The job's schema is current." : "Migrated the job's schema.").pipe(
+        Effect.annotateLogs({ applied: applied.join(", ") || "none" })
+      )
+    }).pipe(Effect.scoped)).pipe(
+      Command.withDescription(
+        "Create or update the job's own tables (schema delay_notifications) with @effect/sql's Migrator. " +
+          "Idempotent; safe to run before every send. Exit 0, or 1 when the database fails."
+      )
+    )
 
-const rootCommand = (appLayer: AppLayer) =>
+const formatStatus = (status: LedgerStatus): string => {
+  const c = status.counts
+  const lines = [
+    `pending ${c.pending}   retrying ${c.retrying}   claimed ${c.claimed}   sent ${c.sent}   dead ${c.dead}`,
+    status.oldestPending === null
+      ? "oldest pending: none"
+      : `oldest pending: todo ${status.oldestPending.todoId} (workspace ${status.oldestPending.workspaceId}), due ${status.oldestPending.dueDate}`
+  ]
+  if (status.deadLetters.length > 0) {
+    lines.push("dead letters (newest first):")
+    for (const d of status.deadLetters) {
+      lines.push(
+        `  workspace ${d.workspaceId}  todo ${d.todoId}  due ${d.dueDate}  attempts ${d.attempts}  since ${d.since}  ` +
+          `last error: ${d.lastError ?? "-"}`
+      )
+    }
+  }
+  return lines.join("\n")
+}
+
+const statusCommand = (layers: AppLayers) =>
+  Command.make("status", {
+    json: Options.boolean("json").pipe(Options.withDescription("Print the status as JSON.")),
+    limit: Options.integer("limit").pipe(Options.withDescription("Dead letters to list."), Options.withDefault(50))
+  }, (options) =>
+    Effect.gen(function*() {
+      const now = yield* DateTime.now
+      const status = yield* withAdmin(layers, "Could not read the job's state.", (admin) => admin.status(now, options.limit))
+      yield* Console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status))
+    }).pipe(Effect.scoped)).pipe(
+      Command.withDescription(
+        "Show the job's state: counts by state (pending, retrying, claimed, sent, dead), the oldest pending todo, " +
+          "and the dead letters with their attempts and last error."
+      )
+    )
+
+const optionalUuid = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(description),
+    Options.withSchema(Schema.UUID),
+    Options.optional,
+    Options.map(Option.getOrUndefined)
+  )
+
+const requeueCommand = (layers: AppLayers) =>
+  Command.make("requeue", {
+    workspace: optionalUuid("workspace", "Only the dead letters of this workspace."),
+    todo: optionalUuid("todo", "Only the dead letter of this todo.")
+  }, (options) =>
+    Effect.gen(function*() {
+      const now = yield* DateTime.now
+      const requeued = yield* withAdmin(
+        layers,
+        "Could not requeue dead letters.",
+        (admin) => admin.requeue({ workspaceId: options.workspace, todoId: options.todo }, now)
+      )
+      yield* Effect.logInfo("Requeued dead letters.").pipe(Effect.annotateLogs({ requeued }))
+    }).pipe(Effect.scoped)).pipe(
+      Command.withDescription(
+        "Put dead letters back: pending again with fresh attempts, sent by the next run."
+      )
+    )
+
+const pruneCommand = (layers: AppLayers) =>
+  Command.make("prune", {
+    retention: duration(
+      "retention",
+      "RETENTION",
+      "30d",
+      "Keep rows younger than this. Older rows whose todo no longer exists with that due date are deleted."
+    )
+  }, (options) =>
+    Effect.gen(function*() {
+      const before = DateTime.subtractDuration(yield* DateTime.now, options.retention)
+      const pruned = yield* withAdmin(layers, "Could not prune the job's state.", (admin) => admin.prune(before))
+      yield* Effect.logInfo("Pruned the job's state.").pipe(
+        Effect.annotateLogs({ pruned, before: DateTime.formatIso(before) })
+      )
+    }).pipe(Effect.scoped)).pipe(
+      Command.withDescription(
+        "Delete old ledger rows of todos that were deleted or whose due date moved. Rows of todos that still " +
+          "exist are kept: without them a todo would be notified again."
+      )
+    )
+
+const subcommands = (layers: AppLayers) =>
+  [
+    sendCommand(layers),
+    migrateCommand(layers),
+    statusCommand(layers),
+    requeueCommand(layers),
+    pruneCommand(layers)
+  ] as const
+
+const rootCommand = (layers: AppLayers) =>
   Command.make("delay-notifications").pipe(
     Command.withDescription(HelpDoc.blocks([
-      HelpDoc.p("Batch job that notifies workspaces of their delayed todos."),
+      HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://...), SERVICES_URL (base URL of the auth and notify services), " +
-          "CLIENT_ID, CLIENT_SECRET, LOG_LEVEL (default info), TIME_ZONE (default UTC)."
+          "CLIENT_ID, CLIENT_SECRET, LOG_LEVEL (default info), TIME_ZONE (default UTC); options also read " +
+          "CONCURRENCY, BATCH_SIZE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, RETENTION."
       ),
       HelpDoc.p(exitCodesHelp)
     ])),
-    Command.withSubcommands(subcommands(appLayer))
+    Command.withSubcommands(subcommands(layers))
   )
 
-const usageLines = (appLayer: AppLayer): string =>
-  subcommands(appLayer)
-    .map((command) => `  delay-notifications ${HelpDoc.toAnsiText(Usage.getHelp(Command.getUsage(command))).trim().replace(/^\$ /, "")}`)
+const usageLines = (layers: AppLayers): string =>
+  subcommands(layers)
+    .map((command) => Usage.getHelp(Command.getUsage(command as Command.Command<string, never, JobExit, unknown>)))
+    .map((help) => `  delay-notifications ${HelpDoc.toAnsiText(help).trim().replace(/^\$ /, "")}`)
     .join("\n")
 
 /**
@@ -152,11 +348,11 @@ const usageLines = (appLayer: AppLayer): string =>
  */
 export const runCli = (
   argv: ReadonlyArray<string>,
-  appLayer: AppLayer
+  layers: AppLayers
 ): Effect.Effect<ExitCode, never, CliApp.CliApp.Environment> => {
   // @effect/cli has printed the one-line reason; add the usage and where to read more.
-  const printUsage = Console.error(`Usage:\n${usageLines(appLayer)}\nRun with --help for details.`)
-  return Command.run(rootCommand(appLayer), { name: "delay-notifications", version: packageJson.version })(argv).pipe(
+  const printUsage = Console.error(`Usage:\n${usageLines(layers)}\nRun with --help for details.`)
+  return Command.run(rootCommand(layers), { name: "delay-notifications", version: packageJson.version })(argv).pipe(
     Effect.provide(LoggerLive),
     Effect.as(ExitCode.Success),
     Effect.catchAll((error): Effect.Effect<ExitCode> =>

@@ -1,63 +1,164 @@
-import { Effect, Either } from "effect"
+import { Chunk, DateTime, Duration, Effect, Either, Fiber, Option, Queue, Stream } from "effect"
 import { forEachConcurrently } from "./lib/Pipeline.js"
+import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
 import type { RunSummary } from "./domain/RunSummary.js"
-import { type CalendarDate, delayMessage, type DelayedTodo } from "./domain/Todo.js"
+import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { NotificationClient } from "./services/NotificationClient.js"
-import { TodoRepository, type TodoRow, type UndecodableTodo } from "./services/TodoRepository.js"
+import { type Outcome, TodoRepository } from "./services/TodoRepository.js"
 
-type Outcome = "sent" | "failed" | "skipped"
-
-/** Sends one todo's notification; a failure is logged for this todo alone and the run goes on. */
-export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(todo: DelayedTodo) {
-  const client = yield* NotificationClient
-  return yield* client.send({ workspaceId: todo.workspaceId, todoId: todo.id, message: delayMessage(todo) }).pipe(
-    Effect.as<Outcome>("sent"),
-    Effect.catchTag("NotificationError", (error) =>
-      Effect.logError("Could not send delayed todo. Skipping it...").pipe(
-        Effect.annotateLogs({ workspaceId: todo.workspaceId, todoId: todo.id, error: error.message }),
-        Effect.as<Outcome>("failed")
-      ))
-  )
-})
-
-const reportUndecodable = (row: UndecodableTodo) =>
-  Effect.logError("Could not read delayed todo. Skipping it...").pipe(
-    Effect.annotateLogs({ workspaceId: row.workspaceId, todoId: row.todoId, error: row.reason }),
-    Effect.as<Outcome>("skipped")
-  )
-
-const handleRow = (row: TodoRow) => Either.match(row, { onLeft: reportUndecodable, onRight: sendDelayNotification })
+export interface RunOptions {
+  /** This run's id: it owns the claims it makes. */
+  readonly runId: string
+  /** Notifications in flight at once. */
+  readonly concurrency: number
+  /** Todos claimed per round trip. */
+  readonly batchSize: number
+  /** How long a claim holds before another run may take the todo over. */
+  readonly lease: Duration.Duration
+  readonly retry: RetryPolicy
+}
 
 /**
- * Notifies every todo delayed at `reference`. Notification failures are counted, not raised; a
- * database failure is logged and raised, so the run ends as aborted.
+ * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
+ * later try or, after the last one, a dead letter; the run goes on.
+ */
+export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(todo: ClaimedTodo, retry: RetryPolicy) {
+  const client = yield* NotificationClient
+  const result = yield* Effect.either(client.send({
+    workspaceId: todo.workspaceId,
+    todoId: todo.id,
+    message: delayMessage(todo),
+    idempotencyKey: idempotencyKey(todo)
+  }))
+  if (Either.isRight(result)) return { _tag: "Sent", todo } satisfies Outcome
+  const error = result.left
+  const attempts = todo.attempts + 1
+  const next = afterFailure(attempts, retry)
+  const now = yield* DateTime.now
+  const outcome: Outcome = next._tag === "DeadLetter"
+    ? { _tag: "DeadLetter", todo, attempts, status: error.status, error: error.message }
+    : {
+      _tag: "RetryLater",
+      todo,
+      attempts,
+      nextAttemptAt: DateTime.addDuration(now, next.delay),
+      status: error.status,
+      error: error.message
+    }
+  yield* Effect.logError("Could not send delayed todo. Skipping it...").pipe(
+    Effect.annotateLogs({
+      workspaceId: todo.workspaceId,
+      todoId: todo.id,
+      error: error.message,
+      attempt: attempts,
+      ...(outcome._tag === "RetryLater"
+        ? { nextAttemptAt: DateTime.formatIso(outcome.nextAttemptAt) }
+        : { deadLetter: true })
+    })
+  )
+  return outcome
+})
+
+const end: unique symbol = Symbol("end")
+
+/**
+ * Notifies every todo delayed at `reference` exactly once: adds them to the job's ledger, then
+ * claims, sends and records them in batches until nothing claimable is left. Notification
+ * failures are counted, not raised; a database failure is logged and raised (the run aborts).
  */
 export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(function*(
   reference: CalendarDate,
-  options: { readonly concurrency: number }
+  options: RunOptions
 ) {
   const repository = yield* TodoRepository
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
-  const counts = { delayed: 0, sent: 0, failed: 0, skipped: 0 }
-  const count = (outcome: Outcome) =>
-    Effect.sync(() => {
-      counts[outcome]++
-      if (outcome !== "skipped") counts.delayed++
-    })
-  yield* forEachConcurrently(
-    repository.delayedTodos(reference),
-    (row) => Effect.flatMap(handleRow(row), count),
-    { concurrency: options.concurrency }
-  ).pipe(
+  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, skipped: 0 }
+
+  const enqueue = Effect.gen(function*() {
+    const { undecodable } = yield* repository.enqueueDelayed(reference, yield* DateTime.now)
+    for (const row of undecodable) {
+      counts.skipped++
+      yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
+        Effect.annotateLogs({ workspaceId: row.workspaceId, todoId: row.todoId, error: row.reason })
+      )
+    }
+  })
+
+  const claims = Stream.repeatEffectChunkOption(
+    Effect.gen(function*() {
+      const now = yield* DateTime.now
+      const claimed = yield* repository.claim({
+        owner: options.runId,
+        size: options.batchSize,
+        leaseUntil: DateTime.addDuration(now, options.lease),
+        now
+      })
+      return claimed.length === 0 ? yield* Effect.fail(Option.none()) : Chunk.unsafeFromArray([...claimed])
+    }).pipe(Effect.mapError((error) => (Option.isOption(error) ? error : Option.some(error))))
+  )
+
+  const count = (outcome: Outcome) => {
+    counts.delayed++
+    if (outcome._tag === "Sent") counts.sent++
+    else if (outcome._tag === "RetryLater") counts.failed++
+    else if (outcome._tag === "DeadLetter") counts.deadLetters++
+  }
+
+  const sendAll = Effect.gen(function*() {
+    const outcomes = yield* Queue.bounded<Outcome | typeof end>(4096)
+    // Outcomes go back to the database in batches: whatever arrived while the last write ran.
+    const writer = yield* Effect.fork(Effect.gen(function*() {
+      while (true) {
+        const batch = Chunk.toReadonlyArray(yield* Queue.takeBetween(outcomes, 1, 1000))
+        const done = batch.includes(end)
+        yield* repository.record(
+          options.runId,
+          batch.filter((o): o is Outcome => o !== end),
+          yield* DateTime.now
+        )
+        if (done) return
+      }
+    }))
+    const sending = yield* Effect.exit(Effect.raceFirst(
+      forEachConcurrently(
+        claims,
+        (todo) =>
+          sendDelayNotification(todo, options.retry).pipe(
+            Effect.tap((outcome) => Effect.sync(() => count(outcome))),
+            Effect.flatMap((outcome) => Queue.offer(outcomes, outcome))
+          ),
+        { concurrency: options.concurrency, bufferSize: options.batchSize }
+      ),
+      Fiber.join(writer)
+    ))
+    // Whatever was sent is recorded before the run ends, even when claiming failed.
+    yield* Queue.offer(outcomes, end)
+    const written = yield* Effect.exit(Fiber.join(writer))
+    yield* sending
+    yield* written
+  })
+
+  yield* Effect.zipRight(enqueue, sendAll).pipe(
     Effect.tapError((error) =>
       Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
         Effect.annotateLogs({ startDate: reference, error: error.message, sent: counts.sent, failed: counts.failed })
       )
     )
   )
+  if (counts.delayed === 0 && counts.skipped === 0) {
+    yield* Effect.logInfo("Nothing was pending.").pipe(Effect.annotateLogs({ startDate: reference }))
+  }
   const summary: RunSummary = { reference, ...counts }
   yield* Effect.logInfo("Finished to send delay notifications.").pipe(
-    Effect.annotateLogs({ startDate: reference, delayed: summary.delayed, sent: summary.sent, failed: summary.failed, skipped: summary.skipped })
+    Effect.annotateLogs({
+      startDate: reference,
+      delayed: summary.delayed,
+      sent: summary.sent,
+      failed: summary.failed,
+      deadLetters: summary.deadLetters,
+      skipped: summary.skipped
+    })
   )
   return summary
 })
+

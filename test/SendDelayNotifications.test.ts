@@ -4,7 +4,7 @@ import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../dev/seedT
 import { ExitCode } from "../src/Cli.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
 import { TodoRepository } from "../src/services/TodoRepository.js"
-import { captureLogs, cli, testApp } from "./support/TestApp.js"
+import { captureLogs, cli, sendOnly, testApp } from "./support/TestApp.js"
 import { seedDelayedTodos } from "./support/seed.js"
 
 describe("send-delay-notifications on test layers", () => {
@@ -49,7 +49,9 @@ describe("send-delay-notifications on test layers", () => {
     Effect.gen(function*() {
       const client = yield* Layer.build(NotificationClient.testLayer())
       const logs = yield* captureLogs
-      const appLayer = Layer.merge(TodoRepository.failing(new Error("connection refused")), Layer.succeedContext(client))
+      const appLayer = sendOnly(
+        Layer.merge(TodoRepository.failing(new Error("connection refused")), Layer.succeedContext(client))
+      )
       const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03"], appLayer).pipe(
         Effect.provide(logs.layer)
       )

@@ -3,10 +3,13 @@ import type { CalendarDate } from "./Todo.js"
 /** What one run did, counted as it went. */
 export interface RunSummary {
   readonly reference: CalendarDate
-  /** Delayed todos the run found. */
+  /** Delayed todos this run claimed and tried. */
   readonly delayed: number
   readonly sent: number
+  /** Tries that failed and will be made again by a later run. */
   readonly failed: number
+  /** Todos that failed their last allowed try this run and are kept as dead letters. */
+  readonly deadLetters: number
   /** Rows that could not be read as a delayed todo (reported with their key, not sent). */
   readonly skipped: number
 }

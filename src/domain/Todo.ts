@@ -40,3 +40,17 @@ export const isDelayed = (dueDate: CalendarDate, reference: CalendarDate): boole
 
 /** The notification text, worded exactly as the original job. */
 export const delayMessage = (todo: Pick<DelayedTodo, "id">): string => `Todo ${todo.id} is delayed`
+
+/** A delayed todo this run has claimed, with the attempts made before this one. */
+export const ClaimedTodo = Schema.Struct({
+  ...DelayedTodo.fields,
+  attempts: Schema.Int
+})
+export type ClaimedTodo = typeof ClaimedTodo.Type
+
+/**
+ * The Idempotency-Key of a todo's notification: one per (workspace, todo, due date), so a resend
+ * after a crash is recognised by the notify service, and a moved due date is a new notification.
+ */
+export const idempotencyKey = (todo: Pick<DelayedTodo, "workspaceId" | "id" | "dueDate">): string =>
+  `delay-notification:${todo.workspaceId}:${todo.id}:${todo.dueDate}`

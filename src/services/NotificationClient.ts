@@ -8,6 +8,8 @@ export interface Notification {
   readonly workspaceId: WorkspaceId
   readonly todoId: TodoId
   readonly message: string
+  /** Sent as Idempotency-Key: the notify service creates one notification per key. */
+  readonly idempotencyKey: string
 }
 
 /** A notification that was not accepted; carries what a person investigating needs. */
@@ -34,7 +36,11 @@ const makeHttp = Effect.gen(function*() {
     const body = { message: notification.message }
     yield* Effect.logDebug("Request").pipe(Effect.annotateLogs({ method: "POST", url, body }))
     const response = yield* http.execute(
-      HttpClientRequest.post(url).pipe(HttpClientRequest.bearerToken(token), HttpClientRequest.bodyUnsafeJson(body))
+      HttpClientRequest.post(url).pipe(
+        HttpClientRequest.bearerToken(token),
+        HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
+        HttpClientRequest.bodyUnsafeJson(body)
+      )
     )
     // Always read the body, so the keep-alive connection goes back to the pool.
     const text = yield* response.text

@@ -1,9 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Data, Effect, Either, Layer, ParseResult, Schema, Stream } from "effect"
-import { type CalendarDate, DelayedTodo, isDelayed } from "../domain/Todo.js"
+import { Context, Data, DateTime, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { type CalendarDate, ClaimedTodo, type DelayedTodo, DelayedTodo as DelayedTodoSchema, isDelayed } from "../domain/Todo.js"
+import { latestMigrationId, ledgerSchema, migrationsTable } from "../migrations/index.js"
 
 /** The messages along a cause chain ("PgClient: Failed to connect: connect ECONNREFUSED ..."). */
-const describeCause = (cause: unknown): string => {
+export const describeCause = (cause: unknown): string => {
   const messages: Array<string> = []
   for (let current = cause, depth = 0; current !== undefined && depth < 5; depth++) {
     const message = current instanceof Error ? current.message : typeof current === "string" ? current : undefined
@@ -23,62 +24,353 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
   }
 }
 
-/** One row that is not a valid delayed todo; reported with its key and skipped. */
+/** The job's own tables are missing or older than this code: `migrate` must run first. */
+export class SchemaNotCurrent extends Schema.TaggedError<SchemaNotCurrent>()("SchemaNotCurrent", {
+  applied: Schema.Number,
+  expected: Schema.Number
+}) {
+  override get message(): string {
+    return `The job's database schema is not current (migration ${this.applied} of ${this.expected} applied): ` +
+      "run `delay-notifications migrate` first"
+  }
+}
+
+/** One row of the todos table that is not a valid delayed todo; reported with its key and skipped. */
 export class UndecodableTodo extends Data.TaggedError("UndecodableTodo")<{
   readonly workspaceId: string
   readonly todoId: string
   readonly reason: string
 }> {}
 
-/** A row of the delayed-todos stream: a todo to notify, or a row to report and skip. */
-export type TodoRow = Either.Either<DelayedTodo, UndecodableTodo>
+/** What happened to a claimed todo; written back in batches. */
+export type Outcome =
+  | { readonly _tag: "Sent"; readonly todo: ClaimedTodo }
+  | {
+    readonly _tag: "RetryLater"
+    readonly todo: ClaimedTodo
+    readonly attempts: number
+    readonly nextAttemptAt: DateTime.Utc
+    readonly status: number | undefined
+    readonly error: string
+  }
+  | {
+    readonly _tag: "DeadLetter"
+    readonly todo: ClaimedTodo
+    readonly attempts: number
+    readonly status: number | undefined
+    readonly error: string
+  }
+  /** Claimed but not tried (the run is stopping): pending again at once, no attempt counted. */
+  | { readonly _tag: "Released"; readonly todo: ClaimedTodo }
 
-const decodeTodo = Schema.decodeUnknownEither(DelayedTodo)
+export interface ClaimRequest {
+  /** The run that claims; only it may record the outcome. */
+  readonly owner: string
+  readonly size: number
+  /** Until when the claim holds; after that another run may take the todo over. */
+  readonly leaseUntil: DateTime.Utc
+  readonly now: DateTime.Utc
+}
 
-/** Decodes one row, keeping its key for the report when it is not a valid delayed todo. */
-const toTodoRow = (row: { readonly id: unknown; readonly workspaceId: unknown; readonly dueDate: unknown }): TodoRow =>
-  Either.mapLeft(decodeTodo(row), (error) =>
-    new UndecodableTodo({
-      workspaceId: String(row.workspaceId),
-      todoId: String(row.id),
-      reason: ParseResult.TreeFormatter.formatErrorSync(error).replaceAll("\n", " ")
-    }))
-
-/** Live repository: one server-side cursor over the todos table, read in small batches. */
-const makeSql = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  return TodoRepository.of({
-    // DATE is read as text so it stays a calendar date whatever the machine's time zone.
-    delayedTodos: (reference) =>
-      sql<{ id: unknown; workspaceId: unknown; dueDate: unknown }>`
-        SELECT id::text AS id, "workspaceId"::text AS "workspaceId", "dueDate"::text AS "dueDate"
-        FROM todos
-        WHERE "dueDate" <= ${reference}
-        ORDER BY "dueDate", id, "workspaceId"
-      `.stream.pipe(
-        Stream.map(toTodoRow),
-        Stream.mapError((cause) => new DatabaseError({ operation: "Reading delayed todos", cause }))
-      )
-  })
-})
-
+/**
+ * The delayed todos and the job's record of them (the ledger): which were notified, which are
+ * claimed by a run, which failed and when to try again.
+ */
 export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
-  /** The todos due on or before `reference`, streamed in ("dueDate", id) order. */
-  readonly delayedTodos: (reference: CalendarDate) => Stream.Stream<TodoRow, DatabaseError>
+  /** Adds every todo due on or before `reference` that the ledger does not know yet; reports bad rows. */
+  readonly enqueueDelayed: (
+    reference: CalendarDate,
+    now: DateTime.Utc
+  ) => Effect.Effect<{ readonly added: number; readonly undecodable: ReadonlyArray<UndecodableTodo> }, DatabaseError>
+  /**
+   * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
+   * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists
+   * with that due date is dropped from the ledger instead of returned.
+   */
+  readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedTodo>, DatabaseError>
+  /** Writes outcomes of this owner's claims, all in one statement. */
+  readonly record: (
+    owner: string,
+    outcomes: ReadonlyArray<Outcome>,
+    now: DateTime.Utc
+  ) => Effect.Effect<void, DatabaseError>
 }>() {
-  /** The live repository on the SqlClient (PostgreSQL). */
-  static readonly layer: Layer.Layer<TodoRepository, never, SqlClient.SqlClient> = Layer.effect(TodoRepository, makeSql)
+  /** The live repository on PostgreSQL; checks at start that the job's schema is current. */
+  static readonly layer: Layer.Layer<TodoRepository, DatabaseError | SchemaNotCurrent, SqlClient.SqlClient> = Layer
+    .effect(TodoRepository, Effect.suspend(() => makeSql))
 
-  /** An in-memory repository over the given todos, for tests. */
+  /** An in-memory ledger over the given todos, with the same rules, for tests. */
   static readonly fromTodos = (todos: ReadonlyArray<DelayedTodo>): Layer.Layer<TodoRepository> =>
-    Layer.succeed(TodoRepository, {
-      delayedTodos: (reference) =>
-        Stream.fromIterable(todos.filter((todo) => isDelayed(todo.dueDate, reference))).pipe(Stream.map(Either.right))
-    })
+    Layer.sync(TodoRepository, () => makeInMemory(todos))
 
   /** A repository whose database is down, for tests. */
   static readonly failing = (cause: unknown): Layer.Layer<TodoRepository> =>
     Layer.succeed(TodoRepository, {
-      delayedTodos: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause }))
+      enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
+      claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
+      record: () => Effect.fail(new DatabaseError({ operation: "Recording outcomes", cause }))
     })
+}
+
+const keyOf = (todo: Pick<DelayedTodo, "workspaceId" | "id" | "dueDate">) => `${todo.workspaceId}/${todo.id}/${todo.dueDate}`
+
+const iso = (time: DateTime.Utc) => DateTime.formatIso(time)
+
+const decodeTodo = Schema.decodeUnknownEither(DelayedTodoSchema)
+
+/** Why a row of the todos table is not a delayed todo, on one line. */
+const undecodable = (row: { readonly id: string; readonly workspaceId: string; readonly dueDate: string }) =>
+  Either.match(decodeTodo(row), {
+    onLeft: (error) =>
+      new UndecodableTodo({
+        workspaceId: row.workspaceId,
+        todoId: row.id,
+        reason: ParseResult.TreeFormatter.formatErrorSync(error).replace(/\s+/g, " ")
+      }),
+    onRight: () =>
+      new UndecodableTodo({ workspaceId: row.workspaceId, todoId: row.id, reason: "not readable by the database" })
+  })
+
+const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimedTodo))
+
+const makeSql = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const schema = sql(ledgerSchema)
+  const table = sql(`${ledgerSchema}.notifications`)
+  const fail = (operation: string) => (cause: unknown) => new DatabaseError({ operation, cause })
+
+  const applied = yield* sql<{ readonly id: number | null }>`SELECT max(migration_id) AS id FROM ${sql(migrationsTable)}`.pipe(
+    Effect.map((rows) => rows[0]?.id ?? 0),
+    // No migrations table yet: nothing applied.
+    Effect.catchIf((error) => /does not exist/.test(describeCause(error)), () => Effect.succeed(0)),
+    Effect.mapError(fail("Checking the job's schema"))
+  )
+  if (applied < latestMigrationId) return yield* new SchemaNotCurrent({ applied, expected: latestMigrationId })
+
+  /**
+   * The todos table as the todos service defines it (uuid, uuid, date) can hold no undecodable
+   * row, so the job reads it directly. If someone changed a type by hand, every value goes
+   * through the tolerant conversions and the rows they refuse are reported.
+   */
+  const todosShape = yield* Effect.cached(
+    sql<{ readonly name: string; readonly type: string }>`
+      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+      FROM pg_attribute a
+      WHERE a.attrelid = to_regclass('todos') AND a.attnum > 0 AND NOT a.attisdropped
+    `.pipe(
+      Effect.mapError(fail("Reading the shape of the todos table")),
+      Effect.flatMap((columns) => {
+        if (columns.length === 0) {
+          return Effect.fail(fail("Reading the shape of the todos table")(new Error(`relation "todos" does not exist`)))
+        }
+        const types = new Map(columns.map((c) => [c.name, c.type]))
+        const missing = ["id", "workspaceId", "dueDate"].filter((name) => !types.has(name))
+        if (missing.length > 0) {
+          return Effect.fail(
+            fail("Reading the shape of the todos table")(
+              new Error(`the todos table has no column ${missing.map((m) => `"${m}"`).join(", ")}`)
+            )
+          )
+        }
+        return Effect.succeed(
+          types.get("id") === "uuid" && types.get("workspaceId") === "uuid" && types.get("dueDate") === "date"
+            ? ("typed" as const)
+            : ("converted" as const)
+        )
+      })
+    )
+  )
+
+  const convert = {
+    workspaceId: sql`${schema}.try_uuid(t."workspaceId"::text)`,
+    id: sql`${schema}.try_uuid(t.id::text)`,
+    dueDate: sql`${schema}.try_date(t."dueDate"::text)`
+  }
+
+  const enqueueDelayed = (reference: CalendarDate, now: DateTime.Utc) =>
+    Effect.gen(function*() {
+      const shape = yield* todosShape
+      const source = shape === "typed"
+        ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM todos t WHERE t."dueDate" <= ${reference}::date`
+        : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM todos t) v
+              WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
+      const [inserted] = yield* sql<{ readonly added: number }>`
+        WITH added AS (
+          INSERT INTO ${table} (workspace_id, todo_id, due_date, next_attempt_at, created_at, updated_at)
+          SELECT s.ws, s.id, s.due, ${iso(now)}, ${iso(now)}, ${iso(now)} FROM (${source}) s
+          ON CONFLICT (workspace_id, todo_id, due_date) DO NOTHING
+          RETURNING 1
+        )
+        SELECT count(*)::int AS added FROM added`
+      const rejected = shape === "typed" ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
+        SELECT t.id::text AS id, t."workspaceId"::text AS "workspaceId", t."dueDate"::text AS "dueDate" FROM todos t
+        WHERE ${convert.workspaceId} IS NULL OR ${convert.id} IS NULL OR ${convert.dueDate} IS NULL
+        LIMIT 1000`
+      return { added: inserted?.added ?? 0, undecodable: rejected.map(undecodable) }
+    }).pipe(
+      Effect.catchTag("SqlError", (error) => Effect.fail(fail("Reading delayed todos")(error))),
+      Effect.withSpan("TodoRepository.enqueueDelayed")
+    )
+
+  const claim = (request: ClaimRequest) =>
+    Effect.gen(function*() {
+      const shape = yield* todosShape
+      const stillDue = shape === "typed"
+        ? sql`EXISTS (SELECT 1 FROM todos t WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date)`
+        : sql`EXISTS (SELECT 1 FROM todos t WHERE t.id::text = c.todo_id::text
+                AND t."workspaceId"::text = c.workspace_id::text AND t."dueDate"::text = c.due_date::text)`
+      const now = iso(request.now)
+      const rows = yield* sql`
+        WITH candidates AS (
+          SELECT workspace_id, todo_id, due_date FROM ${table}
+          WHERE state = 'pending' AND next_attempt_at <= ${now}
+            AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})
+          ORDER BY next_attempt_at, due_date
+          LIMIT ${request.size}
+          FOR UPDATE SKIP LOCKED
+        ),
+        checked AS (SELECT c.*, ${stillDue} AS due FROM candidates c),
+        gone AS (
+          DELETE FROM ${table} n USING checked c
+          WHERE NOT c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+        )
+        UPDATE ${table} n
+        SET claimed_by = ${request.owner}, claim_expires_at = ${iso(request.leaseUntil)}, updated_at = ${now}
+        FROM checked c
+        WHERE c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+        RETURNING n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts`
+      return yield* decodeClaims(rows).pipe(Effect.orDie)
+    }).pipe(
+      Effect.catchTag("SqlError", (error) => Effect.fail(fail("Claiming delayed todos")(error))),
+      Effect.withSpan("TodoRepository.claim")
+    )
+
+  const record = (owner: string, outcomes: ReadonlyArray<Outcome>, now: DateTime.Utc) => {
+    if (outcomes.length === 0) return Effect.void
+    const rows = outcomes.map((outcome) => {
+      const base = { workspace_id: outcome.todo.workspaceId, todo_id: outcome.todo.id, due_date: outcome.todo.dueDate }
+      switch (outcome._tag) {
+        case "Sent":
+          return { ...base, state: "sent", attempts: outcome.todo.attempts + 1 }
+        case "Released":
+          return { ...base, state: "pending", attempts: outcome.todo.attempts }
+        case "RetryLater":
+          return {
+            ...base,
+            state: "pending",
+            attempts: outcome.attempts,
+            next_attempt_at: iso(outcome.nextAttemptAt),
+            last_status: outcome.status ?? null,
+            last_error: outcome.error
+          }
+        case "DeadLetter":
+          return {
+            ...base,
+            state: "dead",
+            attempts: outcome.attempts,
+            last_status: outcome.status ?? null,
+            last_error: outcome.error
+          }
+      }
+    })
+    return sql`
+      UPDATE ${table} n SET
+        state = u.state,
+        attempts = u.attempts,
+        next_attempt_at = coalesce(u.next_attempt_at, n.next_attempt_at),
+        last_status = CASE WHEN u.last_error IS NULL THEN n.last_status ELSE u.last_status END,
+        last_error = coalesce(u.last_error, n.last_error),
+        sent_at = CASE WHEN u.state = 'sent' THEN ${iso(now)}::timestamptz ELSE n.sent_at END,
+        claimed_by = NULL, claim_expires_at = NULL, updated_at = ${iso(now)}
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
+        workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
+        next_attempt_at timestamptz, last_status int, last_error text)
+      WHERE n.workspace_id = u.workspace_id AND n.todo_id = u.todo_id AND n.due_date = u.due_date
+        AND n.claimed_by = ${owner}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(fail("Recording outcomes")),
+      Effect.withSpan("TodoRepository.record", { attributes: { outcomes: outcomes.length } })
+    )
+  }
+
+  return TodoRepository.of({ enqueueDelayed, claim, record })
+})
+
+interface LedgerRow {
+  readonly todo: DelayedTodo
+  state: "pending" | "sent" | "dead"
+  attempts: number
+  nextAttemptAt: number
+  claimedBy: string | undefined
+  claimExpiresAt: number
+}
+
+/** The same rules as the SQL ledger, over an array, for tests of the use case. */
+const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
+  const ledger = new Map<string, LedgerRow>()
+  const exists = new Set(todos.map(keyOf))
+  return TodoRepository.of({
+    enqueueDelayed: (reference, now) =>
+      Effect.sync(() => {
+        let added = 0
+        for (const todo of todos) {
+          if (!isDelayed(todo.dueDate, reference) || ledger.has(keyOf(todo))) continue
+          ledger.set(keyOf(todo), {
+            todo,
+            state: "pending",
+            attempts: 0,
+            nextAttemptAt: now.epochMillis,
+            claimedBy: undefined,
+            claimExpiresAt: 0
+          })
+          added++
+        }
+        return { added, undecodable: [] }
+      }),
+    claim: ({ leaseUntil, now, owner, size }) =>
+      Effect.sync(() => {
+        const claimable = [...ledger.entries()]
+          .filter(([, row]) =>
+            row.state === "pending" && row.nextAttemptAt <= now.epochMillis && row.claimExpiresAt <= now.epochMillis
+          )
+          .sort(([, a], [, b]) => a.nextAttemptAt - b.nextAttemptAt || a.todo.dueDate.localeCompare(b.todo.dueDate))
+          .slice(0, size)
+        const claimed: Array<ClaimedTodo> = []
+        for (const [key, row] of claimable) {
+          if (!exists.has(key)) {
+            ledger.delete(key)
+            continue
+          }
+          row.claimedBy = owner
+          row.claimExpiresAt = leaseUntil.epochMillis
+          claimed.push({ ...row.todo, attempts: row.attempts })
+        }
+        return claimed
+      }),
+    record: (owner, outcomes) =>
+      Effect.sync(() => {
+        for (const outcome of outcomes) {
+          const row = ledger.get(keyOf(outcome.todo))
+          if (row === undefined || row.claimedBy !== owner) continue
+          row.claimedBy = undefined
+          row.claimExpiresAt = 0
+          switch (outcome._tag) {
+            case "Sent":
+              row.state = "sent"
+              row.attempts = outcome.todo.attempts + 1
+              break
+            case "RetryLater":
+              row.attempts = outcome.attempts
+              row.nextAttemptAt = outcome.nextAttemptAt.epochMillis
+              break
+            case "DeadLetter":
+              row.state = "dead"
+              row.attempts = outcome.attempts
+              break
+            case "Released":
+              break
+          }
+        }
+      })
+  })
 }

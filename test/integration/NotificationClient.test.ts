@@ -9,7 +9,8 @@ import { clientId, clientSecret, fakeAndClient } from "../support/notify.js"
 const notification = (todoId: string, workspaceId: string) => ({
   todoId: TodoId.make(todoId),
   workspaceId: WorkspaceId.make(workspaceId),
-  message: `Todo ${todoId} is delayed`
+  message: `Todo ${todoId} is delayed`,
+  idempotencyKey: `key-${todoId}`
 })
 const peter = notification(peterTodoId, workspace1)
 const ousmane = notification(ousmaneTodoId, workspace2)
@@ -32,7 +33,7 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
         body: ""
       }])
       expect(fake.state.notifications).toEqual([
-        { workspaceId: workspace1, message: `Todo ${peterTodoId} is delayed`, idempotencyKey: undefined }
+        { workspaceId: workspace1, message: `Todo ${peterTodoId} is delayed`, idempotencyKey: `key-${peterTodoId}` }
       ])
     }))
 
@@ -71,7 +72,8 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       yield* TestClock.adjust("10 minutes")
       yield* send(peter)
       expect(fake.state.tokenRequests.length).toBe(2)
-      expect(fake.state.answers).toEqual({ 201: 3 })
+      // The same notification three times: created once, the repeats recognised by their key.
+      expect(fake.state.answers).toEqual({ 201: 1, 200: 2 })
     }))
 
   it.scoped("on a 401 drops the token, fetches a new one and retries once", () =>
@@ -83,9 +85,9 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       yield* fake.revokeTokens
       yield* TestClock.adjust("2 seconds")
       yield* send(peter)
-      expect(fake.state.answers).toEqual({ 201: 2, 401: 1 })
+      expect(fake.state.answers).toEqual({ 201: 1, 401: 1, 200: 1 })
       expect(fake.state.tokenRequests.length).toBe(2)
-      expect(fake.state.notifications.length).toBe(2)
+      expect(fake.state.notifications.length).toBe(1)
     }))
 
   it.scoped("reports a failed notification with its status and an excerpt of the body", () =>

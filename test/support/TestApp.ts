@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { Context, Effect, Layer, Logger } from "effect"
-import type { AppLayer } from "../../src/Cli.js"
+import type { AppLayers } from "../../src/Cli.js"
 import { runCli } from "../../src/Cli.js"
 import type { DelayedTodo } from "../../src/domain/Todo.js"
 import { NotificationClient, SentNotifications } from "../../src/services/NotificationClient.js"
@@ -22,9 +22,15 @@ export const captureLogs = Effect.sync(() => {
   return { layer: Logger.replace(Logger.defaultLogger, logger), lines }
 })
 
-/** Runs the command line in-process on the given app layer; returns the exit code. */
-export const cli = (args: ReadonlyArray<string>, appLayer: AppLayer) =>
-  runCli(["node", "delay-notifications", ...args], appLayer).pipe(Effect.provide(NodeContext.layer))
+/** Runs the command line in-process on the given layers; returns the exit code. */
+export const cli = (args: ReadonlyArray<string>, layers: AppLayers) =>
+  runCli(["node", "delay-notifications", ...args], layers).pipe(Effect.provide(NodeContext.layer))
+
+/** Layers for send-delay-notifications only: the operator commands die if a test calls them. */
+export const sendOnly = (send: AppLayers["send"]): AppLayers => ({
+  send,
+  ledger: Layer.die("this test provides no LedgerAdmin")
+})
 
 /** An app of test layers over `todos`, and what its client was sent. */
 export const testApp = (
@@ -33,6 +39,6 @@ export const testApp = (
 ) =>
   Effect.gen(function*() {
     const client = yield* Layer.build(NotificationClient.testLayer(clientOptions))
-    const appLayer: AppLayer = Layer.merge(TodoRepository.fromTodos(todos), Layer.succeedContext(client))
+    const appLayer = sendOnly(Layer.merge(TodoRepository.fromTodos(todos), Layer.succeedContext(client)))
     return { appLayer, sent: Context.get(client, SentNotifications).all }
   })

@@ -4,6 +4,10 @@ import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { inject } from "vitest"
 import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
+import type { AppLayers } from "../../src/Cli.js"
+import { LedgerAdmin } from "../../src/services/LedgerAdmin.js"
+import type { NotificationClient } from "../../src/services/NotificationClient.js"
+import { TodoRepository } from "../../src/services/TodoRepository.js"
 
 /** The URL of this test file's own database. */
 export class TestDatabaseUrl extends Context.Tag("test/TestDatabaseUrl")<TestDatabaseUrl, string>() {}
@@ -34,11 +38,35 @@ export const TestDatabaseLive = Layer.scopedContext(Effect.gen(function*() {
   return Context.make(TestDatabaseUrl, url).pipe(Context.add(SqlClient.SqlClient, sql))
 }).pipe(Effect.orDie, Effect.provide(Reactivity.layer)))
 
+/** The job's own schema, migrated; its ledger emptied (each test starts with nothing notified). */
+export const migrateLedger = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(Effect.provide(LedgerAdmin.layer))
+  yield* sql`TRUNCATE delay_notifications.notifications`
+})
+
+/** The ledger's rows, for assertions. */
+export const ledgerRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{
+    todoId: string
+    workspaceId: string
+    dueDate: string
+    state: string
+    attempts: number
+    claimedBy: string | null
+    lastError: string | null
+    nextAttemptAt: string
+  }>`SELECT todo_id::text AS "todoId", workspace_id::text AS "workspaceId", due_date::text AS "dueDate", state,
+            attempts, claimed_by::text AS "claimedBy", last_error AS "lastError",
+            to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "nextAttemptAt"
+     FROM delay_notifications.notifications ORDER BY due_date, todo_id`)
+
 /** Creates the todos table as the todos service defines it, empty. */
 export const createTodosTable = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql.unsafe(createTodosTableSql)
   yield* sql`TRUNCATE todos`
+  yield* migrateLedger
 })
 
 /** The todos table holding exactly the seed's five todos. */
@@ -58,4 +86,14 @@ export const insertDelayedTodos = (count: number, workspaces: number, dueDate = 
       SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', ${dueDate}::date, ws.id
       FROM generate_series(1, ${count}) AS i JOIN ws ON ws.n = i % ${workspaces}
     `
+  })
+
+/** The CLI's layers on this file's database, with the given notification client. */
+export const layersOnDatabase = (client: Layer.Layer<NotificationClient>) =>
+  Effect.map(SqlClient.SqlClient, (sql): AppLayers => {
+    const database = Layer.succeed(SqlClient.SqlClient, sql)
+    return {
+      send: Layer.merge(TodoRepository.layer, client).pipe(Layer.provide(database)),
+      ledger: LedgerAdmin.layer.pipe(Layer.provide(database))
+    }
   })

@@ -1,0 +1,17 @@
+import { Migrator } from "@effect/sql"
+import ledger from "./0001_ledger.js"
+
+/** The schema the job owns; the todos table is read where the search_path finds it. */
+export const ledgerSchema = "delay_notifications"
+/** @effect/sql's Migrator records applied migrations here. */
+export const migrationsTable = `${ledgerSchema}.migrations`
+
+/** Every migration, by id; the last id is the schema the code expects. */
+export const migrations = {
+  "1_ledger": ledger
+} as const
+
+export const latestMigrationId = Math.max(...Object.keys(migrations).map((key) => Number(key.split("_")[0])))
+
+export const migrationLoader = Migrator.fromRecord(migrations)
+
