@@ -38,7 +38,10 @@ const demo = Effect.gen(function*() {
   yield* Console.log("Starting an embedded PostgreSQL and the fake notify service ...")
   const { env, fake } = yield* devEnvironment()
   yield* Console.log(`DATABASE_URL=${env.DATABASE_URL}\nSERVICES_URL=${env.SERVICES_URL}\n`)
-  yield* Console.log("$ node dist/main.js send-delay-notifications --at 2022-06-03\n")
+  yield* Console.log("$ node dist/main.js migrate\n")
+  const migrated = yield* run(process.execPath, [main, "migrate"], env)
+  if (migrated !== 0) return migrated
+  yield* Console.log("\n$ node dist/main.js send-delay-notifications --at 2022-06-03\n")
   const code = yield* run(process.execPath, [main, "send-delay-notifications", "--at", "2022-06-03"], {
     ...env,
     LOG_LEVEL: process.env.LOG_LEVEL ?? "debug"
@@ -47,7 +50,12 @@ const demo = Effect.gen(function*() {
   for (const notification of fake.state.notifications) {
     yield* Console.log(`  workspace ${notification.workspaceId}: ${notification.message}`)
   }
-  return code
+  yield* Console.log("\n$ node dist/main.js send-delay-notifications --at 2022-06-03   # again: nothing is sent twice\n")
+  const again = yield* run(process.execPath, [main, "send-delay-notifications", "--at", "2022-06-03"], env)
+  yield* Console.log(`\nThe second run exited with ${again}; the fake recorded ${fake.state.notifications.length} notifications in all.`)
+  yield* Console.log("\n$ node dist/main.js status\n")
+  yield* run(process.execPath, [main, "status"], env)
+  return code === 0 ? again : code
 }).pipe(Effect.scoped)
 
 demo.pipe(

@@ -2,6 +2,7 @@ import { Reactivity } from "@effect/experimental"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
+import { LedgerAdmin } from "../src/services/LedgerAdmin.js"
 import { type FakeNotifyOptions, serveFakeNotify } from "./fakeNotify/FakeNotify.js"
 import { startEmbeddedPostgres } from "./embeddedPostgres.js"
 import { createTodosTableSql, seedTodos } from "./seedTodos.js"
@@ -14,6 +15,15 @@ export const embeddedPostgres = Effect.acquireRelease(
   Effect.promise(() => startEmbeddedPostgres()),
   (database) => Effect.promise(() => database.stop())
 )
+
+/** The job's own schema, as `node dist/main.js migrate` makes it. */
+export const migrateDatabase = (databaseUrl: string) =>
+  Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(
+    Effect.provide(LedgerAdmin.layer),
+    Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })),
+    Effect.provide(Reactivity.layer),
+    Effect.orDie
+  )
 
 /** Creates the todos table as the todos service defines it and fills it with the seed's five todos. */
 export const seedDatabase = (databaseUrl: string) =>

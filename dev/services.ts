@@ -4,10 +4,11 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { devEnvironment } from "./devEnvironment.js"
+import { devEnvironment, migrateDatabase } from "./devEnvironment.js"
 
 Effect.gen(function*() {
   const { env } = yield* devEnvironment()
+  yield* migrateDatabase(env.DATABASE_URL)
   yield* Console.log("Development services are up (Ctrl-C stops them and deletes the database):\n")
   for (const [name, value] of Object.entries(env)) yield* Console.log(`export ${name}=${value}`)
   yield* Console.log("\nthen: node dist/main.js send-delay-notifications --at 2022-06-03")

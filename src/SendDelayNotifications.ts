@@ -1,4 +1,4 @@
-import { Chunk, DateTime, Duration, Effect, Either, Fiber, Option, Queue, Stream } from "effect"
+import { Chunk, DateTime, Duration, Effect, Either, Option, Stream } from "effect"
 import { forEachConcurrently } from "./lib/Pipeline.js"
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
 import type { RunSummary } from "./domain/RunSummary.js"
@@ -59,8 +59,6 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
   return outcome
 })
 
-const end: unique symbol = Symbol("end")
-
 /**
  * Notifies every todo delayed at `reference` exactly once: adds them to the job's ledger, then
  * claims, sends and records them in batches until nothing claimable is left. Notification
@@ -84,6 +82,12 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     }
   })
 
+  /** A claimed batch: its outcomes are written back together once every todo of it is done. */
+  interface Batch {
+    readonly size: number
+    readonly outcomes: Array<Outcome>
+  }
+
   const claims = Stream.repeatEffectChunkOption(
     Effect.gen(function*() {
       const now = yield* DateTime.now
@@ -93,7 +97,9 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         leaseUntil: DateTime.addDuration(now, options.lease),
         now
       })
-      return claimed.length === 0 ? yield* Effect.fail(Option.none()) : Chunk.unsafeFromArray([...claimed])
+      if (claimed.length === 0) return yield* Effect.fail(Option.none())
+      const batch: Batch = { size: claimed.length, outcomes: [] }
+      return Chunk.unsafeFromArray(claimed.map((todo) => ({ todo, batch })))
     }).pipe(Effect.mapError((error) => (Option.isOption(error) ? error : Option.some(error))))
   )
 
@@ -104,39 +110,21 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     else if (outcome._tag === "DeadLetter") counts.deadLetters++
   }
 
-  const sendAll = Effect.gen(function*() {
-    const outcomes = yield* Queue.bounded<Outcome | typeof end>(4096)
-    // Outcomes go back to the database in batches: whatever arrived while the last write ran.
-    const writer = yield* Effect.fork(Effect.gen(function*() {
-      while (true) {
-        const batch = Chunk.toReadonlyArray(yield* Queue.takeBetween(outcomes, 1, 1000))
-        const done = batch.includes(end)
-        yield* repository.record(
-          options.runId,
-          batch.filter((o): o is Outcome => o !== end),
-          yield* DateTime.now
-        )
-        if (done) return
-      }
-    }))
-    const sending = yield* Effect.exit(Effect.raceFirst(
-      forEachConcurrently(
-        claims,
-        (todo) =>
-          sendDelayNotification(todo, options.retry).pipe(
-            Effect.tap((outcome) => Effect.sync(() => count(outcome))),
-            Effect.flatMap((outcome) => Queue.offer(outcomes, outcome))
-          ),
-        { concurrency: options.concurrency, bufferSize: options.batchSize }
-      ),
-      Fiber.join(writer)
-    ))
-    // Whatever was sent is recorded before the run ends, even when claiming failed.
-    yield* Queue.offer(outcomes, end)
-    const written = yield* Effect.exit(Fiber.join(writer))
-    yield* sending
-    yield* written
-  })
+  // One round trip records a whole batch, when its last todo is done.
+  const settle = (batch: Batch, outcome: Outcome) =>
+    Effect.suspend(() => {
+      count(outcome)
+      batch.outcomes.push(outcome)
+      return batch.outcomes.length === batch.size
+        ? Effect.flatMap(DateTime.now, (now) => repository.record(options.runId, batch.outcomes, now))
+        : Effect.void
+    })
+
+  const sendAll = forEachConcurrently(
+    claims,
+    ({ batch, todo }) => Effect.flatMap(sendDelayNotification(todo, options.retry), (outcome) => settle(batch, outcome)),
+    { concurrency: options.concurrency, bufferSize: options.batchSize }
+  )
 
   yield* Effect.zipRight(enqueue, sendAll).pipe(
     Effect.tapError((error) =>

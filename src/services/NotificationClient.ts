@@ -1,6 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Context, Effect, Layer, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
+import { logDebugWith } from "../lib/Log.js"
 import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
@@ -31,10 +32,10 @@ const makeHttp = Effect.gen(function*() {
   const http = yield* HttpClient.HttpClient
   const tokens = yield* ServiceTokens
 
-  const post = Effect.fn("NotificationClient.post")(function*(notification: Notification) {
+  const post = Effect.fnUntraced(function*(notification: Notification) {
     const token = yield* tokens.get(notification.workspaceId)
     const body = { message: notification.message }
-    yield* Effect.logDebug("Request").pipe(Effect.annotateLogs({ method: "POST", url, body }))
+    yield* logDebugWith("Request", () => ({ method: "POST", url, body }))
     const response = yield* http.execute(
       HttpClientRequest.post(url).pipe(
         HttpClientRequest.bearerToken(token),
@@ -44,9 +45,7 @@ const makeHttp = Effect.gen(function*() {
     )
     // Always read the body, so the keep-alive connection goes back to the pool.
     const text = yield* response.text
-    yield* Effect.logDebug("Response").pipe(
-      Effect.annotateLogs({ status: response.status, method: "POST", url, body: excerpt(text) })
-    )
+    yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url, body: excerpt(text) }))
     return { status: response.status, body: text }
   })
 

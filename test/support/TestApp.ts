@@ -1,5 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
-import { Context, Effect, Layer, Logger } from "effect"
+import { Console, Context, Effect, Layer, Logger } from "effect"
 import type { AppLayers } from "../../src/Cli.js"
 import { runCli } from "../../src/Cli.js"
 import type { DelayedTodo } from "../../src/domain/Todo.js"
@@ -41,4 +41,34 @@ export const testApp = (
     const client = yield* Layer.build(NotificationClient.testLayer(clientOptions))
     const appLayer = sendOnly(Layer.merge(TodoRepository.fromTodos(todos), Layer.succeedContext(client)))
     return { appLayer, sent: Context.get(client, SentNotifications).all }
+  })
+
+/** Runs `effect` with Console.log captured into `lines` (the output of status and similar). */
+export const captureConsole = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Console.consoleWith((current) => {
+    const lines: Array<string> = []
+    const capturing: Console.Console = {
+      ...current,
+      log: (...args) => Effect.sync(() => void lines.push(args.map(String).join(" ")))
+    }
+    return Effect.map(Console.withConsole(effect, capturing), (result) => ({ result, output: lines.join("\n") }))
+  })
+
+const realPause = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+
+/**
+ * Polls `condition` until it holds; dies after `timeoutMs`. For waiting on other processes; it
+ * pauses on real timers, so it works under TestClock too.
+ */
+export const waitUntil = <E = never, R = never>(
+  condition: Effect.Effect<boolean, E, R> | (() => boolean),
+  timeoutMs = 60_000
+): Effect.Effect<void, E, R> =>
+  Effect.gen(function*() {
+    const check: Effect.Effect<boolean, E, R> = Effect.isEffect(condition) ? condition : Effect.sync(condition)
+    const start = performance.now()
+    while (!(yield* check)) {
+      if (performance.now() - start > timeoutMs) return yield* Effect.dieMessage("condition not met in time")
+      yield* realPause
+    }
   })

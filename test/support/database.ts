@@ -1,7 +1,7 @@
 import { Reactivity } from "@effect/experimental"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { type ConfigError, Context, Effect, Layer, Redacted } from "effect"
 import { inject } from "vitest"
 import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import type { AppLayers } from "../../src/Cli.js"
@@ -89,7 +89,7 @@ export const insertDelayedTodos = (count: number, workspaces: number, dueDate = 
   })
 
 /** The CLI's layers on this file's database, with the given notification client. */
-export const layersOnDatabase = (client: Layer.Layer<NotificationClient>) =>
+export const layersOnDatabase = (client: Layer.Layer<NotificationClient, ConfigError.ConfigError>) =>
   Effect.map(SqlClient.SqlClient, (sql): AppLayers => {
     const database = Layer.succeed(SqlClient.SqlClient, sql)
     return {
