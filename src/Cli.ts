@@ -114,7 +114,23 @@ const reference: Options.Options<ReferenceSpec> = Options.all({
 
 const sendOptions = {
   reference,
-  concurrency: integer("concurrency", "CONCURRENCY", 16, 1, 1024, "Notifications in flight at once."),
+  concurrency: integer("concurrency", "CONCURRENCY", 64, 1, 1024, "Notifications in flight at once."),
+  rate: Options.integer("rate").pipe(
+    Options.withDescription("At most this many notifications per second toward the notify service. Env: RATE. Default: no limit."),
+    Options.withFallbackConfig(Config.integer("RATE")),
+    Options.optional,
+    Options.mapEffect((rate) =>
+      Option.isSome(rate) && (rate.value < 1 || rate.value > 100_000)
+        ? Effect.fail(usageError("--rate must be between 1 and 100000."))
+        : Effect.succeed(Option.getOrUndefined(rate))
+    )
+  ),
+  fair: Options.boolean("fair").pipe(
+    Options.withDescription(
+      "Claim round-robin over workspaces (one todo of each before a second of any) instead of oldest first, so one " +
+        "huge workspace cannot starve the others."
+    )
+  ),
   batchSize: integer("batch-size", "BATCH_SIZE", 200, 1, 10_000, "Todos claimed per database round trip."),
   lease: duration(
     "lease",
@@ -193,7 +209,9 @@ const sendCommand = (layers: AppLayers) =>
         concurrency: options.concurrency,
         batchSize: options.batchSize,
         lease: options.lease,
-        retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay }
+        retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },
+        rate: options.rate,
+        fair: options.fair
       }).pipe(
         Effect.provide(app),
         Effect.catchTag("DatabaseError", () => new JobExit({ code: ExitCode.Aborted }))
@@ -329,7 +347,7 @@ const rootCommand = (layers: AppLayers) =>
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://...), SERVICES_URL (base URL of the auth and notify services), " +
           "CLIENT_ID, CLIENT_SECRET, LOG_LEVEL (default info), TIME_ZONE (default UTC); options also read " +
-          "CONCURRENCY, BATCH_SIZE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, RETENTION."
+          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, RETENTION."
       ),
       HelpDoc.p(exitCodesHelp)
     ])),

@@ -1,4 +1,4 @@
-import { Chunk, DateTime, Duration, Effect, Either, Option, Stream } from "effect"
+import { Chunk, DateTime, Duration, Effect, Either, identity, Option, RateLimiter, Stream } from "effect"
 import { forEachConcurrently } from "./lib/Pipeline.js"
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
 import type { RunSummary } from "./domain/RunSummary.js"
@@ -16,20 +16,28 @@ export interface RunOptions {
   /** How long a claim holds before another run may take the todo over. */
   readonly lease: Duration.Duration
   readonly retry: RetryPolicy
+  /** Notifications per second toward the notify service; none: as fast as answers come. */
+  readonly rate?: number | undefined
+  /** Claim round-robin over workspaces instead of oldest first. */
+  readonly fair?: boolean | undefined
 }
 
 /**
  * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
  * later try or, after the last one, a dead letter; the run goes on.
  */
-export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(todo: ClaimedTodo, retry: RetryPolicy) {
+export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(
+  todo: ClaimedTodo,
+  retry: RetryPolicy,
+  limit: <A, E, R>(send: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = identity
+) {
   const client = yield* NotificationClient
-  const result = yield* Effect.either(client.send({
+  const result = yield* Effect.either(limit(client.send({
     workspaceId: todo.workspaceId,
     todoId: todo.id,
     message: delayMessage(todo),
     idempotencyKey: idempotencyKey(todo)
-  }))
+  })))
   if (Either.isRight(result)) return { _tag: "Sent", todo } satisfies Outcome
   const error = result.left
   const attempts = todo.attempts + 1
@@ -95,7 +103,8 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         owner: options.runId,
         size: options.batchSize,
         leaseUntil: DateTime.addDuration(now, options.lease),
-        now
+        now,
+        order: options.fair === true ? "fair" : "oldest-first"
       })
       if (claimed.length === 0) return yield* Effect.fail(Option.none())
       const batch: Batch = { size: claimed.length, outcomes: [] }
@@ -120,11 +129,17 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         : Effect.void
     })
 
-  const sendAll = forEachConcurrently(
-    claims,
-    ({ batch, todo }) => Effect.flatMap(sendDelayNotification(todo, options.retry), (outcome) => settle(batch, outcome)),
-    { concurrency: options.concurrency, bufferSize: options.batchSize }
-  )
+  const sendAll = Effect.gen(function*() {
+    const limit = options.rate === undefined
+      ? identity
+      : yield* RateLimiter.make({ limit: options.rate, interval: "1 second", algorithm: "token-bucket" })
+    yield* forEachConcurrently(
+      claims,
+      ({ batch, todo }) =>
+        Effect.flatMap(sendDelayNotification(todo, options.retry, limit), (outcome) => settle(batch, outcome)),
+      { concurrency: options.concurrency, bufferSize: options.batchSize }
+    )
+  }).pipe(Effect.scoped)
 
   yield* Effect.zipRight(enqueue, sendAll).pipe(
     Effect.tapError((error) =>

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, TestClock } from "effect"
+import { Effect, Fiber, Layer, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../dev/seedTodos.js"
 import { ExitCode } from "../src/Cli.js"
+import { TodoId } from "../src/domain/Todo.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
 import { TodoRepository } from "../src/services/TodoRepository.js"
 import { captureLogs, cli, sendOnly, testApp } from "./support/TestApp.js"
@@ -95,6 +96,24 @@ describe("send-delay-notifications on test layers", () => {
       yield* TestClock.setTime(Date.parse("2020-06-10T23:30:00Z"))
       expect(yield* sentWith(["--now"])).toEqual([])
       expect(yield* sentWith(["--now", "--time-zone", "Asia/Tokyo"])).toEqual([peterTodoId])
+    }))
+
+  it.scoped("--rate holds the notifications per second (TestClock)", () =>
+    Effect.gen(function*() {
+      const todos = Array.from({ length: 30 }, (_, i) => ({
+        ...seedDelayedTodos[1]!,
+        id: TodoId.make(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`)
+      }))
+      const app = yield* testApp(todos)
+      const run = yield* Effect.fork(cli(["send-delay-notifications", "--at", "2022-06-03", "--rate", "10"], app.appLayer))
+      const sentAfter: Array<number> = []
+      for (let second = 0; second < 4; second++) {
+        // TestClock.adjust lets every fiber run until it waits on the clock again.
+        yield* TestClock.adjust(second === 0 ? "0 millis" : "1 second")
+        sentAfter.push((yield* app.sent).length)
+      }
+      expect(yield* Fiber.join(run)).toBe(ExitCode.Success)
+      expect(sentAfter).toEqual([10, 20, 30, 30])
     }))
 
   it.scoped("rejects bad usage with exit 2 and sends nothing", () =>

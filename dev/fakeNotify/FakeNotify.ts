@@ -50,6 +50,10 @@ export interface FakeNotifyState {
   /** Requests whose Idempotency-Key had been seen: answered 200, nothing created. */
   duplicates: number
   notifyRequests: number
+  /** TCP connections accepted (keep-alive means far fewer than requests). */
+  connections: number
+  /** When the first notification was created (epoch ms, wall clock), for start-up measurements. */
+  firstNotificationAt: number | undefined
   /** Tokens issued before this epoch second are refused with 401 (see `revokeTokens`). */
   revokedBefore: number
 }
@@ -76,6 +80,8 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     answers: {},
     duplicates: 0,
     notifyRequests: 0,
+    connections: 0,
+    firstNotificationAt: undefined,
     revokedBefore: 0
   }
   const seenKeys = new Set<string>()
@@ -173,6 +179,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     }
     if (key !== undefined) seenKeys.add(key)
     state.notifications.push({ workspaceId: claims.workspaceId, message, idempotencyKey: key })
+    state.firstNotificationAt ??= Date.now()
     return answer(201, status(201, "Notification created"))
   })
 
@@ -183,14 +190,31 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       Effect.sync(() =>
         HttpServerResponse.unsafeJson({
           notifications: state.notifications.length,
+          uniqueMessages: new Set(state.notifications.map((n) => n.message)).size,
           duplicates: state.duplicates,
           notifyRequests: state.notifyRequests,
           tokenRequests: state.tokenRequests.length,
+          connections: state.connections,
+          firstNotificationAt: state.firstNotificationAt ?? null,
           answers: state.answers
         })
       )
     ),
     HttpRouter.get("/__fake/notifications", Effect.sync(() => HttpServerResponse.unsafeJson(state.notifications))),
+    HttpRouter.post(
+      "/__fake/reset",
+      Effect.sync(() => {
+        state.notifications.length = 0
+        state.tokenRequests.length = 0
+        for (const code of Object.keys(state.answers)) delete state.answers[Number(code)]
+        state.duplicates = 0
+        state.notifyRequests = 0
+        state.connections = 0
+        state.firstNotificationAt = undefined
+        seenKeys.clear()
+        return HttpServerResponse.empty({ status: 204 })
+      })
+    ),
     HttpRouter.post(
       "/__fake/behaviour",
       Effect.gen(function*() {
@@ -225,7 +249,11 @@ export type FakeNotify = ReturnType<typeof makeFakeNotify> & { readonly url: str
 export const serveFakeNotify = (options: FakeNotifyOptions & { readonly port?: number } = {}) =>
   Effect.gen(function*() {
     const fake = makeFakeNotify(options)
-    const server = yield* NodeHttpServer.make(() => createServer(), { port: options.port ?? 0, host: "127.0.0.1" })
+    const server = yield* NodeHttpServer.make(() => {
+      const http = createServer()
+      http.on("connection", () => void fake.state.connections++)
+      return http
+    }, { port: options.port ?? 0, host: "127.0.0.1" })
     yield* server.serve(fake.app)
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0

@@ -29,7 +29,9 @@ export class NotificationError extends Schema.TaggedError<NotificationError>()("
 /** Live client: POST {SERVICES_URL}/notify/notifications with the workspace's bearer token. */
 const makeHttp = Effect.gen(function*() {
   const url = `${yield* servicesUrl}/notify/notifications`
-  const http = yield* HttpClient.HttpClient
+  // The send is traced as NotificationClient.send; a second span per request from the HTTP
+  // client cost about a quarter of the per-notification CPU time (measured, bench/RESULTS.md).
+  const http = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
   const tokens = yield* ServiceTokens
 
   const post = Effect.fnUntraced(function*(notification: Notification) {

@@ -70,6 +70,8 @@ export interface ClaimRequest {
   /** Until when the claim holds; after that another run may take the todo over. */
   readonly leaseUntil: DateTime.Utc
   readonly now: DateTime.Utc
+  /** Oldest first (the default), or round-robin over workspaces (one of each before a second of any). */
+  readonly order: "oldest-first" | "fair"
 }
 
 /**
@@ -194,10 +196,16 @@ const makeSql = Effect.gen(function*() {
         ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM todos t WHERE t."dueDate" <= ${reference}::date`
         : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM todos t) v
               WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
+      // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
       const [inserted] = yield* sql<{ readonly added: number }>`
         WITH added AS (
-          INSERT INTO ${table} (workspace_id, todo_id, due_date, next_attempt_at, created_at, updated_at)
-          SELECT s.ws, s.id, s.due, ${iso(now)}, ${iso(now)}, ${iso(now)} FROM (${source}) s
+          INSERT INTO ${table} (workspace_id, todo_id, due_date, fair_rank, next_attempt_at, created_at, updated_at)
+          SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id),
+                 ${iso(now)}, ${iso(now)}, ${iso(now)}
+          FROM (${source}) s
+          WHERE NOT EXISTS (
+            SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
+          )
           ON CONFLICT (workspace_id, todo_id, due_date) DO NOTHING
           RETURNING 1
         )
@@ -225,7 +233,7 @@ const makeSql = Effect.gen(function*() {
           SELECT workspace_id, todo_id, due_date FROM ${table}
           WHERE state = 'pending' AND next_attempt_at <= ${now}
             AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})
-          ORDER BY next_attempt_at, due_date
+          ORDER BY ${request.order === "fair" ? sql`fair_rank, next_attempt_at, due_date` : sql`next_attempt_at, due_date`}
           LIMIT ${request.size}
           FOR UPDATE SKIP LOCKED
         ),
@@ -299,6 +307,7 @@ const makeSql = Effect.gen(function*() {
 interface LedgerRow {
   readonly todo: DelayedTodo
   state: "pending" | "sent" | "dead"
+  readonly fairRank: number
   attempts: number
   nextAttemptAt: number
   claimedBy: string | undefined
@@ -313,11 +322,17 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
     enqueueDelayed: (reference, now) =>
       Effect.sync(() => {
         let added = 0
-        for (const todo of todos) {
-          if (!isDelayed(todo.dueDate, reference) || ledger.has(keyOf(todo))) continue
+        const ranks = new Map<string, number>()
+        const fresh = todos
+          .filter((todo) => isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
+          .sort((a, b) => a.dueDate.localeCompare(b.dueDate) || a.id.localeCompare(b.id))
+        for (const todo of fresh) {
+          const fairRank = (ranks.get(todo.workspaceId) ?? 0) + 1
+          ranks.set(todo.workspaceId, fairRank)
           ledger.set(keyOf(todo), {
             todo,
             state: "pending",
+            fairRank,
             attempts: 0,
             nextAttemptAt: now.epochMillis,
             claimedBy: undefined,
@@ -327,13 +342,16 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         }
         return { added, undecodable: [] }
       }),
-    claim: ({ leaseUntil, now, owner, size }) =>
+    claim: ({ leaseUntil, now, order, owner, size }) =>
       Effect.sync(() => {
         const claimable = [...ledger.entries()]
           .filter(([, row]) =>
             row.state === "pending" && row.nextAttemptAt <= now.epochMillis && row.claimExpiresAt <= now.epochMillis
           )
-          .sort(([, a], [, b]) => a.nextAttemptAt - b.nextAttemptAt || a.todo.dueDate.localeCompare(b.todo.dueDate))
+          .sort(([, a], [, b]) =>
+            (order === "fair" ? a.fairRank - b.fairRank : 0) || a.nextAttemptAt - b.nextAttemptAt ||
+            a.todo.dueDate.localeCompare(b.todo.dueDate)
+          )
           .slice(0, size)
         const claimed: Array<ClaimedTodo> = []
         for (const [key, row] of claimable) {

@@ -1,9 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestServices } from "effect"
-import { serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
+import { Effect } from "effect"
 import { createTodosTable, insertDelayedTodos, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
-import { clientId, clientSecret, servicesEnv } from "../support/notify.js"
+import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
 import { startBuilt } from "../support/process.js"
 import { waitUntil } from "../support/TestApp.js"
 
@@ -15,7 +14,7 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
       Effect.gen(function*() {
         yield* createTodosTable
         yield* insertDelayedTodos(20_000, 50)
-        const fake = yield* serveFakeNotify({ clientId, clientSecret })
+        const fake = yield* serveFakeNotifyLive()
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url) }
         const runs = Array.from(
           { length: 4 },
@@ -40,7 +39,7 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
         yield* createTodosTable
         yield* insertDelayedTodos(5_000, 20)
         // Live services: the fake's latency is real time, not the TestClock's.
-        const fake = yield* TestServices.provideLive(serveFakeNotify({ clientId, clientSecret, latencyMs: 2 }))
+        const fake = yield* serveFakeNotifyLive({ latencyMs: 2 })
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url) }
         const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "2s"]
 

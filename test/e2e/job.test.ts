@@ -1,9 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
 import { ousmaneTodoId, peterTodoId, seedTodos, workspace1, workspace2 } from "../../dev/seedTodos.js"
 import { seedDatabase, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
-import { clientId, clientSecret, servicesEnv } from "../support/notify.js"
+import { clientSecret, serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
 import { runBuilt } from "../support/process.js"
 
 const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.workspaceId]))
@@ -21,7 +20,7 @@ describe("the built job end to end: PostgreSQL, the fake notify service, a real 
     it.scoped("exits 0 after the seed's two notifications", () =>
       Effect.gen(function*() {
         yield* seedDatabase
-        const fake = yield* serveFakeNotify({ clientId, clientSecret, workspaceOf: (id) => owner.get(id) })
+        const fake = yield* serveFakeNotifyLive({ workspaceOf: (id) => owner.get(id) })
         const result = yield* runJob(yield* TestDatabaseUrl, fake.url)
         expect(result.code).toBe(0)
         expect(fake.state.notifications.map((n) => [n.workspaceId, n.message]).sort()).toEqual([
@@ -38,7 +37,7 @@ describe("the built job end to end: PostgreSQL, the fake notify service, a real 
     it.scoped("exits 3 when the notify service fails one, having sent the other", () =>
       Effect.gen(function*() {
         yield* seedDatabase
-        const fake = yield* serveFakeNotify({ clientId, clientSecret, failTodos: [peterTodoId], failStatus: 500 })
+        const fake = yield* serveFakeNotifyLive({ failTodos: [peterTodoId], failStatus: 500 })
         const result = yield* runJob(yield* TestDatabaseUrl, fake.url)
         expect(result.code).toBe(3)
         expect(fake.state.notifications.map((n) => n.message)).toEqual([`Todo ${ousmaneTodoId} is delayed`])
@@ -49,7 +48,7 @@ describe("the built job end to end: PostgreSQL, the fake notify service, a real 
 
   it.scoped("exits 1 when the database is down, and sends nothing", () =>
     Effect.gen(function*() {
-      const fake = yield* serveFakeNotify({ clientId, clientSecret })
+      const fake = yield* serveFakeNotifyLive()
       const result = yield* runJob("postgres://job:pw@127.0.0.1:9/todos", fake.url)
       expect(result.code).toBe(1)
       expect(result.stdout).toContain("Could not connect to the database. Aborting job...")

@@ -131,7 +131,8 @@ describe("exactly once, across runs", () => {
             owner: crypto.randomUUID(),
             size: 10,
             leaseUntil: DateTime.add(now, { minutes: 5 }),
-            now
+            now,
+            order: "oldest-first"
           })
         }).pipe(Effect.provide(TodoRepository.layer))
         expect(claimed.length).toBe(2)

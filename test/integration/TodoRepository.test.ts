@@ -35,7 +35,7 @@ const delayedIds = (reference: string) =>
     const repository = yield* TodoRepository
     const now = yield* DateTime.now
     yield* repository.enqueueDelayed(CalendarDate.make(reference), now)
-    const claimed = yield* repository.claim({ owner: crypto.randomUUID(), size: 100, leaseUntil: now, now })
+    const claimed = yield* repository.claim({ owner: crypto.randomUUID(), size: 100, leaseUntil: now, now, order: "oldest-first" })
     return claimed.map((todo) => [todo.id, todo.dueDate])
   }).pipe(Effect.provide(TodoRepository.layer))
 

@@ -1,5 +1,5 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Layer, TestServices } from "effect"
 import { type FakeNotifyOptions, serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
 import { NotificationClient } from "../../src/services/NotificationClient.js"
 
@@ -23,3 +23,10 @@ export const fakeAndClient = (options: FakeNotifyOptions = {}) =>
     const client = yield* Layer.build(liveClientLayer(fake.url))
     return { fake, client }
   })
+
+/**
+ * The fake on live services, for tests whose job runs in another process: its tokens' exp and its
+ * latency are real time, as the process's clock is.
+ */
+export const serveFakeNotifyLive = (options: FakeNotifyOptions = {}) =>
+  TestServices.provideLive(serveFakeNotify({ clientId, clientSecret, ...options }))
