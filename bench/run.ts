@@ -130,7 +130,9 @@ const main = async () => {
             const xactBefore = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
             const started = Date.now()
             const t0 = performance.now()
-            const child = spawn(process.execPath, ["-r", "./bench/rss.cjs", ...commandOf(contender)], {
+            // BENCH_CLI_NODE_ARGS: node flags for the CLI only (e.g. --max-old-space-size=64).
+            const nodeArgs = contender === "cli" ? (process.env.BENCH_CLI_NODE_ARGS ?? "").split(" ").filter(Boolean) : []
+            const child = spawn(process.execPath, [...nodeArgs, "-r", "./bench/rss.cjs", ...commandOf(contender)], {
               cwd: root,
               env: {
                 PATH: process.env.PATH,
@@ -216,6 +218,26 @@ const writeResults = (input: {
     .flatMap((r) => r.runs.map((m) => m.firstMs))
     .filter((x): x is number => x !== undefined)
   const cpu = os.cpus()[0]?.model ?? "unknown"
+  const rateOf = (n: number, latency: number, contender: Contender) => {
+    const r = input.results.find((x) => x.n === n && x.latency === latency && x.contender === contender)
+    return r === undefined ? NaN : median(r.runs.map((m) => m.unique / (m.wallMs / 1000)))
+  }
+  const rssOf = (n: number) => {
+    const r = input.results.filter((x) => x.n === n && x.contender === "cli").flatMap((x) => x.runs.map((m) => m.rssMb))
+    return r.length === 0 ? NaN : Math.max(...r)
+  }
+  const largest = Math.max(...input.results.map((r) => r.n))
+  const verdict = (ok: boolean) => (ok ? "met" : "missed")
+  const l20 = rateOf(largest, 20, "cli")
+  const l20Hand = rateOf(largest, 20, "hand-tuned")
+  const l0 = rateOf(largest, 0, "cli")
+  const l0Hand = rateOf(largest, 0, "hand-tuned")
+  const targets = [
+    `- L = 20 ms, concurrency 64, N = ${largest.toLocaleString("en")}: ${Math.round(l20).toLocaleString("en")}/s is ${(100 * l20 / 3200).toFixed(0)} % of the ideal 3,200/s (target 90 %: ${verdict(l20 >= 2880)}) and ${(l20 / l20Hand).toFixed(2)} × the hand-tuned script (target 1.2: ${verdict(l20 / l20Hand >= 1.2)}).`,
+    `- L = 0 ms, N = ${largest.toLocaleString("en")}: ${(l0 / l0Hand).toFixed(2)} × the hand-tuned script (target at least 1: ${verdict(l0 >= l0Hand)}).`,
+    `- Peak RSS of the CLI at N = ${largest.toLocaleString("en")}: ${rssOf(largest).toFixed(0)} MB (target at most 150 MB at 1,000,000: ${largest >= 1_000_000 ? verdict(rssOf(largest) <= 150) : "not measured in this run, see bench/RESULTS-1M.md"}); ${(rssOf(largest) / rssOf(Math.min(...input.results.map((r) => r.n)))).toFixed(2)} × the smallest run (target at most 1.3).`,
+    `- Cold start ${Math.round(input.helpMs)} ms (target 500 ms: ${verdict(input.helpMs <= 500)}); first notification at most ${Math.round(Math.max(...first))} ms after start (target 1 s: ${verdict(Math.max(...first) <= 1000)}).`
+  ]
   const text = `# Benchmark results
 
 Written by \`npm run bench\` (bench/run.ts); rerun it to refresh this file. Figures are medians of
@@ -241,8 +263,12 @@ ${rows.join("\n")}
 
 Cold start: \`node dist/main.js --help\` median ${Math.round(input.helpMs)} ms over 11 runs.
 First notification after process start (CLI, all runs): median ${Math.round(median(first))} ms, at most ${Math.round(Math.max(...first))} ms.
+
+## Targets
+
+${targets.join("\n")}
 `
-  writeFileSync(path.resolve(root, values.out!), text + NOTES)
+  writeFileSync(path.resolve(root, values.out!), text.split("\n").filter((line) => !line.includes("NaN")).join("\n") + NOTES)
   console.log(text)
 }
 
@@ -277,7 +303,7 @@ Found with \`node --cpu-prof dist/main.js send-delay-notifications ...\` against
 2. **One outcome write per todo**: the first writer took whatever outcomes had arrived, which at
    these rates was one or two, so nearly one UPDATE per notification (writev of the pg socket was
    the largest native cost). Now each claimed batch is written back in one statement when its
-   last todo is done: about 0.016 transactions per notification, claims included.
+   last todo is done: about 0.01 transactions per notification, claims included.
 3. **Debug log lines built and dropped**: \`Effect.annotateLogs\` on the per-request debug lines
    ran (a FiberRef update and a HashMap per line) even at info level. They are now built only
    when debug logging is on (src/lib/Log.ts).
@@ -287,6 +313,17 @@ Found with \`node --cpu-prof dist/main.js send-delay-notifications ...\` against
 5. **One token per todo** showed up when every todo had its own workspace (a data artefact of an
    early harness): tokens are cached per workspace and concurrent sends share one request, so the
    benchmark data uses N/100 workspaces.
+
+Why the speed targets are missed: the CLI is CPU-bound. At L = 20 ms the job has 64 requests in
+flight but cannot issue them fast enough; at L = 0 the hand-tuned script spends about 0.15 ms of
+CPU per notification and the CLI twice that. Its extra work is the guarantees (claims, a
+ledger row per todo, Idempotency-Key) only in small part (0.01 round trips per notification);
+the rest is what remains below. Memory: the CLI's heap is flat (a test runs 100,000 todos in a
+48 MB heap), but V8 lets it grow to 180 to 260 MB of RSS when the machine has room. With
+\`BENCH_CLI_NODE_ARGS=--max-old-space-size=64\` (N = 100,000, L = 0, one run) its peak RSS was
+148 MB, at 2,141/s instead of 3,062/s: the cap trades CPU (more collections) for memory.
+At N = 1,000,000 the first notification came 4.6 s after start: adding 500,000 todos to the
+ledger is one statement that runs before the first claim (bench/RESULTS-1M.md).
 
 What remains is the cost of Effect's runtime per notification (fibers, spans, Effect.fn call sites,
 the HttpClient's request/response wrappers): about 0.3 to 0.4 ms of CPU per notification on this
