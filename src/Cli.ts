@@ -8,8 +8,7 @@ import { defaultRetryPolicy } from "./domain/RetryPolicy.js"
 import type { CalendarDate } from "./domain/Todo.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
 import { sendDelayNotifications } from "./SendDelayNotifications.js"
-import type { LedgerAdmin, LedgerStatus } from "./services/LedgerAdmin.js"
-import { LedgerAdmin as LedgerAdminTag } from "./services/LedgerAdmin.js"
+import { LedgerAdmin, type LedgerStatus } from "./services/LedgerAdmin.js"
 import type { NotificationClient } from "./services/NotificationClient.js"
 import type { DatabaseError, SchemaNotCurrent, TodoRepository } from "./services/TodoRepository.js"
 
@@ -191,7 +190,7 @@ const build = <A>(layer: Layer.Layer<A, StartupError>) =>
 
 /** Runs an operator command on LedgerAdmin; a database failure is logged with `what` and exits 1. */
 const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError>) =>
-  Effect.flatMap(build(layers.ledger), (ctx) => Effect.flatMap(LedgerAdminTag, f).pipe(Effect.provide(ctx))).pipe(
+  Effect.flatMap(build(layers.ledger), (ctx) => Effect.flatMap(LedgerAdmin, f).pipe(Effect.provide(ctx))).pipe(
     Effect.catchTag("DatabaseError", (error) =>
       Effect.logError(`${what} Aborting...`).pipe(
         Effect.annotateLogs({ error: error.message }),

@@ -1,6 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
 import type { WorkspaceId } from "../domain/Todo.js"
+import { logDebugWith } from "../lib/Log.js"
 
 /** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
 export const servicesUrl = Config.string("SERVICES_URL").pipe(
@@ -77,11 +78,11 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           HttpClientRequest.basicAuth(clientId, clientSecret),
           HttpClientRequest.bodyText("", "application/x-www-form-urlencoded;charset=utf-8")
         )
-        yield* Effect.logDebug("Request").pipe(Effect.annotateLogs({ method: "POST", url, workspaceId }))
+        yield* logDebugWith("Request", () => ({ method: "POST", url, workspaceId }))
         const response = yield* http.execute(request).pipe(
           Effect.mapError((error) => failed(error.message, undefined, error))
         )
-        yield* Effect.logDebug("Response").pipe(Effect.annotateLogs({ status: response.status, method: "POST", url }))
+        yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url }))
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.
         const body = yield* response.text.pipe(Effect.mapError((error) => failed(error.message, response.status, error)))
         if (response.status < 200 || response.status >= 300) {
