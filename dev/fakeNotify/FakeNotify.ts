@@ -16,6 +16,10 @@ export interface FakeNotifyBehaviour {
   /** Notifications about these todo ids always fail with `failStatus`. */
   failTodos: Array<string>
   failStatus: number
+  /** The first N requests for each message fail with `failStatus` (then it succeeds). */
+  failFirst: number
+  /** The first request for every Nth distinct message fails with `failStatus` (0: never). */
+  failOnceEvery: number
   /** Sent with a 429 answer. */
   retryAfterSeconds: number
   /** Lifetime of issued tokens, in seconds. */
@@ -50,6 +54,8 @@ export interface FakeNotifyState {
   /** Requests whose Idempotency-Key had been seen: answered 200, nothing created. */
   duplicates: number
   notifyRequests: number
+  /** When each notification request arrived, by the fake's Clock (TestClock in tests). */
+  readonly requestTimes: Array<number>
   /** TCP connections accepted (keep-alive means far fewer than requests). */
   connections: number
   /** When the first notification was created (epoch ms, wall clock), for start-up measurements. */
@@ -71,6 +77,8 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     failEvery: options.failEvery ?? 0,
     failTodos: options.failTodos ?? [],
     failStatus: options.failStatus ?? 500,
+    failFirst: options.failFirst ?? 0,
+    failOnceEvery: options.failOnceEvery ?? 0,
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
   }
@@ -80,11 +88,13 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     answers: {},
     duplicates: 0,
     notifyRequests: 0,
+    requestTimes: [],
     connections: 0,
     firstNotificationAt: undefined,
     revokedBefore: 0
   }
   const seenKeys = new Set<string>()
+  const triesByMessage = new Map<string, number>()
 
   const sign = (payload: object) => {
     const unsigned = `${base64Url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64Url(JSON.stringify(payload))}`
@@ -142,6 +152,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const request = yield* HttpServerRequest.HttpServerRequest
     const body = yield* request.text
     const requestNumber = ++state.notifyRequests
+    state.requestTimes.push(yield* Clock.currentTimeMillis)
     yield* delay
     const bearer = /^Bearer (.+)$/.exec(request.headers["authorization"] ?? "")?.[1]
     const claims = bearer === undefined ? undefined : verify(bearer)
@@ -161,13 +172,17 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     if (owner !== undefined && owner !== claims.workspaceId) {
       return answer(403, status(403, "Token is for another workspace"))
     }
+    const tries = (triesByMessage.get(message) ?? 0) + 1
+    triesByMessage.set(message, tries)
+    const messageNumber = tries === 1 ? triesByMessage.size : 0
     const failing = (behaviour.failEvery > 0 && requestNumber % behaviour.failEvery === 0) ||
-      (todoId !== undefined && behaviour.failTodos.includes(todoId))
+      (todoId !== undefined && behaviour.failTodos.includes(todoId)) || tries <= behaviour.failFirst ||
+      (behaviour.failOnceEvery > 0 && messageNumber > 0 && messageNumber % behaviour.failOnceEvery === 0)
     if (failing) {
       const response = status(behaviour.failStatus, "Injected failure")
       return answer(
         behaviour.failStatus,
-        behaviour.failStatus === 429
+        behaviour.failStatus === 429 || behaviour.failStatus === 503
           ? HttpServerResponse.setHeader(response, "retry-after", String(behaviour.retryAfterSeconds))
           : response
       )
@@ -209,6 +224,8 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
         for (const code of Object.keys(state.answers)) delete state.answers[Number(code)]
         state.duplicates = 0
         state.notifyRequests = 0
+        state.requestTimes.length = 0
+        triesByMessage.clear()
         state.connections = 0
         state.firstNotificationAt = undefined
         seenKeys.clear()

@@ -1,5 +1,5 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Clock, Config, Context, Duration, Effect, Either, Layer, Random, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { logDebugWith } from "../lib/Log.js"
 import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
@@ -19,12 +19,73 @@ export class NotificationError extends Schema.TaggedError<NotificationError>()("
   todoId: Schema.optional(TodoId),
   status: Schema.optional(Schema.Number),
   reason: Schema.String,
+  /** How long the service asked to wait (a 429's or 503's Retry-After), in milliseconds. */
+  retryAfterMs: Schema.optional(Schema.Number),
   cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
     return this.status === undefined ? this.reason : `HTTP ${this.status}: ${this.reason}`
   }
+
+  /** Worth trying again soon: no answer (connection error, timeout), 408, 429 or 5xx. */
+  get transient(): boolean {
+    return this.status === undefined || this.status === 408 || this.status === 429 || this.status >= 500
+  }
 }
+
+/** Retry-After as milliseconds from `now`: delay-seconds or an HTTP date. */
+export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
+  if (value === undefined) return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
+
+/** How the live client retries within a run; from NOTIFY_* variables. */
+export interface RetryWithinRun {
+  /** Each request's limit (NOTIFY_TIMEOUT, default 10 seconds). */
+  readonly timeout: Duration.Duration
+  /** Further tries after the first (NOTIFY_RETRIES, default 3). */
+  readonly retries: number
+  /** First backoff, doubled each time, with jitter (NOTIFY_RETRY_BASE, default 250 millis). */
+  readonly base: Duration.Duration
+  /** No retry once the waits would add up to more than this (NOTIFY_RETRY_BUDGET, default 30 seconds). */
+  readonly budget: Duration.Duration
+}
+
+const retryConfig = Config.all({
+  timeout: Config.duration("NOTIFY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  retries: Config.integer("NOTIFY_RETRIES").pipe(Config.withDefault(3)),
+  base: Config.duration("NOTIFY_RETRY_BASE").pipe(Config.withDefault(Duration.millis(250))),
+  budget: Config.duration("NOTIFY_RETRY_BUDGET").pipe(Config.withDefault(Duration.seconds(30)))
+})
+
+/**
+ * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
+ * an exponential backoff with full jitter; at most `retries` more times and `budget` of waiting.
+ */
+export const retryTransient = <A>(attempt: Effect.Effect<A, NotificationError>, policy: RetryWithinRun) =>
+  Effect.gen(function*() {
+    let waited = 0
+    for (let retry = 1;; retry++) {
+      const result = yield* Effect.either(attempt)
+      if (Either.isRight(result)) return result.right
+      const error = result.left
+      if (!error.transient || retry > policy.retries) return yield* error
+      const backoff = Duration.toMillis(policy.base) * 2 ** (retry - 1)
+      const delay = error.retryAfterMs ?? Math.round(backoff * (yield* Random.next))
+      if (waited + delay > Duration.toMillis(policy.budget)) return yield* error
+      waited += delay
+      yield* logDebugWith("Retrying notification", () => ({
+        workspaceId: error.workspaceId,
+        todoId: error.todoId,
+        error: error.message,
+        retry,
+        delayMs: delay
+      }))
+      yield* Effect.sleep(Duration.millis(delay))
+    }
+  })
 
 /** Live client: POST {SERVICES_URL}/notify/notifications with the workspace's bearer token. */
 const makeHttp = Effect.gen(function*() {
@@ -33,25 +94,39 @@ const makeHttp = Effect.gen(function*() {
   // client cost about a quarter of the per-notification CPU time (measured, bench/RESULTS.md).
   const http = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
   const tokens = yield* ServiceTokens
+  const policy = yield* retryConfig
+  const timeoutText = Duration.format(policy.timeout)
 
   const post = Effect.fnUntraced(function*(notification: Notification) {
     const token = yield* tokens.get(notification.workspaceId)
     const body = { message: notification.message }
     yield* logDebugWith("Request", () => ({ method: "POST", url, body }))
-    const response = yield* http.execute(
-      HttpClientRequest.post(url).pipe(
-        HttpClientRequest.bearerToken(token),
-        HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
-        HttpClientRequest.bodyUnsafeJson(body)
+    const { response, text } = yield* Effect.gen(function*() {
+      const response = yield* http.execute(
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.bearerToken(token),
+          HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
+          HttpClientRequest.bodyUnsafeJson(body)
+        )
       )
+      // Always read the body, so the keep-alive connection goes back to the pool.
+      return { response, text: yield* response.text }
+    }).pipe(
+      Effect.timeoutFail({
+        duration: policy.timeout,
+        onTimeout: () =>
+          new NotificationError({
+            workspaceId: notification.workspaceId,
+            todoId: notification.todoId,
+            reason: `No answer from the notify service within ${timeoutText}`
+          })
+      })
     )
-    // Always read the body, so the keep-alive connection goes back to the pool.
-    const text = yield* response.text
     yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url, body: excerpt(text) }))
-    return { status: response.status, body: text }
+    return { status: response.status, body: text, retryAfter: response.headers["retry-after"] }
   })
 
-  const send = Effect.fn("NotificationClient.send")(
+  const attempt = Effect.fnUntraced(
     function*(notification: Notification) {
       let response = yield* post(notification)
       if (response.status === 401) {
@@ -60,11 +135,13 @@ const makeHttp = Effect.gen(function*() {
         response = yield* post(notification)
       }
       if (response.status >= 200 && response.status < 300) return
+      const retryAfterMs = parseRetryAfter(response.retryAfter, yield* Clock.currentTimeMillis)
       return yield* new NotificationError({
         workspaceId: notification.workspaceId,
         todoId: notification.todoId,
         status: response.status,
-        reason: excerpt(response.body)
+        reason: excerpt(response.body),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs })
       })
     },
     (effect, notification) =>
@@ -94,6 +171,10 @@ const makeHttp = Effect.gen(function*() {
           })
       })
   )
+
+  const send = Effect.fn("NotificationClient.send")(function*(notification: Notification) {
+    return yield* retryTransient(attempt(notification), policy)
+  })
 
   return NotificationClient.of({ send })
 })

@@ -14,10 +14,10 @@ import { captureConsole, captureLogs, cli } from "../support/TestApp.js"
 const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.workspaceId]))
 
 /** The fake notify service for the seed's todos, and a runner of the CLI in-process against it and the database. */
-const setup = (fakeOptions: Parameters<typeof serveFakeNotify>[0] = {}) =>
+const setup = (fakeOptions: Parameters<typeof serveFakeNotify>[0] = {}, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const fake = yield* serveFakeNotify({ clientId, clientSecret, workspaceOf: (id) => owner.get(id), ...fakeOptions })
-    const layers = yield* layersOnDatabase(liveClientLayer(fake.url))
+    const layers = yield* layersOnDatabase(liveClientLayer(fake.url, env))
     const run = (...args: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const logs = yield* captureLogs
@@ -68,7 +68,10 @@ describe("exactly once, across runs", () => {
     it.scoped("a failing notification is retried by later runs with a growing delay, then kept as a dead letter", () =>
       Effect.gen(function*() {
         yield* seedDatabase
-        const { fake, messages, run, send } = yield* setup({ failTodos: [peterTodoId], failStatus: 500 })
+        // No retries within a run here: this is about the tries across runs.
+        const { fake, messages, run, send } = yield* setup({ failTodos: [peterTodoId], failStatus: 500 }, {
+          NOTIFY_RETRIES: "0"
+        })
         const options = ["--max-attempts", "3", "--retry-delay", "10m"]
         const peterAttempts = () => Effect.map(ledgerRows, (rows) => rows.find((r) => r.todoId === peterTodoId)!)
 

@@ -9,18 +9,20 @@ export const clientSecret = "test-secret-Zq81"
 /** The services' environment for a fake at `url`. */
 export const servicesEnv = (url: string) => ({ SERVICES_URL: url, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret })
 
-/** The live NotificationClient (undici, keep-alive) configured for the fake at `url`. */
-export const liveClientLayer = (url: string) =>
+/** The live NotificationClient (undici, keep-alive) configured for the fake at `url`; `env` adds NOTIFY_* settings. */
+export const liveClientLayer = (url: string, env: Record<string, string> = {}) =>
   NotificationClient.layer.pipe(
     Layer.provide(NodeHttpClient.layerUndici),
-    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(servicesEnv(url))))))
+    Layer.provide(
+      Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...servicesEnv(url), ...env }))))
+    )
   )
 
 /** A fake notify service on a free port for the scope, and the live client configured for it. */
-export const fakeAndClient = (options: FakeNotifyOptions = {}) =>
+export const fakeAndClient = (options: FakeNotifyOptions = {}, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const fake = yield* serveFakeNotify({ clientId, clientSecret, ...options })
-    const client = yield* Layer.build(liveClientLayer(fake.url))
+    const client = yield* Layer.build(liveClientLayer(fake.url, env))
     return { fake, client }
   })
 

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Fiber, TestClock, TestServices } from "effect"
+import { peterTodoId, workspace1 } from "../../dev/seedTodos.js"
+import { ExitCode } from "../../src/Cli.js"
+import { TodoId, WorkspaceId } from "../../src/domain/Todo.js"
+import { NotificationClient, parseRetryAfter } from "../../src/services/NotificationClient.js"
+import { createTodosTable, insertDelayedTodos, layersOnDatabase, ledgerRows, TestDatabaseLive } from "../support/database.js"
+import { fakeAndClient, liveClientLayer, serveFakeNotifyLive } from "../support/notify.js"
+import { cli, waitUntil } from "../support/TestApp.js"
+
+const peter = {
+  todoId: TodoId.make(peterTodoId),
+  workspaceId: WorkspaceId.make(workspace1),
+  message: `Todo ${peterTodoId} is delayed`,
+  idempotencyKey: `key-${peterTodoId}`
+}
+
+describe("faults of the notify service", () => {
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    expect(parseRetryAfter("2", 0)).toBe(2000)
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:10 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(10_000)
+    expect(parseRetryAfter("soon", 0)).toBeUndefined()
+  })
+
+  it.scoped("a 429 with Retry-After: 2 is tried again no sooner than 2 s later (TestClock)", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 })
+      const sending = yield* Effect.fork(Context.get(client, NotificationClient).send(peter))
+      yield* waitUntil(() => fake.state.notifyRequests === 1)
+      yield* TestClock.adjust("1999 millis")
+      expect(fake.state.notifyRequests).toBe(1)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(sending)
+      expect(fake.state.answers).toEqual({ 429: 1, 201: 1 })
+      expect(fake.state.requestTimes[1]! - fake.state.requestTimes[0]!).toBeGreaterThanOrEqual(2000)
+    }))
+
+  it.scoped("400, 403 and 404 are not tried again", () =>
+    Effect.gen(function*() {
+      for (const status of [400, 403, 404]) {
+        const { client, fake } = yield* fakeAndClient({ failFirst: 1, failStatus: status })
+        const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
+        expect(error.status).toBe(status)
+        expect(fake.state.notifyRequests).toBe(1)
+      }
+    }))
+
+  it.layer(TestDatabaseLive)((it) => {
+    it.scoped("20 % of notifications answering 500 are retried within the run: all delivered, exit 0", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(200, 5)
+        const fake = yield* serveFakeNotifyLive({ failOnceEvery: 5, failStatus: 500 })
+        const layers = yield* layersOnDatabase(liveClientLayer(fake.url, { NOTIFY_RETRY_BASE: "5 millis" }))
+        const code = yield* TestServices.provideLive(cli(["send-delay-notifications", "--at", "2022-06-03"], layers))
+        expect(code).toBe(ExitCode.Success)
+        expect(new Set(fake.state.notifications.map((n) => n.message)).size).toBe(200)
+        expect(fake.state.answers).toEqual({ 500: 40, 201: 200 })
+        expect((yield* ledgerRows).every((r) => r.state === "sent")).toBe(true)
+      }))
+
+    it.scoped("answers slower than the timeout are timed out, retried, and counted as failed for a later run", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(3, 1)
+        const fake = yield* serveFakeNotifyLive({ latencyMs: 500 })
+        const layers = yield* layersOnDatabase(
+          liveClientLayer(fake.url, { NOTIFY_TIMEOUT: "100 millis", NOTIFY_RETRIES: "1", NOTIFY_RETRY_BASE: "5 millis" })
+        )
+        const code = yield* TestServices.provideLive(cli(["send-delay-notifications", "--at", "2022-06-03"], layers))
+        expect(code).toBe(ExitCode.SomeFailed)
+        // Each todo: the first try and one retry, both timed out.
+        expect(fake.state.notifyRequests).toBe(6)
+        const rows = yield* ledgerRows
+        expect(rows.map((r) => [r.state, r.attempts])).toEqual([["pending", 1], ["pending", 1], ["pending", 1]])
+        expect(rows[0]!.lastError).toMatch(/^No answer from the notify service within /)
+      }))
+  })
+})
