@@ -1,6 +1,6 @@
 import { Command, HelpDoc, Options, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
-import { Cause, Config, ConfigError, Console, Data, DateTime, Duration, Effect, Either, Exit, Layer, Option, Schema } from "effect"
+import { Config, ConfigError, Console, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import packageJson from "../package.json" with { type: "json" }
 import { parseReference, parseTimeZone, referenceDateOf } from "./domain/ReferenceDate.js"
@@ -10,6 +10,7 @@ import { LoggerLive } from "./layers/LoggerLive.js"
 import { sendDelayNotifications } from "./SendDelayNotifications.js"
 import { LedgerAdmin, type LedgerStatus } from "./services/LedgerAdmin.js"
 import type { NotificationClient } from "./services/NotificationClient.js"
+import { Shutdown } from "./services/Shutdown.js"
 import type { DatabaseError, SchemaNotCurrent, TodoRepository } from "./services/TodoRepository.js"
 
 /** The process exit codes; documented in --help and the README. */
@@ -21,7 +22,13 @@ export const ExitCode = {
   /** Invalid command-line usage. */
   Usage: 2,
   /** The run finished, but some notifications failed (retried by a later run), became dead letters, or rows could not be read. */
-  SomeFailed: 3
+  SomeFailed: 3,
+  /** The notify service looked down: the run stopped sending and left the rest pending. */
+  Outage: 4,
+  /** Stopped by Ctrl-C (SIGINT): in-flight sends recorded, the rest left pending. */
+  Interrupted: 130,
+  /** Stopped by SIGTERM: in-flight sends recorded, the rest left pending. */
+  Terminated: 143
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -40,7 +47,8 @@ class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode }> {
 
 const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
   "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
-  "failed (tried again by a later run) or became dead letters, or rows could not be read."
+  "failed (tried again by a later run) or became dead letters, or rows could not be read; 4 the notify service " +
+  "looked down, the run stopped and left the rest pending; 130/143 stopped by SIGINT/SIGTERM, the rest left pending."
 
 const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
@@ -145,6 +153,20 @@ const sendOptions = {
     1000,
     "Tries per notification, across runs, before it becomes a dead letter."
   ),
+  grace: duration(
+    "grace",
+    "GRACE_PERIOD",
+    "20s",
+    "After SIGTERM/SIGINT, how long in-flight notifications may take before they are cut off (Kubernetes waits 30s)."
+  ),
+  outageAfter: integer(
+    "outage-after",
+    "OUTAGE_AFTER",
+    20,
+    1,
+    100_000,
+    "Stop the run when this many notifications in a row fail with a transient error (after their retries)."
+  ),
   retryDelay: duration(
     "retry-delay",
     "RETRY_DELAY",
@@ -210,11 +232,23 @@ const sendCommand = (layers: AppLayers) =>
         lease: options.lease,
         retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },
         rate: options.rate,
-        fair: options.fair
+        fair: options.fair,
+        stopSignal: yield* Effect.map(Shutdown, (shutdown) => shutdown.requested),
+        grace: options.grace,
+        outageAfter: options.outageAfter
       }).pipe(
         Effect.provide(app),
         Effect.catchTag("DatabaseError", () => new JobExit({ code: ExitCode.Aborted }))
       )
+      if (summary.stopped !== undefined) {
+        return yield* new JobExit({
+          code: summary.stopped === "outage"
+            ? ExitCode.Outage
+            : summary.stopped === "SIGTERM"
+            ? ExitCode.Terminated
+            : ExitCode.Interrupted
+        })
+      }
       if (summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0) {
         return yield* new JobExit({ code: ExitCode.SomeFailed })
       }
@@ -346,7 +380,7 @@ const rootCommand = (layers: AppLayers) =>
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://...), SERVICES_URL (base URL of the auth and notify services), " +
           "CLIENT_ID, CLIENT_SECRET, LOG_LEVEL (default info), TIME_ZONE (default UTC); options also read " +
-          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, RETENTION."
+          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, RETENTION, NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET."
       ),
       HelpDoc.p(exitCodesHelp)
     ])),
@@ -366,7 +400,7 @@ const usageLines = (layers: AppLayers): string =>
 export const runCli = (
   argv: ReadonlyArray<string>,
   layers: AppLayers
-): Effect.Effect<ExitCode, never, CliApp.CliApp.Environment> => {
+): Effect.Effect<ExitCode, never, CliApp.CliApp.Environment | Shutdown> => {
   // @effect/cli has printed the one-line reason; add the usage and where to read more.
   const printUsage = Console.error(`Usage:\n${usageLines(layers)}\nRun with --help for details.`)
   return Command.run(rootCommand(layers), { name: "delay-notifications", version: packageJson.version })(argv).pipe(
@@ -389,16 +423,3 @@ export const runCli = (
     )
   )
 }
-
-/**
- * The process exits with the code the run returned. An interrupted run (SIGINT/SIGTERM) is not a
- * success, whatever @effect/platform's default teardown says.
- */
-export const exitWithCode = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => void): void =>
-  onExit(
-    Exit.isSuccess(exit) && typeof exit.value === "number"
-      ? exit.value
-      : Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
-      ? 130
-      : ExitCode.Aborted
-  )

@@ -1,4 +1,4 @@
-import { Chunk, DateTime, Duration, Effect, Either, identity, Option, RateLimiter, Stream } from "effect"
+import { Chunk, DateTime, Deferred, Duration, Effect, Either, identity, Option, RateLimiter, Stream } from "effect"
 import { forEachConcurrently } from "./lib/Pipeline.js"
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
 import type { RunSummary } from "./domain/RunSummary.js"
@@ -20,7 +20,16 @@ export interface RunOptions {
   readonly rate?: number | undefined
   /** Claim round-robin over workspaces instead of oldest first. */
   readonly fair?: boolean | undefined
+  /** Completes when the process is asked to stop (SIGTERM/SIGINT): claim no more, finish what is in flight. */
+  readonly stopSignal?: Effect.Effect<"SIGTERM" | "SIGINT"> | undefined
+  /** How long in-flight sends may take after a stop signal before they are cut off. */
+  readonly grace?: Duration.Duration | undefined
+  /** The notify service counts as down after this many notifications in a row fail transiently (after their retries). */
+  readonly outageAfter?: number | undefined
 }
+
+/** Why a run stopped before it ran out of work. */
+export type StopReason = "outage" | "SIGTERM" | "SIGINT"
 
 /**
  * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
@@ -29,7 +38,8 @@ export interface RunOptions {
 export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(
   todo: ClaimedTodo,
   retry: RetryPolicy,
-  limit: <A, E, R>(send: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = identity
+  limit: <A, E, R>(send: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = identity,
+  onTransientFailure: Effect.Effect<void> = Effect.void
 ) {
   const client = yield* NotificationClient
   const result = yield* Effect.either(limit(client.send({
@@ -40,6 +50,7 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
   })))
   if (Either.isRight(result)) return { _tag: "Sent", todo } satisfies Outcome
   const error = result.left
+  if (error.transient) yield* onTransientFailure
   const attempts = todo.attempts + 1
   const next = afterFailure(attempts, retry)
   const now = yield* DateTime.now
@@ -78,7 +89,15 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
 ) {
   const repository = yield* TodoRepository
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
-  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, skipped: 0 }
+  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, skipped: 0, released: 0 }
+  const stop = yield* Deferred.make<StopReason>()
+  const stopping = Deferred.isDone(stop)
+  // A small circuit breaker: enough transient failures in a row mean the service is down.
+  let failuresInARow = 0
+  const outageAfter = options.outageAfter ?? 20
+  const onTransientFailure = Effect.suspend(() =>
+    ++failuresInARow >= outageAfter ? Effect.asVoid(Deferred.succeed(stop, "outage")) : Effect.void
+  )
 
   const enqueue = Effect.gen(function*() {
     const { undecodable } = yield* repository.enqueueDelayed(reference, yield* DateTime.now)
@@ -98,6 +117,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
 
   const claims = Stream.repeatEffectChunkOption(
     Effect.gen(function*() {
+      if (yield* stopping) return yield* Effect.fail(Option.none())
       const now = yield* DateTime.now
       const claimed = yield* repository.claim({
         owner: options.runId,
@@ -113,9 +133,15 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   )
 
   const count = (outcome: Outcome) => {
+    if (outcome._tag === "Released") {
+      counts.released++
+      return
+    }
     counts.delayed++
-    if (outcome._tag === "Sent") counts.sent++
-    else if (outcome._tag === "RetryLater") counts.failed++
+    if (outcome._tag === "Sent") {
+      counts.sent++
+      failuresInARow = 0
+    } else if (outcome._tag === "RetryLater") counts.failed++
     else if (outcome._tag === "DeadLetter") counts.deadLetters++
   }
 
@@ -133,12 +159,32 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     const limit = options.rate === undefined
       ? identity
       : yield* RateLimiter.make({ limit: options.rate, interval: "1 second", algorithm: "token-bucket" })
-    yield* forEachConcurrently(
+    // Once stopping, todos already claimed are released untried: pending again at once.
+    const handle = (todo: ClaimedTodo) =>
+      Effect.flatMap(stopping, (stopped): Effect.Effect<Outcome, never, NotificationClient> =>
+        stopped
+          ? Effect.succeed({ _tag: "Released", todo })
+          : sendDelayNotification(todo, options.retry, limit, onTransientFailure))
+    const pipeline = forEachConcurrently(
       claims,
-      ({ batch, todo }) =>
-        Effect.flatMap(sendDelayNotification(todo, options.retry, limit), (outcome) => settle(batch, outcome)),
+      ({ batch, todo }) => Effect.flatMap(handle(todo), (outcome) => settle(batch, outcome)),
       { concurrency: options.concurrency, bufferSize: options.batchSize }
     )
+    if (options.stopSignal === undefined) return yield* pipeline
+    const grace = options.grace ?? Duration.seconds(20)
+    // Completes only when the grace period after a signal is over; the pipeline normally wins.
+    const graceOver = options.stopSignal.pipe(
+      Effect.tap((signal) => Deferred.succeed(stop, signal)),
+      Effect.tap((signal) =>
+        Effect.logWarning("Stopping: claiming no more; in-flight notifications may finish.").pipe(
+          Effect.annotateLogs({ signal, gracePeriod: Duration.format(grace) })
+        )
+      ),
+      Effect.zipRight(Effect.sleep(grace)),
+      Effect.zipRight(Effect.logError("The grace period ended: in-flight notifications were cut off."))
+    )
+    // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
+    yield* Effect.raceFirst(pipeline, graceOver)
   }).pipe(Effect.scoped)
 
   yield* Effect.zipRight(enqueue, sendAll).pipe(
@@ -148,10 +194,19 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       )
     )
   )
-  if (counts.delayed === 0 && counts.skipped === 0) {
+  const stopped = Option.getOrUndefined(yield* Deferred.poll(stop).pipe(Effect.flatMap(Option.match({
+    onNone: () => Effect.succeed(Option.none<StopReason>()),
+    onSome: (done) => Effect.map(done, Option.some)
+  }))))
+  if (stopped === "outage") {
+    yield* Effect.logError("The notify service looks down: stopped sending. Aborting job...").pipe(
+      Effect.annotateLogs({ startDate: reference, failuresInARow: outageAfter, released: counts.released })
+    )
+  }
+  if (counts.delayed === 0 && counts.skipped === 0 && stopped === undefined) {
     yield* Effect.logInfo("Nothing was pending.").pipe(Effect.annotateLogs({ startDate: reference }))
   }
-  const summary: RunSummary = { reference, ...counts }
+  const summary: RunSummary = { reference, ...counts, stopped }
   yield* Effect.logInfo("Finished to send delay notifications.").pipe(
     Effect.annotateLogs({
       startDate: reference,
@@ -159,7 +214,8 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       sent: summary.sent,
       failed: summary.failed,
       deadLetters: summary.deadLetters,
-      skipped: summary.skipped
+      skipped: summary.skipped,
+      released: summary.released
     })
   )
   return summary

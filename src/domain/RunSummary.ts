@@ -10,6 +10,10 @@ export interface RunSummary {
   readonly failed: number
   /** Todos that failed their last allowed try this run and are kept as dead letters. */
   readonly deadLetters: number
+  /** Claimed todos handed back untried because the run stopped early. */
+  readonly released: number
+  /** Why the run stopped before it ran out of work: the notify service looked down, or a signal. */
+  readonly stopped: "outage" | "SIGTERM" | "SIGINT" | undefined
   /** Rows that could not be read as a delayed todo (reported with their key, not sent). */
   readonly skipped: number
 }

@@ -75,5 +75,34 @@ describe("faults of the notify service", () => {
         expect(rows.map((r) => [r.state, r.attempts])).toEqual([["pending", 1], ["pending", 1], ["pending", 1]])
         expect(rows[0]!.lastError).toMatch(/^No answer from the notify service within /)
       }))
+
+    it.scoped("the notify service going down mid-run stops the run (exit 4); a later run, with it back, delivers the rest", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(300, 10)
+        const fake = yield* serveFakeNotifyLive({ retryAfterSeconds: 0 })
+        const layers = yield* layersOnDatabase(liveClientLayer(fake.url, { NOTIFY_RETRIES: "1", NOTIFY_RETRY_BASE: "5 millis" }))
+        const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "4", "--batch-size", "20", "--outage-after", "10"]
+        const running = yield* Effect.fork(TestServices.provideLive(cli(args, layers)))
+        yield* waitUntil(() => fake.state.notifications.length >= 50)
+        Object.assign(fake.behaviour, { failEvery: 1, failStatus: 503 })
+        expect(yield* Fiber.join(running)).toBe(ExitCode.Outage)
+
+        const rows = yield* ledgerRows
+        const sent = fake.state.notifications.length
+        expect(sent).toBeLessThan(300)
+        expect(rows.filter((r) => r.claimedBy !== null)).toEqual([])
+        expect(rows.filter((r) => r.state === "sent").length).toBe(sent)
+        // Only the few in flight when it went down count a failed attempt; the rest was released untried.
+        const tried = rows.filter((r) => r.state === "pending" && r.attempts > 0).length
+        expect(tried).toBeGreaterThanOrEqual(10)
+        expect(tried).toBeLessThanOrEqual(10 + 4)
+
+        Object.assign(fake.behaviour, { failEvery: 0 })
+        // The failed ones wait for their next try; the released ones go at once.
+        yield* TestServices.provideLive(cli([...args.slice(0, 3), "--retry-delay", "1s"], layers))
+        expect(new Set(fake.state.notifications.map((n) => n.message)).size).toBe(300 - tried)
+        expect(fake.state.duplicates).toBe(0)
+      }))
   })
 })

@@ -4,6 +4,7 @@ import type { AppLayers } from "../../src/Cli.js"
 import { runCli } from "../../src/Cli.js"
 import type { DelayedTodo } from "../../src/domain/Todo.js"
 import { NotificationClient, SentNotifications } from "../../src/services/NotificationClient.js"
+import { Shutdown } from "../../src/services/Shutdown.js"
 import { TodoRepository } from "../../src/services/TodoRepository.js"
 
 export interface LogLine {
@@ -24,7 +25,7 @@ export const captureLogs = Effect.sync(() => {
 
 /** Runs the command line in-process on the given layers; returns the exit code. */
 export const cli = (args: ReadonlyArray<string>, layers: AppLayers) =>
-  runCli(["node", "delay-notifications", ...args], layers).pipe(Effect.provide(NodeContext.layer))
+  runCli(["node", "delay-notifications", ...args], layers).pipe(Effect.provide(Layer.merge(NodeContext.layer, Shutdown.never)))
 
 /** Layers for send-delay-notifications only: the operator commands die if a test calls them. */
 export const sendOnly = (send: AppLayers["send"]): AppLayers => ({
