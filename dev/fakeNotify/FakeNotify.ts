@@ -3,7 +3,7 @@
  * demo, tests and benchmarks. Built on @effect/platform's HttpServer; never part of dist/main.js.
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Clock, Effect } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
@@ -20,6 +20,11 @@ export interface FakeNotifyBehaviour {
   failFirst: number
   /** The first request for every Nth distinct message fails with `failStatus` (0: never). */
   failOnceEvery: number
+  /**
+   * For every Nth distinct message, the first request's connection is closed mid-response, after
+   * the notification was created (0: never): the client cannot know it got through.
+   */
+  dropOnceEvery: number
   /** Sent with a 429 answer. */
   retryAfterSeconds: number
   /** Lifetime of issued tokens, in seconds. */
@@ -51,6 +56,8 @@ export interface FakeNotifyState {
   }>
   /** Answers given to notification requests, by status. */
   readonly answers: Record<number, number>
+  /** Connections closed mid-response on purpose (dropOnceEvery). */
+  dropped: number
   /** Requests whose Idempotency-Key had been seen: answered 200, nothing created. */
   duplicates: number
   notifyRequests: number
@@ -79,6 +86,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     failStatus: options.failStatus ?? 500,
     failFirst: options.failFirst ?? 0,
     failOnceEvery: options.failOnceEvery ?? 0,
+    dropOnceEvery: options.dropOnceEvery ?? 0,
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
   }
@@ -87,6 +95,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     tokenRequests: [],
     answers: {},
     duplicates: 0,
+    dropped: 0,
     notifyRequests: 0,
     requestTimes: [],
     connections: 0,
@@ -195,6 +204,15 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     if (key !== undefined) seenKeys.add(key)
     state.notifications.push({ workspaceId: claims.workspaceId, message, idempotencyKey: key })
     state.firstNotificationAt ??= Date.now()
+    if (behaviour.dropOnceEvery > 0 && messageNumber > 0 && messageNumber % behaviour.dropOnceEvery === 0) {
+      state.dropped++
+      const response = NodeHttpServerRequest.toServerResponse(request)
+      // Half a response, then the connection goes away.
+      response.writeHead(201, { "content-type": "application/json", "content-length": "100" })
+      response.write("{\"mess")
+      response.socket?.destroy()
+      return yield* Effect.never
+    }
     return answer(201, status(201, "Notification created"))
   })
 

@@ -161,12 +161,13 @@ const makeHttp = Effect.gen(function*() {
             reason: `Could not reach the notify service: ${error.message}`,
             cause: error
           }),
+        // The connection broke mid-answer: whether it got through is unknown, so it is transient
+        // (a resend carries the same Idempotency-Key).
         ResponseError: (error) =>
           new NotificationError({
             workspaceId: notification.workspaceId,
             todoId: notification.todoId,
-            status: error.response.status,
-            reason: `Could not read the notify service's answer: ${error.message}`,
+            reason: `The connection broke while reading the notify service's answer (HTTP ${error.response.status}): ${error.message}`,
             cause: error
           })
       })

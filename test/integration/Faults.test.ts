@@ -59,6 +59,21 @@ describe("faults of the notify service", () => {
         expect((yield* ledgerRows).every((r) => r.state === "sent")).toBe(true)
       }))
 
+    it.scoped("connections closed mid-response are transient: tried again with the same key, each created once", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(200, 5)
+        const fake = yield* serveFakeNotifyLive({ dropOnceEvery: 5 })
+        const layers = yield* layersOnDatabase(liveClientLayer(fake.url, { NOTIFY_RETRY_BASE: "5 millis" }))
+        const code = yield* TestServices.provideLive(cli(["send-delay-notifications", "--at", "2022-06-03"], layers))
+        expect(code).toBe(ExitCode.Success)
+        expect(fake.state.dropped).toBe(40)
+        // Created once each; the 40 resends were recognised by their Idempotency-Key.
+        expect(fake.state.notifications.length).toBe(200)
+        expect(new Set(fake.state.notifications.map((n) => n.message)).size).toBe(200)
+        expect(fake.state.duplicates).toBe(40)
+      }))
+
     it.scoped("answers slower than the timeout are timed out, retried, and counted as failed for a later run", () =>
       Effect.gen(function*() {
         yield* createTodosTable
