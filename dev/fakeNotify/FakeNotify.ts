@@ -9,7 +9,7 @@ import { createHmac, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 
 export interface FakeNotifyBehaviour {
-  /** Added before every answer, in milliseconds. */
+  /** Added before every notification's answer, in milliseconds (token requests answer at once). */
   latencyMs: number
   /** Every Nth notification request fails with `failStatus` (0: never). */
   failEvery: number
@@ -131,7 +131,6 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       contentType: request.headers["content-type"],
       body
     })
-    yield* delay
     const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`
     if (request.headers["authorization"] !== expected) return status(401, "Unknown client or wrong secret")
     const scope = /^workspaceId=([0-9a-fA-F-]{36})$/.exec(url.searchParams.get("scope") ?? "")
