@@ -33,6 +33,11 @@ export class NotificationError extends Schema.TaggedError<NotificationError>()("
   }
 }
 
+/** undici's headers or body timeout (NOTIFY_TIMEOUT). */
+const isTimeout = (cause: unknown): boolean =>
+  typeof cause === "object" && cause !== null && "code" in cause &&
+  (cause.code === "UND_ERR_HEADERS_TIMEOUT" || cause.code === "UND_ERR_BODY_TIMEOUT")
+
 /** Retry-After as milliseconds from `now`: delay-seconds or an HTTP date. */
 export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
   if (value === undefined) return undefined
@@ -43,7 +48,7 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
 
 /** How the live client retries within a run; from NOTIFY_* variables. */
 export interface RetryWithinRun {
-  /** Each request's limit (NOTIFY_TIMEOUT, default 10 seconds). */
+  /** Each request's limit (NOTIFY_TIMEOUT, default 10 seconds), used in messages. */
   readonly timeout: Duration.Duration
   /** Further tries after the first (NOTIFY_RETRIES, default 3). */
   readonly retries: number
@@ -53,8 +58,11 @@ export interface RetryWithinRun {
   readonly budget: Duration.Duration
 }
 
+/** NOTIFY_TIMEOUT: the limit of each request to the notify and auth services (enforced by the HTTP client). */
+export const requestTimeout = Config.duration("NOTIFY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+
 const retryConfig = Config.all({
-  timeout: Config.duration("NOTIFY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  timeout: requestTimeout,
   retries: Config.integer("NOTIFY_RETRIES").pipe(Config.withDefault(3)),
   base: Config.duration("NOTIFY_RETRY_BASE").pipe(Config.withDefault(Duration.millis(250))),
   budget: Config.duration("NOTIFY_RETRY_BUDGET").pipe(Config.withDefault(Duration.seconds(30)))
@@ -101,27 +109,15 @@ const makeHttp = Effect.gen(function*() {
     const token = yield* tokens.get(notification.workspaceId)
     const body = { message: notification.message }
     yield* logDebugWith("Request", () => ({ method: "POST", url, body }))
-    const { response, text } = yield* Effect.gen(function*() {
-      const response = yield* http.execute(
-        HttpClientRequest.post(url).pipe(
-          HttpClientRequest.bearerToken(token),
-          HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
-          HttpClientRequest.bodyUnsafeJson(body)
-        )
+    const response = yield* http.execute(
+      HttpClientRequest.post(url).pipe(
+        HttpClientRequest.bearerToken(token),
+        HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
+        HttpClientRequest.bodyUnsafeJson(body)
       )
-      // Always read the body, so the keep-alive connection goes back to the pool.
-      return { response, text: yield* response.text }
-    }).pipe(
-      Effect.timeoutFail({
-        duration: policy.timeout,
-        onTimeout: () =>
-          new NotificationError({
-            workspaceId: notification.workspaceId,
-            todoId: notification.todoId,
-            reason: `No answer from the notify service within ${timeoutText}`
-          })
-      })
     )
+    // Always read the body, so the keep-alive connection goes back to the pool.
+    const text = yield* response.text
     yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url, body: excerpt(text) }))
     return { status: response.status, body: text, retryAfter: response.headers["retry-after"] }
   })
@@ -158,7 +154,9 @@ const makeHttp = Effect.gen(function*() {
           new NotificationError({
             workspaceId: notification.workspaceId,
             todoId: notification.todoId,
-            reason: `Could not reach the notify service: ${error.message}`,
+            reason: isTimeout(error.cause)
+              ? `No answer from the notify service within ${timeoutText}`
+              : `Could not reach the notify service: ${error.message}`,
             cause: error
           }),
         // The connection broke mid-answer: whether it got through is unknown, so it is transient
@@ -167,7 +165,9 @@ const makeHttp = Effect.gen(function*() {
           new NotificationError({
             workspaceId: notification.workspaceId,
             todoId: notification.todoId,
-            reason: `The connection broke while reading the notify service's answer (HTTP ${error.response.status}): ${error.message}`,
+            reason: isTimeout(error.cause)
+              ? `No answer from the notify service within ${timeoutText}`
+              : `The connection broke while reading the notify service's answer (HTTP ${error.response.status}): ${error.message}`,
             cause: error
           })
       })

@@ -63,8 +63,6 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       const clientId = yield* Config.string("CLIENT_ID").pipe(Config.validate({ message: "Expected a non-empty client id", validation: (s) => s.length > 0 }))
       const clientSecret = yield* Config.redacted("CLIENT_SECRET")
       const http = yield* HttpClient.HttpClient
-      // The same limit as a notification's request.
-      const timeout = yield* Config.duration("NOTIFY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
       const url = `${baseUrl}/auth/token`
 
       const fetchToken = Effect.fn("ServiceTokens.fetch")(function*(workspaceId: WorkspaceId) {
@@ -82,8 +80,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         )
         yield* logDebugWith("Request", () => ({ method: "POST", url, workspaceId }))
         const response = yield* http.execute(request).pipe(
-          Effect.mapError((error) => failed(error.message, undefined, error)),
-          Effect.timeoutFail({ duration: timeout, onTimeout: () => failed(`no answer within ${Duration.format(timeout)}`) })
+          Effect.mapError((error) => failed(error.message, undefined, error))
         )
         yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url }))
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.

@@ -78,9 +78,10 @@ describe("faults of the notify service", () => {
       Effect.gen(function*() {
         yield* createTodosTable
         yield* insertDelayedTodos(3, 1)
-        const fake = yield* serveFakeNotifyLive({ latencyMs: 500 })
+        // undici checks its timeouts about once a second: a one-second limit against a three-second answer.
+        const fake = yield* serveFakeNotifyLive({ latencyMs: 3_000 })
         const layers = yield* layersOnDatabase(
-          liveClientLayer(fake.url, { NOTIFY_TIMEOUT: "100 millis", NOTIFY_RETRIES: "1", NOTIFY_RETRY_BASE: "5 millis" })
+          liveClientLayer(fake.url, { NOTIFY_TIMEOUT: "1 second", NOTIFY_RETRIES: "1", NOTIFY_RETRY_BASE: "5 millis" })
         )
         const code = yield* TestServices.provideLive(cli(["send-delay-notifications", "--at", "2022-06-03"], layers))
         expect(code).toBe(ExitCode.SomeFailed)

@@ -1,6 +1,6 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { ConfigProvider, Effect, Layer, TestServices } from "effect"
 import { type FakeNotifyOptions, serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
+import { HttpLive } from "../../src/layers/HttpLive.js"
 import { NotificationClient } from "../../src/services/NotificationClient.js"
 
 export const clientId = "todos"
@@ -10,13 +10,10 @@ export const clientSecret = "test-secret-Zq81"
 export const servicesEnv = (url: string) => ({ SERVICES_URL: url, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret })
 
 /** The live NotificationClient (undici, keep-alive) configured for the fake at `url`; `env` adds NOTIFY_* settings. */
-export const liveClientLayer = (url: string, env: Record<string, string> = {}) =>
-  NotificationClient.layer.pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
-    Layer.provide(
-      Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...servicesEnv(url), ...env }))))
-    )
-  )
+export const liveClientLayer = (url: string, env: Record<string, string> = {}) => {
+  const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...servicesEnv(url), ...env }))))
+  return NotificationClient.layer.pipe(Layer.provide(Layer.provide(HttpLive, config)), Layer.provide(config))
+}
 
 /** A fake notify service on a free port for the scope, and the live client configured for it. */
 export const fakeAndClient = (options: FakeNotifyOptions = {}, env: Record<string, string> = {}) =>
