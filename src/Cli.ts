@@ -1,13 +1,16 @@
 import { Command, HelpDoc, Options, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Config, ConfigError, Console, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
+import * as path from "node:path"
 import packageJson from "../package.json" with { type: "json" }
 import { parseReference, parseTimeZone, referenceDateOf } from "./domain/ReferenceDate.js"
 import { defaultRetryPolicy } from "./domain/RetryPolicy.js"
 import type { CalendarDate } from "./domain/Todo.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
-import { sendDelayNotifications } from "./SendDelayNotifications.js"
+import { type RunSummary, sendRate } from "./domain/RunSummary.js"
+import { previewDelayNotifications, sendDelayNotifications } from "./SendDelayNotifications.js"
 import { LedgerAdmin, type LedgerStatus } from "./services/LedgerAdmin.js"
 import type { NotificationClient } from "./services/NotificationClient.js"
 import { Shutdown } from "./services/Shutdown.js"
@@ -43,7 +46,7 @@ export interface AppLayers {
 }
 
 /** A run that ended with a non-zero exit code (already logged). */
-class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode }> {}
+class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode; readonly reason?: string }> {}
 
 const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
   "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
@@ -121,6 +124,27 @@ const reference: Options.Options<ReferenceSpec> = Options.all({
 
 const sendOptions = {
   reference,
+  dryRun: Options.boolean("dry-run").pipe(
+    Options.withDescription(
+      "List the delay notifications a run would send now (workspace, todo, due date) and stop: claims, sends and " +
+        "writes nothing. Needs the same configuration as a run."
+    )
+  ),
+  report: Options.text("report").pipe(
+    Options.withDescription(
+      "Write the run's summary as JSON to this file when the run ends (also when it fails or is stopped), for " +
+        "pipelines that act on it. The file is replaced whole."
+    ),
+    Options.optional,
+    Options.mapEffect((file): Effect.Effect<Option.Option<string>, ValidationError.ValidationError, FileSystem.FileSystem> =>
+      Option.isNone(file) ? Effect.succeed(file) : Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const folder = path.dirname(path.resolve(file.value))
+        const usable = yield* fs.stat(folder).pipe(Effect.map((info) => info.type === "Directory"), Effect.orElseSucceed(() => false))
+        return usable ? file : yield* Effect.fail(usageError(`--report: the folder ${folder} does not exist.`))
+      })
+    )
+  ),
   concurrency: integer("concurrency", "CONCURRENCY", 64, 1, 1024, "Notifications in flight at once."),
   rate: Options.integer("rate").pipe(
     Options.withDescription("At most this many notifications per second toward the notify service. Env: RATE. Default: no limit."),
@@ -205,7 +229,7 @@ const build = <A>(layer: Layer.Layer<A, StartupError>) =>
         : ["Could not connect to the database. Aborting job...", error.message]
       return Effect.logError(message).pipe(
         Effect.annotateLogs({ error: detail }),
-        Effect.zipRight(new JobExit({ code: ExitCode.Aborted }))
+        Effect.zipRight(new JobExit({ code: ExitCode.Aborted, reason: `${message} ${detail}` }))
       )
     })
   )
@@ -220,39 +244,123 @@ const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["T
       ))
   )
 
+/** How a send run ended, for the exit code, --report and the scheduler. */
+export interface RunResult {
+  readonly runId: string
+  readonly code: ExitCode
+  readonly reference?: CalendarDate
+  readonly summary?: RunSummary
+  /** --dry-run: how many notifications a run would send now. */
+  readonly wouldSend?: number
+  /** Why the run aborted, on one line. */
+  readonly error?: string
+}
+
+const exitCodeOf = (summary: RunSummary): ExitCode =>
+  summary.stopped === "outage"
+    ? ExitCode.Outage
+    : summary.stopped === "SIGTERM"
+    ? ExitCode.Terminated
+    : summary.stopped === "SIGINT"
+    ? ExitCode.Interrupted
+    : summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0
+    ? ExitCode.SomeFailed
+    : ExitCode.Success
+
+type SendOptions = {
+  readonly [K in keyof typeof sendOptions]: (typeof sendOptions)[K] extends Options.Options<infer A> ? A : never
+}
+
+/** One run of send-delay-notifications (or its dry run); never fails: how it ended is in the result. */
+const runOnce = (layers: AppLayers, options: Omit<SendOptions, "report">, runId: string) =>
+  Effect.gen(function*() {
+    const reference = yield* resolveReference(options.reference)
+    const app = yield* build(layers.send)
+    if (options.dryRun) {
+      const wouldSend = yield* previewDelayNotifications(reference).pipe(Effect.provide(app))
+      return { runId, code: ExitCode.Success, reference, wouldSend } satisfies RunResult
+    }
+    const summary = yield* sendDelayNotifications(reference, {
+      runId,
+      concurrency: options.concurrency,
+      batchSize: options.batchSize,
+      lease: options.lease,
+      retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },
+      rate: options.rate,
+      fair: options.fair,
+      stopSignal: yield* Effect.map(Shutdown, (shutdown) => shutdown.requested),
+      grace: options.grace,
+      outageAfter: options.outageAfter
+    }).pipe(Effect.provide(app))
+    return { runId, code: exitCodeOf(summary), reference, summary } satisfies RunResult
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      JobExit: (exit): Effect.Effect<RunResult> =>
+        Effect.succeed({ runId, code: exit.code, ...(exit.reason === undefined ? {} : { error: exit.reason }) }),
+      DatabaseError: (error): Effect.Effect<RunResult> =>
+        Effect.succeed({ runId, code: ExitCode.Aborted, error: error.message })
+    }),
+    Effect.annotateLogs({ runId })
+  )
+
+/** The --report file: the run summary as JSON, for pipelines that act on it. */
+export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt: DateTime.Utc) => ({
+  runId: result.runId,
+  exitCode: result.code,
+  outcome: result.wouldSend !== undefined
+    ? "dry-run"
+    : result.summary === undefined
+    ? "aborted"
+    : result.summary.stopped ?? (result.code === ExitCode.Success ? "completed" : "some-failed"),
+  reference: result.reference ?? null,
+  startedAt: DateTime.formatIso(startedAt),
+  finishedAt: DateTime.formatIso(finishedAt),
+  durationMs: DateTime.distance(startedAt, finishedAt),
+  ...(result.summary === undefined ? {} : {
+    delayed: result.summary.delayed,
+    sent: result.summary.sent,
+    failed: result.summary.failed,
+    skipped: result.summary.skipped,
+    retried: result.summary.retried,
+    deadLetters: result.summary.deadLetters,
+    released: result.summary.released,
+    sentPerSecond: sendRate(result.summary)
+  }),
+  ...(result.wouldSend === undefined ? {} : { wouldSend: result.wouldSend }),
+  ...(result.error === undefined ? {} : { error: result.error })
+})
+
+/** Writes the report whole or not at all (a temporary file renamed over it). */
+const writeReport = (file: string, report: ReturnType<typeof reportOf>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const temporary = `${file}.${randomUUID()}.tmp`
+    yield* fs.writeFileString(temporary, `${JSON.stringify(report, null, 2)}\n`)
+    yield* fs.rename(temporary, file)
+  })
+
 const sendCommand = (layers: AppLayers) =>
-  Command.make("send-delay-notifications", sendOptions, (options) =>
+  Command.make("send-delay-notifications", sendOptions, ({ report, ...options }) =>
     Effect.gen(function*() {
-      const startDate = yield* resolveReference(options.reference)
-      const app = yield* build(layers.send)
-      const summary = yield* sendDelayNotifications(startDate, {
-        runId: randomUUID(),
-        concurrency: options.concurrency,
-        batchSize: options.batchSize,
-        lease: options.lease,
-        retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },
-        rate: options.rate,
-        fair: options.fair,
-        stopSignal: yield* Effect.map(Shutdown, (shutdown) => shutdown.requested),
-        grace: options.grace,
-        outageAfter: options.outageAfter
-      }).pipe(
-        Effect.provide(app),
-        Effect.catchTag("DatabaseError", () => new JobExit({ code: ExitCode.Aborted }))
-      )
-      if (summary.stopped !== undefined) {
-        return yield* new JobExit({
-          code: summary.stopped === "outage"
-            ? ExitCode.Outage
-            : summary.stopped === "SIGTERM"
-            ? ExitCode.Terminated
-            : ExitCode.Interrupted
-        })
+      const runId = randomUUID()
+      const startedAt = yield* DateTime.now
+      const result = yield* runOnce(layers, options, runId)
+      let code = result.code
+      if (Option.isSome(report)) {
+        const written = yield* writeReport(report.value, reportOf(result, startedAt, yield* DateTime.now)).pipe(
+          Effect.as(true),
+          Effect.catchAll((error) =>
+            Effect.logError("Could not write the run report.").pipe(
+              Effect.annotateLogs({ runId, report: report.value, error: error.message }),
+              Effect.as(false)
+            )
+          )
+        )
+        if (!written && code === ExitCode.Success) code = ExitCode.Aborted
       }
-      if (summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0) {
-        return yield* new JobExit({ code: ExitCode.SomeFailed })
-      }
-    }).pipe(Effect.scoped)).pipe(
+      if (code !== ExitCode.Success) return yield* new JobExit({ code })
+    })).pipe(
       Command.withDescription(
         HelpDoc.blocks([
           HelpDoc.p(
@@ -378,8 +486,8 @@ const rootCommand = (layers: AppLayers) =>
     Command.withDescription(HelpDoc.blocks([
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
       HelpDoc.p(
-        "Environment: DATABASE_URL (postgres://...), SERVICES_URL (base URL of the auth and notify services), " +
-          "CLIENT_ID, CLIENT_SECRET, LOG_LEVEL (default info), TIME_ZONE (default UTC); options also read " +
+        "Environment: DATABASE_URL (postgres://..., sslmode honoured; or DATABASE_URL_FILE), DATABASE_CA_FILE, SERVICES_URL (base URL of the auth and notify services), " +
+          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC); options also read " +
           "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, RETENTION, NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET."
       ),
       HelpDoc.p(exitCodesHelp)

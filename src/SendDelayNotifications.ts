@@ -1,7 +1,22 @@
-import { Chunk, DateTime, Deferred, Duration, Effect, Either, identity, Option, RateLimiter, Stream } from "effect"
-import { forEachConcurrently } from "./lib/Pipeline.js"
+import {
+  Chunk,
+  Clock,
+  DateTime,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  identity,
+  Metric,
+  Option,
+  RateLimiter,
+  Stream,
+  type Tracer
+} from "effect"
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
-import type { RunSummary } from "./domain/RunSummary.js"
+import { type RunSummary, sendRate } from "./domain/RunSummary.js"
+import { Metrics } from "./lib/Metrics.js"
+import { forEachConcurrently } from "./lib/Pipeline.js"
 import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { NotificationClient } from "./services/NotificationClient.js"
 import { type Outcome, TodoRepository } from "./services/TodoRepository.js"
@@ -42,14 +57,19 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
   onTransientFailure: Effect.Effect<void> = Effect.void
 ) {
   const client = yield* NotificationClient
+  yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
   const result = yield* Effect.either(limit(client.send({
     workspaceId: todo.workspaceId,
     todoId: todo.id,
     message: delayMessage(todo),
     idempotencyKey: idempotencyKey(todo)
   })))
-  if (Either.isRight(result)) return { _tag: "Sent", todo } satisfies Outcome
+  if (Either.isRight(result)) {
+    yield* Metric.increment(Metrics.sent)
+    return { outcome: { _tag: "Sent", todo } satisfies Outcome, retries: result.right.retries }
+  }
   const error = result.left
+  yield* Metric.increment(Metrics.failed)
   if (error.transient) yield* onTransientFailure
   const attempts = todo.attempts + 1
   const next = afterFailure(attempts, retry)
@@ -75,7 +95,8 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
         : { deadLetter: true })
     })
   )
-  return outcome
+  if (outcome._tag === "DeadLetter") yield* Metric.increment(Metrics.deadLetters)
+  return { outcome, retries: error.retries ?? 0 }
 })
 
 /**
@@ -88,8 +109,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   options: RunOptions
 ) {
   const repository = yield* TodoRepository
+  const startedAt = yield* Clock.currentTimeMillis
+  yield* Effect.annotateCurrentSpan({ reference, runId: options.runId })
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
-  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, skipped: 0, released: 0 }
+  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, retried: 0, skipped: 0, released: 0 }
   const stop = yield* Deferred.make<StopReason>()
   const stopping = Deferred.isDone(stop)
   // A small circuit breaker: enough transient failures in a row mean the service is down.
@@ -109,10 +132,14 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     }
   })
 
-  /** A claimed batch: its outcomes are written back together once every todo of it is done. */
+  /**
+   * A claimed batch: its outcomes are written back together once every todo of it is done. Its
+   * span runs from the claim to that write, and holds the spans of its notifications.
+   */
   interface Batch {
     readonly size: number
     readonly outcomes: Array<Outcome>
+    readonly span: Tracer.Span
   }
 
   const claims = Stream.repeatEffectChunkOption(
@@ -127,7 +154,8 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         order: options.fair === true ? "fair" : "oldest-first"
       })
       if (claimed.length === 0) return yield* Effect.fail(Option.none())
-      const batch: Batch = { size: claimed.length, outcomes: [] }
+      const span = yield* Effect.makeSpan("batch", { attributes: { size: claimed.length } })
+      const batch: Batch = { size: claimed.length, outcomes: [], span }
       return Chunk.unsafeFromArray(claimed.map((todo) => ({ todo, batch })))
     }).pipe(Effect.mapError((error) => (Option.isOption(error) ? error : Option.some(error))))
   )
@@ -150,9 +178,11 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     Effect.suspend(() => {
       count(outcome)
       batch.outcomes.push(outcome)
-      return batch.outcomes.length === batch.size
-        ? Effect.flatMap(DateTime.now, (now) => repository.record(options.runId, batch.outcomes, now))
-        : Effect.void
+      if (batch.outcomes.length < batch.size) return Effect.void
+      return Effect.flatMap(DateTime.now, (now) => repository.record(options.runId, batch.outcomes, now)).pipe(
+        Effect.withParentSpan(batch.span),
+        Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => batch.span.end(end, exit))))
+      )
     })
 
   const sendAll = Effect.gen(function*() {
@@ -160,14 +190,20 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       ? identity
       : yield* RateLimiter.make({ limit: options.rate, interval: "1 second", algorithm: "token-bucket" })
     // Once stopping, todos already claimed are released untried: pending again at once.
-    const handle = (todo: ClaimedTodo) =>
+    const handle = (todo: ClaimedTodo, batch: Batch) =>
       Effect.flatMap(stopping, (stopped): Effect.Effect<Outcome, never, NotificationClient> =>
         stopped
           ? Effect.succeed({ _tag: "Released", todo })
-          : sendDelayNotification(todo, options.retry, limit, onTransientFailure))
+          : sendDelayNotification(todo, options.retry, limit, onTransientFailure).pipe(
+            Effect.map(({ outcome, retries }) => {
+              counts.retried += retries
+              return outcome
+            }),
+            Effect.withParentSpan(batch.span)
+          ))
     const pipeline = forEachConcurrently(
       claims,
-      ({ batch, todo }) => Effect.flatMap(handle(todo), (outcome) => settle(batch, outcome)),
+      ({ batch, todo }) => Effect.flatMap(handle(todo, batch), (outcome) => settle(batch, outcome)),
       { concurrency: options.concurrency, bufferSize: options.batchSize }
     )
     if (options.stopSignal === undefined) return yield* pipeline
@@ -206,18 +242,51 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   if (counts.delayed === 0 && counts.skipped === 0 && stopped === undefined) {
     yield* Effect.logInfo("Nothing was pending.").pipe(Effect.annotateLogs({ startDate: reference }))
   }
-  const summary: RunSummary = { reference, ...counts, stopped }
+  const durationMs = (yield* Clock.currentTimeMillis) - startedAt
+  const summary: RunSummary = { reference, ...counts, stopped, durationMs }
+  yield* Effect.annotateCurrentSpan({ ...counts })
   yield* Effect.logInfo("Finished to send delay notifications.").pipe(
     Effect.annotateLogs({
       startDate: reference,
       delayed: summary.delayed,
       sent: summary.sent,
       failed: summary.failed,
-      deadLetters: summary.deadLetters,
       skipped: summary.skipped,
-      released: summary.released
+      retried: summary.retried,
+      deadLetters: summary.deadLetters,
+      released: summary.released,
+      durationMs,
+      sentPerSecond: sendRate(summary)
     })
   )
   return summary
 })
 
+
+/**
+ * --dry-run: logs each todo a run would try now (workspace, todo, due date), from a read-only
+ * query; claims, sends and records nothing. Returns how many there are.
+ */
+export const previewDelayNotifications = Effect.fn("previewDelayNotifications")(function*(reference: CalendarDate) {
+  const repository = yield* TodoRepository
+  const now = yield* DateTime.now
+  yield* Effect.logInfo("Dry run: listing the delay notifications a run would send now; nothing is claimed or sent.")
+    .pipe(Effect.annotateLogs({ startDate: reference }))
+  let wouldSend = 0
+  yield* Stream.runForEach(repository.pending(reference, now), (todo) => {
+    wouldSend++
+    return Effect.logInfo("Would send delay notification.").pipe(
+      Effect.annotateLogs({ workspaceId: todo.workspaceId, todoId: todo.id, dueDate: todo.dueDate, attempt: todo.attempts + 1 })
+    )
+  }).pipe(
+    Effect.tapError((error) =>
+      Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
+        Effect.annotateLogs({ startDate: reference, error: error.message })
+      )
+    )
+  )
+  yield* Effect.logInfo("Dry run finished: nothing was claimed or sent.").pipe(
+    Effect.annotateLogs({ startDate: reference, wouldSend })
+  )
+  return wouldSend
+})

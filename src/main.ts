@@ -1,13 +1,20 @@
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Exit, Layer, Logger } from "effect"
-import { runCli } from "./Cli.js"
+import { Console, Effect, Exit, Layer } from "effect"
+import { describeConfigError, ExitCode, runCli } from "./Cli.js"
+import { logFormatConfig, loggerLayer } from "./layers/LoggerLive.js"
 import { MainLive } from "./layers/MainLive.js"
 import { Shutdown } from "./services/Shutdown.js"
 
+const main = Effect.matchEffect(logFormatConfig, {
+  onFailure: (error) =>
+    Console.error(`Invalid configuration. Aborting job... ${describeConfigError(error)}`).pipe(
+      Effect.as(ExitCode.Aborted)
+    ),
+  onSuccess: (format) =>
+    runCli(process.argv, MainLive).pipe(Effect.provide(loggerLayer(format, process.stdout.isTTY === true)))
+})
+
 // Not NodeRuntime.runMain: it interrupts the run on SIGTERM and then exits 0. Signals go to
 // Shutdown instead, and the process exits with the run's own code as soon as it is done.
-Effect.runFork(
-  runCli(process.argv, MainLive).pipe(
-    Effect.provide(Layer.mergeAll(NodeContext.layer, Shutdown.layer, Logger.pretty))
-  )
-).addObserver((exit) => process.exit(Exit.isSuccess(exit) ? exit.value : 1))
+Effect.runFork(main.pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, Shutdown.layer))))
+  .addObserver((exit) => process.exit(Exit.isSuccess(exit) ? exit.value : 1))

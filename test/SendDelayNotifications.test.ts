@@ -26,8 +26,35 @@ describe("send-delay-notifications on test layers", () => {
         ["INFO", "Starting to send delay notifications."],
         ["INFO", "Finished to send delay notifications."]
       ])
-      expect(logs.lines[0]!.annotations).toEqual({ startDate: "2022-06-03" })
-      expect(logs.lines[1]!.annotations).toMatchObject({ startDate: "2022-06-03", sent: 2, failed: 0 })
+      // Every line of the run carries the same run id.
+      const runId = logs.lines[0]!.annotations.runId
+      expect(runId).toMatch(/^[0-9a-f-]{36}$/)
+      expect(logs.lines.map((l) => l.annotations.runId)).toEqual([runId, runId])
+      expect(logs.lines[0]!.annotations).toEqual({ runId, startDate: "2022-06-03" })
+      // The summary line: reference date, counts, duration and rate.
+      expect(logs.lines[1]!.annotations).toEqual({
+        runId,
+        startDate: "2022-06-03",
+        delayed: 2,
+        sent: 2,
+        failed: 0,
+        skipped: 0,
+        retried: 0,
+        deadLetters: 0,
+        released: 0,
+        durationMs: 0,
+        sentPerSecond: 0
+      })
+    }))
+
+  it.scoped("each run has its own run id", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      for (let run = 0; run < 2; run++) {
+        const app = yield* testApp(seedDelayedTodos)
+        yield* cli(["send-delay-notifications", "--at", "2022-06-03"], app.appLayer).pipe(Effect.provide(logs.layer))
+      }
+      expect(new Set(logs.lines.map((l) => l.annotations.runId)).size).toBe(2)
     }))
 
   it.scoped("logs a failed notification with its workspace and todo, sends the others, and exits 3", () =>

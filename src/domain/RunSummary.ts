@@ -10,10 +10,18 @@ export interface RunSummary {
   readonly failed: number
   /** Todos that failed their last allowed try this run and are kept as dead letters. */
   readonly deadLetters: number
+  /** Requests sent again within the run after a transient failure (timeouts, 429, 5xx, dropped connections). */
+  readonly retried: number
   /** Claimed todos handed back untried because the run stopped early. */
   readonly released: number
   /** Why the run stopped before it ran out of work: the notify service looked down, or a signal. */
   readonly stopped: "outage" | "SIGTERM" | "SIGINT" | undefined
   /** Rows that could not be read as a delayed todo (reported with their key, not sent). */
   readonly skipped: number
+  /** From the start of the run to its summary, in milliseconds. */
+  readonly durationMs: number
 }
+
+/** Notifications sent per second of the run (0 for a run shorter than a millisecond). */
+export const sendRate = (summary: Pick<RunSummary, "sent" | "durationMs">): number =>
+  summary.durationMs > 0 ? Math.round((summary.sent * 1000 * 10) / summary.durationMs) / 10 : 0

@@ -26,3 +26,26 @@ export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
 )
 
 export const LoggerLive = Layer.unwrapEffect(Effect.map(logLevelConfig, (level) => Logger.minimumLogLevel(level)))
+
+/** LOG_FORMAT: json, pretty, or auto (the default: pretty on a terminal, JSON lines otherwise). */
+export const logFormatConfig = Config.literal("auto", "json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("auto"))
+
+/**
+ * One JSON object per line, flat for log pipelines: timestamp, level, message, then the
+ * annotations (runId on every line of a run; workspaceId and todoId on per-todo lines).
+ */
+export const jsonLineLogger = Logger.map(Logger.structuredLogger, (entry) =>
+  JSON.stringify({
+    timestamp: entry.timestamp,
+    level: entry.logLevel,
+    message: Array.isArray(entry.message) ? entry.message.map(String).join(" ") : entry.message,
+    ...entry.annotations,
+    ...(entry.cause === undefined ? {} : { cause: entry.cause })
+  })).pipe(Logger.withConsoleLog)
+
+/** The process's logger for LOG_FORMAT, given whether stdout is a terminal. */
+export const loggerLayer = (format: "auto" | "json" | "pretty", isTerminal: boolean) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    format === "json" || (format === "auto" && !isTerminal) ? jsonLineLogger : Logger.prettyLoggerDefault
+  )

@@ -1,7 +1,8 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Config, Context, Duration, Effect, Either, Layer, Random, Schema } from "effect"
+import { Clock, Config, Context, Duration, Effect, Either, Layer, Metric, Random, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { logDebugWith } from "../lib/Log.js"
+import { Metrics } from "../lib/Metrics.js"
 import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
@@ -21,6 +22,8 @@ export class NotificationError extends Schema.TaggedError<NotificationError>()("
   reason: Schema.String,
   /** How long the service asked to wait (a 429's or 503's Retry-After), in milliseconds. */
   retryAfterMs: Schema.optional(Schema.Number),
+  /** Requests sent again within the run before giving up. */
+  retries: Schema.optional(Schema.Number),
   cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
@@ -31,6 +34,11 @@ export class NotificationError extends Schema.TaggedError<NotificationError>()("
   get transient(): boolean {
     return this.status === undefined || this.status === 408 || this.status === 429 || this.status >= 500
   }
+}
+
+/** An accepted notification: how many requests it took beyond the first. */
+export interface Delivery {
+  readonly retries: number
 }
 
 /** undici's headers or body timeout (NOTIFY_TIMEOUT). */
@@ -45,6 +53,17 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
   const at = Date.parse(value)
   return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
+
+const withRetries = (error: NotificationError, retries: number) =>
+  new NotificationError({
+    workspaceId: error.workspaceId,
+    todoId: error.todoId,
+    status: error.status,
+    reason: error.reason,
+    retryAfterMs: error.retryAfterMs,
+    retries,
+    cause: error.cause
+  })
 
 /** How the live client retries within a run; from NOTIFY_* variables. */
 export interface RetryWithinRun {
@@ -72,18 +91,20 @@ const retryConfig = Config.all({
  * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
  * an exponential backoff with full jitter; at most `retries` more times and `budget` of waiting.
  */
-export const retryTransient = <A>(attempt: Effect.Effect<A, NotificationError>, policy: RetryWithinRun) =>
+export const retryTransient = (attempt: Effect.Effect<void, NotificationError>, policy: RetryWithinRun) =>
   Effect.gen(function*() {
     let waited = 0
     for (let retry = 1;; retry++) {
       const result = yield* Effect.either(attempt)
-      if (Either.isRight(result)) return result.right
+      if (Either.isRight(result)) return { retries: retry - 1 } satisfies Delivery
       const error = result.left
-      if (!error.transient || retry > policy.retries) return yield* error
+      const giveUp = retry === 1 ? error : withRetries(error, retry - 1)
+      if (!error.transient || retry > policy.retries) return yield* giveUp
       const backoff = Duration.toMillis(policy.base) * 2 ** (retry - 1)
       const delay = error.retryAfterMs ?? Math.round(backoff * (yield* Random.next))
-      if (waited + delay > Duration.toMillis(policy.budget)) return yield* error
+      if (waited + delay > Duration.toMillis(policy.budget)) return yield* giveUp
       waited += delay
+      yield* Metric.increment(Metrics.retried)
       yield* logDebugWith("Retrying notification", () => ({
         workspaceId: error.workspaceId,
         todoId: error.todoId,
@@ -109,6 +130,7 @@ const makeHttp = Effect.gen(function*() {
     const token = yield* tokens.get(notification.workspaceId)
     const body = { message: notification.message }
     yield* logDebugWith("Request", () => ({ method: "POST", url, body }))
+    const started = yield* Clock.currentTimeMillis
     const response = yield* http.execute(
       HttpClientRequest.post(url).pipe(
         HttpClientRequest.bearerToken(token),
@@ -116,6 +138,7 @@ const makeHttp = Effect.gen(function*() {
         HttpClientRequest.bodyUnsafeJson(body)
       )
     )
+    yield* Metric.update(Metrics.notifyLatency, (yield* Clock.currentTimeMillis) - started)
     // Always read the body, so the keep-alive connection goes back to the pool.
     const text = yield* response.text
     yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url, body: excerpt(text) }))
@@ -181,7 +204,7 @@ const makeHttp = Effect.gen(function*() {
 })
 
 export class NotificationClient extends Context.Tag("app/NotificationClient")<NotificationClient, {
-  readonly send: (notification: Notification) => Effect.Effect<void, NotificationError>
+  readonly send: (notification: Notification) => Effect.Effect<Delivery, NotificationError>
 }>() {
   /** The live client over HTTP; needs an HttpClient (undici with keep-alive in MainLive). */
   static readonly layer = Layer.effect(NotificationClient, makeHttp).pipe(Layer.provide(ServiceTokens.layer))
@@ -209,6 +232,7 @@ export class NotificationClient extends Context.Tag("app/NotificationClient")<No
             )
             : Effect.sync(() => {
               sent.push(notification)
+              return { retries: 0 }
             })
       })
       return Context.make(NotificationClient, client).pipe(Context.add(SentNotifications, { all: Effect.sync(() => [...sent]) }))

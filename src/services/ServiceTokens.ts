@@ -2,6 +2,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { logDebugWith } from "../lib/Log.js"
+import { secretConfig } from "../lib/Secrets.js"
 
 /** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
 export const servicesUrl = Config.string("SERVICES_URL").pipe(
@@ -61,7 +62,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
     Effect.gen(function*() {
       const baseUrl = yield* servicesUrl
       const clientId = yield* Config.string("CLIENT_ID").pipe(Config.validate({ message: "Expected a non-empty client id", validation: (s) => s.length > 0 }))
-      const clientSecret = yield* Config.redacted("CLIENT_SECRET")
+      const clientSecret = yield* secretConfig("CLIENT_SECRET")
       const http = yield* HttpClient.HttpClient
       const url = `${baseUrl}/auth/token`
 

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Data, DateTime, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Chunk, Context, Data, DateTime, Effect, Either, Layer, Option, ParseResult, Schema, Stream } from "effect"
 import { type CalendarDate, ClaimedTodo, type DelayedTodo, DelayedTodo as DelayedTodoSchema, isDelayed } from "../domain/Todo.js"
 import { latestMigrationId, ledgerSchema, migrationsTable } from "../migrations/index.js"
 
@@ -90,6 +90,12 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
    * with that due date is dropped from the ledger instead of returned.
    */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedTodo>, DatabaseError>
+  /**
+   * What a run would try now, read only (for --dry-run): todos due on or before `reference` that
+   * the ledger does not know yet, and those it holds pending with their next try due and no live
+   * claim; oldest first, read in pages.
+   */
+  readonly pending: (reference: CalendarDate, now: DateTime.Utc) => Stream.Stream<ClaimedTodo, DatabaseError>
   /** Writes outcomes of this owner's claims, all in one statement. */
   readonly record: (
     owner: string,
@@ -110,6 +116,7 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
     Layer.succeed(TodoRepository, {
       enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
       claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
+      pending: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
       record: () => Effect.fail(new DatabaseError({ operation: "Recording outcomes", cause }))
     })
 }
@@ -189,13 +196,17 @@ const makeSql = Effect.gen(function*() {
     dueDate: sql`${schema}.try_date(t."dueDate"::text)`
   }
 
+  /** The todos due on or before `reference`, as (ws, id, due). */
+  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate) =>
+    shape === "typed"
+      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM todos t WHERE t."dueDate" <= ${reference}::date`
+      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM todos t) v
+            WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
+
   const enqueueDelayed = (reference: CalendarDate, now: DateTime.Utc) =>
     Effect.gen(function*() {
       const shape = yield* todosShape
-      const source = shape === "typed"
-        ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM todos t WHERE t."dueDate" <= ${reference}::date`
-        : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM todos t) v
-              WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
+      const source = delayedSource(shape, reference)
       // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
       const [inserted] = yield* sql<{ readonly added: number }>`
         WITH added AS (
@@ -253,6 +264,34 @@ const makeSql = Effect.gen(function*() {
       Effect.withSpan("TodoRepository.claim")
     )
 
+  const pagesOf = 1000
+  const pending = (reference: CalendarDate, now: DateTime.Utc) =>
+    Stream.paginateChunkEffect(
+      undefined as { readonly dueDate: string; readonly workspaceId: string; readonly id: string } | undefined,
+      (after) =>
+        Effect.gen(function*() {
+          const source = delayedSource(yield* todosShape, reference)
+          const rows = yield* sql`
+            SELECT s.id::text AS id, s.ws::text AS "workspaceId", s.due::text AS "dueDate", coalesce(n.attempts, 0) AS attempts
+            FROM (${source}) s
+            LEFT JOIN ${table} n ON n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
+            WHERE (n.todo_id IS NULL OR (n.state = 'pending' AND n.next_attempt_at <= ${iso(now)}
+                   AND (n.claim_expires_at IS NULL OR n.claim_expires_at <= ${iso(now)})))
+              ${after === undefined ? sql`` : sql`AND (s.due, s.ws, s.id) > (${after.dueDate}::date, ${after.workspaceId}::uuid, ${after.id}::uuid)`}
+            ORDER BY s.due, s.ws, s.id
+            LIMIT ${pagesOf}`
+          const todos = yield* decodeClaims(rows).pipe(Effect.orDie)
+          const last = todos.at(-1)
+          return [
+            Chunk.unsafeFromArray(todos),
+            todos.length < pagesOf || last === undefined ? Option.none() : Option.some(last)
+          ] as const
+        }).pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(fail("Reading delayed todos")(error))),
+          Effect.withSpan("TodoRepository.pending")
+        )
+    )
+
   const record = (owner: string, outcomes: ReadonlyArray<Outcome>, now: DateTime.Utc) => {
     if (outcomes.length === 0) return Effect.void
     const rows = outcomes.map((outcome) => {
@@ -301,7 +340,7 @@ const makeSql = Effect.gen(function*() {
     )
   }
 
-  return TodoRepository.of({ enqueueDelayed, claim, record })
+  return TodoRepository.of({ enqueueDelayed, claim, pending, record })
 })
 
 interface LedgerRow {
@@ -342,6 +381,23 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         }
         return { added, undecodable: [] }
       }),
+    pending: (reference, now) =>
+      Stream.suspend(() =>
+        Stream.fromIterable(
+          todos
+            .filter((todo) => isDelayed(todo.dueDate, reference))
+            .flatMap((todo): Array<ClaimedTodo> => {
+              const row = ledger.get(keyOf(todo))
+              if (row === undefined) return [{ ...todo, attempts: 0 }]
+              const due = row.state === "pending" && row.nextAttemptAt <= now.epochMillis &&
+                row.claimExpiresAt <= now.epochMillis
+              return due ? [{ ...todo, attempts: row.attempts }] : []
+            })
+            .sort((a, b) =>
+              a.dueDate.localeCompare(b.dueDate) || a.workspaceId.localeCompare(b.workspaceId) || a.id.localeCompare(b.id)
+            )
+        )
+      ),
     claim: ({ leaseUntil, now, order, owner, size }) =>
       Effect.sync(() => {
         const claimable = [...ledger.entries()]

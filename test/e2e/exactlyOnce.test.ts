@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createTodosTable, insertDelayedTodos, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
 import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
-import { startBuilt } from "../support/process.js"
+import { startBuilt, summaryLine } from "../support/process.js"
 import { waitUntil } from "../support/TestApp.js"
 
 const keysSeenTwice = (keys: ReadonlyArray<string | undefined>) => keys.length - new Set(keys).size
@@ -29,7 +29,7 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
         expect(fake.state.duplicates).toBe(0)
         expect(fake.state.notifyRequests).toBe(20_000)
         // Every process took part of the work.
-        const sentBy = results.map((r) => Number(/sent: (\d+)/.exec(r.stdout)?.[1] ?? "0"))
+        const sentBy = results.map((r) => Number(summaryLine(r.stdout)?.sent ?? 0))
         expect(sentBy.reduce((a, b) => a + b, 0)).toBe(20_000)
       }), { timeout: 180_000 })
 

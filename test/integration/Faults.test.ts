@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Fiber, TestClock, TestServices } from "effect"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
 import { peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { TodoId, WorkspaceId } from "../../src/domain/Todo.js"
@@ -52,10 +55,16 @@ describe("faults of the notify service", () => {
         yield* insertDelayedTodos(200, 5)
         const fake = yield* serveFakeNotifyLive({ failOnceEvery: 5, failStatus: 500 })
         const layers = yield* layersOnDatabase(liveClientLayer(fake.url, { NOTIFY_RETRY_BASE: "5 millis" }))
-        const code = yield* TestServices.provideLive(cli(["send-delay-notifications", "--at", "2022-06-03"], layers))
+        const report = path.join(yield* Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "report-"))), "run.json")
+        const code = yield* TestServices.provideLive(
+          cli(["send-delay-notifications", "--at", "2022-06-03", "--report", report], layers)
+        )
         expect(code).toBe(ExitCode.Success)
         expect(new Set(fake.state.notifications.map((n) => n.message)).size).toBe(200)
         expect(fake.state.answers).toEqual({ 500: 40, 201: 200 })
+        // The summary counts the 40 requests sent again.
+        const summary = JSON.parse(yield* Effect.promise(() => fs.readFile(report, "utf8")))
+        expect(summary).toMatchObject({ exitCode: 0, outcome: "completed", delayed: 200, sent: 200, failed: 0, retried: 40 })
         expect((yield* ledgerRows).every((r) => r.state === "sent")).toBe(true)
       }))
 

@@ -41,3 +41,11 @@ export const runBuilt = (
   args: ReadonlyArray<string>,
   options: { readonly env?: Record<string, string>; readonly main?: string; readonly cwd?: string } = {}
 ): Promise<ProcessResult> => startBuilt(args, options).done
+
+/** The JSON log lines a built job wrote (its stdout off a terminal). */
+export const logLines = (stdout: string): Array<Record<string, unknown>> =>
+  stdout.trim().split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
+
+/** The run's summary line (`Finished to send delay notifications.`), when it wrote one. */
+export const summaryLine = (stdout: string) =>
+  logLines(stdout).find((line) => line.message === "Finished to send delay notifications.")
