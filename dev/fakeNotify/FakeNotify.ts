@@ -7,6 +7,7 @@ import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Clock, Effect } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 
 export interface FakeNotifyBehaviour {
   /** Added before every notification's answer, in milliseconds (token requests answer at once). */
@@ -280,17 +281,24 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
 export type FakeNotify = ReturnType<typeof makeFakeNotify> & { readonly url: string; readonly port: number }
 
 /** Serves a fake on 127.0.0.1 (port 0: a free one) for the life of the scope. */
-export const serveFakeNotify = (options: FakeNotifyOptions & { readonly port?: number } = {}) =>
+export const serveFakeNotify = (
+  options: FakeNotifyOptions & {
+    readonly port?: number
+    /** Serve HTTPS with this certificate (PEM, for 127.0.0.1) instead of HTTP. */
+    readonly tls?: { readonly cert: string; readonly key: string }
+  } = {}
+) =>
   Effect.gen(function*() {
     const fake = makeFakeNotify(options)
     const server = yield* NodeHttpServer.make(() => {
-      const http = createServer()
+      const http = options.tls === undefined ? createServer() : createHttpsServer(options.tls)
       http.on("connection", () => void fake.state.connections++)
       return http
     }, { port: options.port ?? 0, host: "127.0.0.1" })
     yield* server.serve(fake.app)
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0
-    return { ...fake, url: `http://127.0.0.1:${port}`, port } satisfies FakeNotify
+    const url = `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${port}`
+    return { ...fake, url, port } satisfies FakeNotify
   })
 

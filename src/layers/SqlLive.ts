@@ -2,7 +2,8 @@ import { PgClient } from "@effect/sql-pg"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
-import { DatabaseError, describeCause } from "../services/TodoRepository.js"
+import { describeCause } from "../lib/Errors.js"
+import { DatabaseError } from "../services/TodoRepository.js"
 
 const isPostgresUrl = (url: string): boolean =>
   URL.canParse(url) && ["postgres:", "postgresql:"].includes(new URL(url).protocol)

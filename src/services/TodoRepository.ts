@@ -1,18 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { Chunk, Context, Data, DateTime, Effect, Either, Layer, Option, ParseResult, Schema, Stream } from "effect"
 import { type CalendarDate, ClaimedTodo, type DelayedTodo, DelayedTodo as DelayedTodoSchema, isDelayed } from "../domain/Todo.js"
+import { describeCause } from "../lib/Errors.js"
 import { latestMigrationId, ledgerSchema, migrationsTable } from "../migrations/index.js"
-
-/** The messages along a cause chain ("PgClient: Failed to connect: connect ECONNREFUSED ..."). */
-export const describeCause = (cause: unknown): string => {
-  const messages: Array<string> = []
-  for (let current = cause, depth = 0; current !== undefined && depth < 5; depth++) {
-    const message = current instanceof Error ? current.message : typeof current === "string" ? current : undefined
-    if (message && !messages.includes(message)) messages.push(message)
-    current = current instanceof Error ? current.cause : undefined
-  }
-  return messages.length > 0 ? messages.join(": ") : String(cause)
-}
 
 /** The database could not be reached or a query failed: the run cannot go on. */
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {

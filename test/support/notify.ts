@@ -27,5 +27,5 @@ export const fakeAndClient = (options: FakeNotifyOptions = {}, env: Record<strin
  * The fake on live services, for tests whose job runs in another process: its tokens' exp and its
  * latency are real time, as the process's clock is.
  */
-export const serveFakeNotifyLive = (options: FakeNotifyOptions = {}) =>
+export const serveFakeNotifyLive = (options: Parameters<typeof serveFakeNotify>[0] = {}) =>
   TestServices.provideLive(serveFakeNotify({ clientId, clientSecret, ...options }))
