@@ -55,7 +55,10 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
       )
 
       const migrate = Effect.gen(function*() {
-        yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(ledgerSchema)}`
+        // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a
+        // least-privilege role that owns its schema (README) does not have.
+        const existing = yield* sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`
+        if (existing.length === 0) yield* sql`CREATE SCHEMA ${sql(ledgerSchema)}`
         const applied = yield* runMigrations
         return applied.map(([id, name]) => `${id}_${name}`)
       }).pipe(Effect.mapError(fail("Migrating the job's schema")), Effect.withSpan("LedgerAdmin.migrate"))
