@@ -1,7 +1,7 @@
 import { Command, HelpDoc, Options, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigError, Console, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Config, ConfigError, Console, Cron, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import packageJson from "../package.json" with { type: "json" }
@@ -93,6 +93,18 @@ type ReferenceSpec =
   | { readonly _tag: "Now"; readonly zone: DateTime.TimeZone }
   | { readonly _tag: "At"; readonly date: CalendarDate }
 
+const timeZoneText = Options.text("time-zone").pipe(
+  Options.withDescription(
+    "Time zone whose calendar date is the reference date (and, for schedule, of the cron expression): an IANA " +
+      "name or an offset. Env: TIME_ZONE. Default: UTC."
+  ),
+  Options.withFallbackConfig(Config.string("TIME_ZONE").pipe(Config.withDefault("UTC")))
+)
+
+const timeZone = timeZoneText.pipe(
+  Options.mapEffect((text) => Either.mapLeft(parseTimeZone(text), (e) => usageError(`--time-zone: ${e.message}`)))
+)
+
 const reference: Options.Options<ReferenceSpec> = Options.all({
   now: Options.boolean("now").pipe(
     Options.withDescription("Take the current time as the reference (the default when --at is not given).")
@@ -104,16 +116,10 @@ const reference: Options.Options<ReferenceSpec> = Options.all({
     ),
     Options.optional
   ),
-  timeZone: Options.text("time-zone").pipe(
-    Options.withDescription(
-      "Time zone whose calendar date is the reference date: an IANA name or an offset. Env: TIME_ZONE. Default: UTC."
-    ),
-    Options.withFallbackConfig(Config.string("TIME_ZONE").pipe(Config.withDefault("UTC")))
-  )
+  zone: timeZone
 }).pipe(
-  Options.mapEffect(({ at, now, timeZone }) =>
+  Options.mapEffect(({ at, now, zone }) =>
     Effect.gen(function*() {
-      const zone = yield* Either.mapLeft(parseTimeZone(timeZone), (e) => usageError(`--time-zone: ${e.message}`))
       if (at._tag === "None") return { _tag: "Now", zone } as const
       if (now) return yield* Effect.fail(usageError("Give either --now or --at, not both."))
       const date = yield* Either.mapLeft(parseReference(at.value, zone), (e) => usageError(`--at: ${e.message}`))
@@ -122,7 +128,7 @@ const reference: Options.Options<ReferenceSpec> = Options.all({
   )
 )
 
-const sendOptions = {
+const runOnlyOptions = {
   reference,
   dryRun: Options.boolean("dry-run").pipe(
     Options.withDescription(
@@ -145,6 +151,10 @@ const sendOptions = {
       })
     )
   ),
+}
+
+/** How a run sends: shared by send-delay-notifications and schedule. */
+const tuningOptions = {
   concurrency: integer("concurrency", "CONCURRENCY", 64, 1, 1024, "Notifications in flight at once."),
   rate: Options.integer("rate").pipe(
     Options.withDescription("At most this many notifications per second toward the notify service. Env: RATE. Default: no limit."),
@@ -267,12 +277,16 @@ const exitCodeOf = (summary: RunSummary): ExitCode =>
     ? ExitCode.SomeFailed
     : ExitCode.Success
 
-type SendOptions = {
-  readonly [K in keyof typeof sendOptions]: (typeof sendOptions)[K] extends Options.Options<infer A> ? A : never
+const sendOptions = { ...runOnlyOptions, ...tuningOptions }
+
+type OptionsOf<T> = { readonly [K in keyof T]: T[K] extends Options.Options<infer A> ? A : never }
+type RunOptions = OptionsOf<typeof tuningOptions> & {
+  readonly reference: ReferenceSpec
+  readonly dryRun: boolean
 }
 
 /** One run of send-delay-notifications (or its dry run); never fails: how it ended is in the result. */
-const runOnce = (layers: AppLayers, options: Omit<SendOptions, "report">, runId: string) =>
+const runOnce = (layers: AppLayers, options: RunOptions, runId: string) =>
   Effect.gen(function*() {
     const reference = yield* resolveReference(options.reference)
     const app = yield* build(layers.send)
@@ -369,6 +383,67 @@ const sendCommand = (layers: AppLayers) =>
               "Idempotency-Key, and their outcome recorded. Safe to run again, and in several processes at once."
           ),
           HelpDoc.p(exitCodesHelp)
+        ])
+      )
+    )
+
+const scheduleCommand = (layers: AppLayers) =>
+  Command.make("schedule", {
+    schedule: Options.all({
+      expression: Options.text("cron").pipe(
+        Options.withDescription(
+          "When to run, as a cron expression (minute hour day-of-month month day-of-week; an optional leading " +
+            "seconds field), in --time-zone. Env: SCHEDULE."
+        ),
+        Options.withFallbackConfig(Config.string("SCHEDULE"))
+      ),
+      zone: timeZone
+    }).pipe(
+      Options.mapEffect(({ expression, zone }) =>
+        Either.match(Cron.parse(expression, zone), {
+          onLeft: (error) => Effect.fail(usageError(`--cron: ${error.message}: "${expression}"`)),
+          onRight: (cron) => Effect.succeed({ cron, expression, zone })
+        })
+      )
+    ),
+    ...tuningOptions
+  }, ({ schedule: { cron, expression, zone }, ...tuning }) =>
+    Effect.gen(function*() {
+      const shutdown = yield* Shutdown
+      yield* Effect.logInfo("Scheduler started.").pipe(
+        Effect.annotateLogs({ cron: expression, timeZone: DateTime.zoneToString(zone) })
+      )
+      // One run at a time: the next tick is computed when a run ends, so a run that outlasts a
+      // tick skips it instead of overlapping it.
+      for (;;) {
+        const now = yield* DateTime.now
+        const next = Cron.next(cron, now)
+        yield* Effect.logInfo("Next run scheduled.").pipe(Effect.annotateLogs({ at: next.toISOString() }))
+        const woken = yield* Effect.raceFirst(
+          Effect.as(Effect.sleep(Duration.millis(next.getTime() - now.epochMillis)), "tick" as const),
+          shutdown.requested
+        )
+        if (woken !== "tick") {
+          yield* Effect.logInfo("Scheduler stopped.").pipe(Effect.annotateLogs({ signal: woken }))
+          return
+        }
+        const runId = randomUUID()
+        const result = yield* runOnce(layers, { ...tuning, reference: { _tag: "Now", zone }, dryRun: false }, runId)
+        yield* Effect.logInfo("Scheduled run finished.").pipe(Effect.annotateLogs({ runId, exitCode: result.code }))
+        if (result.code === ExitCode.Terminated || result.code === ExitCode.Interrupted) {
+          yield* Effect.logInfo("Scheduler stopped.").pipe(Effect.annotateLogs({ during: runId }))
+          return yield* new JobExit({ code: result.code })
+        }
+      }
+    })).pipe(
+      Command.withDescription(
+        HelpDoc.blocks([
+          HelpDoc.p(
+            "Run send-delay-notifications on a cron schedule, for platforms with no scheduler of their own: one run " +
+              "at a time (a run that outlasts a tick skips it), each logged with its run id and exit code; a run " +
+              "that fails does not stop the schedule. SIGTERM/SIGINT between runs stops it with exit 0; during a " +
+              "run, that run stops as send-delay-notifications does and the scheduler exits 143/130."
+          )
         ])
       )
     )
@@ -475,6 +550,7 @@ const pruneCommand = (layers: AppLayers) =>
 const subcommands = (layers: AppLayers) =>
   [
     sendCommand(layers),
+    scheduleCommand(layers),
     migrateCommand(layers),
     statusCommand(layers),
     requeueCommand(layers),
@@ -487,7 +563,7 @@ const rootCommand = (layers: AppLayers) =>
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://..., sslmode honoured; or DATABASE_URL_FILE), DATABASE_CA_FILE, SERVICES_URL (base URL of the auth and notify services), " +
-          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC); options also read " +
+          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule); options also read " +
           "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, RETENTION, NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET."
       ),
       HelpDoc.p(exitCodesHelp)

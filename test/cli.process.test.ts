@@ -33,6 +33,14 @@ describe("the built CLI as a process", () => {
     expect(result.stdout).toBe("")
   })
 
+  it("rejects a malformed cron expression for schedule with exit 2 and one line saying why", async () => {
+    const result = await runBuilt(["schedule", "--cron", "61 * * * *"])
+    expect(result.code).toBe(2)
+    expect(result.stderr.split("\n")[0]).toBe(`--cron: Expected a value between 0 and 59: "61 * * * *"`)
+    expect(result.stderr).not.toMatch(stackTrace)
+    expect(result.stdout).toBe("")
+  })
+
   it("exits 1 naming a missing variable, and never prints a secret", async () => {
     const result = await runBuilt(["send-delay-notifications", "--at", "2022-06-03"], {
       env: { SERVICES_URL: "http://127.0.0.1:9", CLIENT_ID: "todos", CLIENT_SECRET: "s3cr3t-value" }

@@ -10,10 +10,11 @@ const isPostgresUrl = (url: string): boolean =>
 
 /** DATABASE_URL or the file DATABASE_URL_FILE names, checked for shape; redacted (it holds the password). */
 const databaseUrl = secretConfig("DATABASE_URL").pipe(
-  Config.validate({
-    message: "Expected a postgres:// or postgresql:// URL",
-    validation: (url) => isPostgresUrl(Redacted.value(url))
-  })
+  Config.mapOrFail((url) =>
+    isPostgresUrl(Redacted.value(url))
+      ? Either.right(url)
+      : Either.left(ConfigError.InvalidData(["DATABASE_URL"], "Expected a postgres:// or postgresql:// URL"))
+  )
 )
 
 /** The sslmode values the job honours, as libpq defines them. */
