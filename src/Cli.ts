@@ -563,7 +563,7 @@ const rootCommand = (layers: AppLayers) =>
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://..., sslmode honoured; or DATABASE_URL_FILE), DATABASE_CA_FILE, SERVICES_URL (base URL of the auth and notify services), " +
-          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule); options also read " +
+          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule), OTEL_EXPORTER_OTLP_ENDPOINT (export traces and metrics); options also read " +
           "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, RETENTION, NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET."
       ),
       HelpDoc.p(exitCodesHelp)

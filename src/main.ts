@@ -3,16 +3,23 @@ import { Console, Effect, Exit, Layer } from "effect"
 import { describeConfigError, ExitCode, runCli } from "./Cli.js"
 import { logFormatConfig, loggerLayer } from "./layers/LoggerLive.js"
 import { MainLive } from "./layers/MainLive.js"
+import { TelemetryLive } from "./layers/TelemetryLive.js"
 import { Shutdown } from "./services/Shutdown.js"
 
-const main = Effect.matchEffect(logFormatConfig, {
-  onFailure: (error) =>
+const main = Effect.gen(function*() {
+  const format = yield* logFormatConfig
+  return yield* runCli(process.argv, MainLive).pipe(
+    Effect.provide(TelemetryLive),
+    Effect.provide(loggerLayer(format, process.stdout.isTTY === true))
+  )
+}).pipe(
+  // Only the logging and telemetry settings can fail here; the commands handle their own.
+  Effect.catchAll((error) =>
     Console.error(`Invalid configuration. Aborting job... ${describeConfigError(error)}`).pipe(
       Effect.as(ExitCode.Aborted)
-    ),
-  onSuccess: (format) =>
-    runCli(process.argv, MainLive).pipe(Effect.provide(loggerLayer(format, process.stdout.isTTY === true)))
-})
+    )
+  )
+)
 
 // Not NodeRuntime.runMain: it interrupts the run on SIGTERM and then exits 0. Signals go to
 // Shutdown instead, and the process exits with the run's own code as soon as it is done.

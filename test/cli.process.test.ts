@@ -41,6 +41,20 @@ describe("the built CLI as a process", () => {
     expect(result.stdout).toBe("")
   })
 
+  it("exits 1 with one line on a malformed OTEL_EXPORTER_OTLP_ENDPOINT or LOG_FORMAT", async () => {
+    for (
+      const [env, message] of [
+        [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT: Expected an http:// or https:// URL"],
+        [{ LOG_FORMAT: "xml" }, "LOG_FORMAT"]
+      ] as const
+    ) {
+      const result = await runBuilt(["send-delay-notifications", "--now"], { env })
+      expect(result.code).toBe(1)
+      expect(result.stderr.trim().split("\n")).toHaveLength(1)
+      expect(result.stderr).toContain(`Invalid configuration. Aborting job... ${message}`)
+    }
+  })
+
   it("exits 1 naming a missing variable, and never prints a secret", async () => {
     const result = await runBuilt(["send-delay-notifications", "--at", "2022-06-03"], {
       env: { SERVICES_URL: "http://127.0.0.1:9", CLIENT_ID: "todos", CLIENT_SECRET: "s3cr3t-value" }

@@ -1,0 +1,58 @@
+import * as Otlp from "@effect/opentelemetry/Otlp"
+import { FetchHttpClient } from "@effect/platform"
+import { Config, ConfigError, Either, Layer, Option, Redacted } from "effect"
+import packageJson from "../../package.json" with { type: "json" }
+
+/** OTEL_EXPORTER_OTLP_HEADERS as OpenTelemetry writes it: `key=value,key2=value2` (values may be URL-encoded). */
+const otlpHeaders = Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(
+  Config.mapOrFail((redacted) => {
+    const headers: Record<string, string> = {}
+    for (const pair of Redacted.value(redacted).split(",").filter((p) => p.trim() !== "")) {
+      const at = pair.indexOf("=")
+      if (at <= 0) {
+        return Either.left(ConfigError.InvalidData(["OTEL_EXPORTER_OTLP_HEADERS"], "Expected key=value pairs separated by commas"))
+      }
+      headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
+    }
+    return Either.right(headers)
+  }),
+  Config.option
+)
+
+const otlpEndpoint = Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+  Config.validate({
+    message: "Expected an http:// or https:// URL",
+    validation: (url) => URL.canParse(url) && ["http:", "https:"].includes(new URL(url).protocol)
+  }),
+  Config.option
+)
+
+/**
+ * Traces, metrics and logs over OTLP (HTTP, JSON) to OTEL_EXPORTER_OTLP_ENDPOINT, through
+ * @effect/opentelemetry's own exporters (no OpenTelemetry SDK in the bundle). Without the
+ * variable this is the empty layer: nothing leaves the process and nothing is batched. Spans and
+ * metrics still exist in Effect's own, in-memory form. Exports every few seconds and once more
+ * when the command ends.
+ */
+export const TelemetryLive = Layer.unwrapEffect(
+  Config.all({
+    endpoint: otlpEndpoint,
+    headers: otlpHeaders,
+    serviceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("delay-notifications"))
+  }).pipe(
+    Config.map(({ endpoint, headers, serviceName }) =>
+      Option.match(endpoint, {
+        onNone: () => Layer.empty,
+        onSome: (baseUrl) =>
+          Otlp.layerJson({
+            baseUrl,
+            resource: { serviceName, serviceVersion: packageJson.version },
+            headers: Option.getOrUndefined(headers),
+            metricsExportInterval: "10 seconds",
+            tracerExportInterval: "5 seconds",
+            shutdownTimeout: "5 seconds"
+          }).pipe(Layer.provide(FetchHttpClient.layer))
+      })
+    )
+  )
+)

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { peterTodoId, seedTodos, workspace1 } from "../../dev/seedTodos.js"
+import { seedDatabase, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
+import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
+import { metricsOf, resourceOf, serveOtlpReceiver, spansOf } from "../support/otlpReceiver.js"
+import { runBuilt } from "../support/process.js"
+
+const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.workspaceId]))
+
+describe("OpenTelemetry: traces and metrics over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT", () => {
+  it.layer(TestDatabaseLive)((it) => {
+    it.scoped("a run exports its run, batch and notification spans, and its counters and latency histogram", () =>
+      Effect.gen(function*() {
+        yield* seedDatabase
+        const receiver = yield* serveOtlpReceiver
+        // One notification fails 4 times (first try and 3 retries), the other is sent.
+        const fake = yield* serveFakeNotifyLive({ workspaceOf: (id) => owner.get(id), failTodos: [peterTodoId] })
+        const databaseUrl = yield* TestDatabaseUrl
+        const result = yield* Effect.promise(() =>
+          runBuilt(["send-delay-notifications", "--at", "2022-06-03"], {
+            env: {
+              DATABASE_URL: databaseUrl,
+              ...servicesEnv(fake.url),
+              NOTIFY_RETRY_BASE: "1 millis",
+              OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+              OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=otlp-key-5531"
+            }
+          })
+        )
+        expect(result.code).toBe(3)
+        // The exporters flush when the command ends, before the process exits.
+        const spans = spansOf(receiver)
+        const run = spans.find((span) => span.name === "sendDelayNotifications")!
+        expect(run.attributes).toMatchObject({ reference: "2022-06-03", sent: 1, failed: 1, retried: 3 })
+        expect(run.attributes.runId).toMatch(/^[0-9a-f-]{36}$/)
+        const batches = spans.filter((span) => span.name === "batch")
+        expect(batches).toHaveLength(1)
+        expect(batches[0]!.parentSpanId).toBe(run.spanId)
+        expect(batches[0]!.attributes.size).toBe(2)
+        const notifications = spans.filter((span) => span.name === "sendDelayNotification")
+        expect(notifications).toHaveLength(2)
+        for (const span of notifications) {
+          expect(span.parentSpanId).toBe(batches[0]!.spanId)
+          expect(span.traceId).toBe(run.traceId)
+          expect(span.attributes.workspaceId).toBe(owner.get(String(span.attributes.todoId)))
+        }
+        expect(notifications.find((span) => span.attributes.todoId === peterTodoId)?.attributes.workspaceId).toBe(workspace1)
+
+        const metrics = metricsOf(receiver)
+        expect(metrics.get("delay_notifications.sent")?.value).toBe(1)
+        expect(metrics.get("delay_notifications.failed")?.value).toBe(1)
+        expect(metrics.get("delay_notifications.retried")?.value).toBe(3)
+        expect(metrics.get("delay_notifications.notify.duration")?.count).toBe(fake.state.notifyRequests)
+        expect(fake.state.notifyRequests).toBe(5)
+
+        expect(resourceOf(receiver, "/v1/traces")).toMatchObject({ "service.name": "delay-notifications" })
+        expect(receiver.requests.every((r) => r.headers["x-api-key"] === "otlp-key-5531")).toBe(true)
+        expect(result.stdout + result.stderr).not.toContain("otlp-key-5531")
+      }))
+  })
+})
