@@ -1,5 +1,5 @@
 /**
- * `npm run fake-notify -- --port 3001 [--latency 20] [--fail-every 5] [--fail-status 500]
+ * `npm run fake-notify -- --port 3001 [--host 0.0.0.0] [--latency 20] [--fail-every 5] [--fail-status 500]
  * [--retry-after 2] [--token-lifetime 3600]`: the fake auth and notify services on their own.
  * CLIENT_ID and CLIENT_SECRET (default todos / fake-secret) are the credentials it accepts.
  * GET /__fake/stats and /__fake/notifications show what it recorded; POST /__fake/behaviour
@@ -13,6 +13,7 @@ import { serveFakeNotify } from "./fakeNotify/FakeNotify.js"
 const { values } = parseArgs({
   options: {
     port: { type: "string", default: "3001" },
+    host: { type: "string", default: "127.0.0.1" },
     latency: { type: "string", default: "0" },
     "fail-every": { type: "string", default: "0" },
     "fail-status": { type: "string", default: "500" },
@@ -24,6 +25,7 @@ const { values } = parseArgs({
 Effect.gen(function*() {
   const fake = yield* serveFakeNotify({
     port: Number(values.port),
+    host: values.host,
     latencyMs: Number(values.latency),
     failEvery: Number(values["fail-every"]),
     failStatus: Number(values["fail-status"]),

@@ -284,6 +284,8 @@ export type FakeNotify = ReturnType<typeof makeFakeNotify> & { readonly url: str
 export const serveFakeNotify = (
   options: FakeNotifyOptions & {
     readonly port?: number
+    /** The address to listen on; default 127.0.0.1 (0.0.0.0 in a container). */
+    readonly host?: string
     /** Serve HTTPS with this certificate (PEM, for 127.0.0.1) instead of HTTP. */
     readonly tls?: { readonly cert: string; readonly key: string }
   } = {}
@@ -294,7 +296,7 @@ export const serveFakeNotify = (
       const http = options.tls === undefined ? createServer() : createHttpsServer(options.tls)
       http.on("connection", () => void fake.state.connections++)
       return http
-    }, { port: options.port ?? 0, host: "127.0.0.1" })
+    }, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" })
     yield* server.serve(fake.app)
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# The cron container: `docker build -t registry.example.com/delay-notifications:0.1.0 .`
+# Stages: build (npm ci and the bundle), dev-services (the fake notify service, for compose.yaml
+# only), runtime (Node and dist/main.js, nothing else; the default target).
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: esbuild's binary comes from its optional dependency package.
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY dev ./dev
+RUN npm run build
+
+# The fake auth and notify services, for local use with compose.yaml; never deployed.
+FROM build AS dev-services
+EXPOSE 3001
+CMD ["npx", "tsx", "dev/fake-notify.ts", "--host", "0.0.0.0", "--port", "3001"]
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/dist/main.js ./dist/main.js
+# The image's `node` user, by number so that Kubernetes' runAsNonRoot can check it.
+USER 1000:1000
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["send-delay-notifications", "--now"]

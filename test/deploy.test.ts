@@ -1,0 +1,107 @@
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { createTodosTableSql, seedTodos } from "../dev/seedTodos.js"
+import { dockerfileStages, root, yamlDocuments } from "./support/deployment.js"
+
+const readme = readFileSync(path.join(root, "README.md"), "utf8")
+const documents = yamlDocuments()
+const ofKind = (kind: string) => documents.filter((d) => d.document?.kind === kind).map((d) => d.document)
+const runtime = dockerfileStages().at(-1)!
+
+/** The variables the README's Configuration table documents. */
+const documented = new Set(
+  readme.slice(readme.indexOf("## Configuration")).split("\n")
+    .filter((line) => line.startsWith("| `"))
+    .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!))
+)
+
+const podSpecs = () => [
+  ...ofKind("CronJob").map((c) => c.spec.jobTemplate.spec.template.spec),
+  ...ofKind("Job").map((j) => j.spec.template.spec)
+]
+
+describe("the container and its manifests", () => {
+  it("the Dockerfile's runtime stage holds only Node and dist/, runs as a non-root user, and runs the job by default", () => {
+    expect(runtime.name).toBe("runtime")
+    expect(runtime.from).toMatch(/^node:20/)
+    expect(runtime.copies).toEqual([{ from: "build", sources: ["/app/dist/main.js"], target: "./dist/main.js" }])
+    expect(runtime.user).toMatch(/^[1-9]\d*(:\d+)?$/) // numeric, so runAsNonRoot can check it
+    expect(runtime.entrypoint).toEqual(["node", "dist/main.js"])
+    expect(runtime.cmd).toEqual(["send-delay-notifications", "--now"])
+    // Multi-stage: the build happens in a stage of its own.
+    expect(dockerfileStages().map((s) => s.name)).toContain("build")
+  })
+
+  it("every manifest parses as YAML, and names the image the README documents", () => {
+    expect(documents.map((d) => d.file)).toEqual(
+      expect.arrayContaining(["deploy/cronjob.yaml", "deploy/job-parallel.yaml", "deploy/configmap.yaml", "compose.yaml"])
+    )
+    const images = new Set(podSpecs().flatMap((spec) => [...(spec.initContainers ?? []), ...spec.containers]).map((c) => c.image))
+    expect([...images]).toEqual(["registry.example.com/delay-notifications:0.1.0"])
+    expect(readme).toContain("registry.example.com/delay-notifications:0.1.0")
+  })
+
+  it("the CronJob: Forbid, deadlines, backoff, resources, ConfigMap and Secret, migrate first, the Dockerfile's command", () => {
+    const [cronJob] = ofKind("CronJob")
+    expect(cronJob.spec.concurrencyPolicy).toBe("Forbid")
+    expect(cronJob.spec.startingDeadlineSeconds).toBeGreaterThan(0)
+    const job = cronJob.spec.jobTemplate.spec
+    expect(job.backoffLimit).toBeGreaterThanOrEqual(0)
+    expect(job.activeDeadlineSeconds).toBeGreaterThan(0)
+    const pod = job.template.spec
+    expect(pod.restartPolicy).toBe("Never")
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: Number(runtime.user!.split(":")[0]) })
+    expect(pod.initContainers.map((c: any) => c.args)).toEqual([["migrate"]])
+    const [container] = pod.containers
+    expect(container.args).toEqual(runtime.cmd)
+    expect(container.resources.requests).toMatchObject({ cpu: expect.anything(), memory: expect.anything() })
+    expect(container.resources.limits).toMatchObject({ memory: expect.anything() })
+    const [configMap] = ofKind("ConfigMap")
+    const [secret] = ofKind("Secret")
+    expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }])
+    expect(pod.volumes.find((v: any) => v.secret)?.secret.secretName).toBe(secret.metadata.name)
+    // The secret files the variables name are the Secret's keys, where the volume is mounted.
+    const mount = container.volumeMounts.find((m: any) => m.name === pod.volumes.find((v: any) => v.secret).name).mountPath
+    for (const variable of ["DATABASE_URL_FILE", "CLIENT_SECRET_FILE"]) {
+      const file = container.env.find((e: any) => e.name === variable).value
+      expect(path.dirname(file)).toBe(mount)
+      expect(Object.keys(secret.stringData)).toContain(path.basename(file))
+    }
+    // Kubernetes' grace after SIGTERM covers the job's own.
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number.parseInt(configMap.data.GRACE_PERIOD))
+  })
+
+  it("the parallel Job runs several workers of the same command", () => {
+    const drain = ofKind("Job").find((j) => j.spec.parallelism !== undefined)
+    expect(drain.spec.parallelism).toBeGreaterThan(1)
+    const [container] = drain.spec.template.spec.containers
+    expect(container.args.slice(0, 2)).toEqual(runtime.cmd)
+    expect(ofKind("Job").some((j) => j.spec.template.spec.containers[0].args[0] === "migrate")).toBe(true)
+  })
+
+  it("compose runs PostgreSQL, the fake notify service and the job on a schedule", () => {
+    const compose = documents.find((d) => d.file === "compose.yaml")!.document
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(["postgres", "fake-notify", "job"]))
+    expect(compose.services.job.command[0]).toBe("schedule")
+    expect(compose.services["fake-notify"].build.target).toBe("dev-services")
+    // Its init.sql is the todos table and the seed's data as the tests know them (a copy, kept equal here).
+    const init = readFileSync(path.join(root, "deploy/compose/init.sql"), "utf8")
+    expect(init).toContain(createTodosTableSql.trim())
+    for (const todo of seedTodos) expect(init).toContain(`'${todo.id}', '${todo.name}', '${todo.assignee}', '${todo.dueDate}'`)
+  })
+
+  it("every variable the manifests and compose set is documented in the README", () => {
+    const names = new Set<string>()
+    for (const spec of podSpecs()) {
+      for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+        for (const e of c.env ?? []) names.add(e.name)
+      }
+    }
+    for (const configMap of ofKind("ConfigMap")) for (const key of Object.keys(configMap.data)) names.add(key)
+    const compose = documents.find((d) => d.file === "compose.yaml")!.document
+    for (const service of ["migrate", "job"]) for (const key of Object.keys(compose.services[service].environment)) names.add(key)
+    expect([...names].filter((name) => !documented.has(name))).toEqual([])
+    expect(names.size).toBeGreaterThan(5)
+  })
+})

@@ -1,0 +1,66 @@
+import { readdirSync, readFileSync } from "node:fs"
+import * as path from "node:path"
+import { parseAllDocuments } from "yaml"
+
+export const root = path.resolve(import.meta.dirname, "../..")
+
+export interface Stage {
+  readonly name: string
+  readonly from: string
+  readonly workdir: string | undefined
+  readonly user: string | undefined
+  readonly copies: ReadonlyArray<{ readonly from: string | undefined; readonly sources: ReadonlyArray<string>; readonly target: string }>
+  readonly entrypoint: ReadonlyArray<string> | undefined
+  readonly cmd: ReadonlyArray<string> | undefined
+}
+
+/** The stages of the Dockerfile, with what each copies and runs (JSON-form ENTRYPOINT/CMD only). */
+export const dockerfileStages = (): ReadonlyArray<Stage> => {
+  const stages: Array<{ -readonly [K in keyof Stage]: Stage[K] } & { copies: Array<Stage["copies"][number]> }> = []
+  const lines = readFileSync(path.join(root, "Dockerfile"), "utf8").split("\n").map((l) => l.trim())
+  for (const line of lines.filter((l) => l !== "" && !l.startsWith("#"))) {
+    const [instruction, ...rest] = line.split(/\s+/)
+    const args = rest.join(" ")
+    const stage = stages.at(-1)
+    switch (instruction!.toUpperCase()) {
+      case "FROM": {
+        const [from, , name] = rest
+        stages.push({ name: name ?? String(stages.length), from: from!, workdir: undefined, user: undefined, copies: [], entrypoint: undefined, cmd: undefined })
+        break
+      }
+      case "WORKDIR":
+        stage!.workdir = args
+        break
+      case "USER":
+        stage!.user = args
+        break
+      case "COPY": {
+        const fromFlag = rest.find((r) => r.startsWith("--from="))
+        const paths = rest.filter((r) => !r.startsWith("--"))
+        stage!.copies.push({ from: fromFlag?.slice("--from=".length), sources: paths.slice(0, -1), target: paths.at(-1)! })
+        break
+      }
+      case "ENTRYPOINT":
+        stage!.entrypoint = JSON.parse(args)
+        break
+      case "CMD":
+        stage!.cmd = JSON.parse(args)
+        break
+    }
+  }
+  return stages
+}
+
+/** Every YAML document of deploy/ and compose.yaml, by file, parsed (errors raised). */
+export const yamlDocuments = (): ReadonlyArray<{ readonly file: string; readonly document: any }> => {
+  const files = [
+    ...readdirSync(path.join(root, "deploy")).filter((f) => f.endsWith(".yaml")).map((f) => path.join("deploy", f)),
+    "compose.yaml"
+  ]
+  return files.flatMap((file) =>
+    parseAllDocuments(readFileSync(path.join(root, file), "utf8")).map((document) => {
+      if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map((e) => e.message).join("; ")}`)
+      return { file, document: document.toJS() }
+    })
+  )
+}
