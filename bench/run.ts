@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
+import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
@@ -20,7 +21,9 @@ const { values } = parseArgs({
     "seed-budget": { type: "string", default: "20" },
     latencies: { type: "string", default: "0,20" },
     contenders: { type: "string", default: "cli,hand-tuned,seed-design" },
-    out: { type: "string", default: "bench/RESULTS.md" }
+    out: { type: "string", default: "bench/RESULTS.md" },
+    // Export the CLI's traces and metrics over OTLP to a sink in this process (the cost of telemetry on).
+    otlp: { type: "boolean", default: false }
   }
 })
 const runs = Number(values.runs)
@@ -82,7 +85,23 @@ const startFake = async (latency: number) => {
   }
 }
 
+/** An OTLP/HTTP endpoint that reads and discards what it is sent; how many bytes it got. */
+const startOtlpSink = () =>
+  new Promise<{ readonly url: string; readonly received: () => number }>((resolve) => {
+    let bytes = 0
+    const server = createServer((request, response) => {
+      request.on("data", (chunk: Buffer) => (bytes += chunk.length))
+      request.on("end", () => response.writeHead(200, { "content-type": "application/json" }).end("{}"))
+    })
+    server.unref()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      resolve({ url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`, received: () => bytes })
+    })
+  })
+
 const main = async () => {
+  const otlpSink = values.otlp ? await startOtlpSink() : undefined
   const embedded = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres()
   const serverUrl = process.env.BENCH_DATABASE_URL ?? embedded!.url
   const admin = new pg.Client({ connectionString: serverUrl })
@@ -142,7 +161,8 @@ const main = async () => {
                 CLIENT_SECRET: clientSecret,
                 REFERENCE: reference,
                 CONCURRENCY: String(concurrency),
-                LOG_LEVEL: "warning"
+                LOG_LEVEL: "warning",
+                ...(otlpSink === undefined || contender !== "cli" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url })
               },
               stdio: ["ignore", "ignore", "pipe"]
             })
@@ -189,6 +209,7 @@ const main = async () => {
       helpTimes.push(performance.now() - t0)
     }
     writeResults({ results, helpMs: median(helpTimes), serverVersion, embedded: embedded !== undefined })
+    if (otlpSink !== undefined) console.log(`OTLP sink received ${otlpSink.received()} bytes from the CLI`)
   } finally {
     for (const fake of fakes.values()) fake.stop()
     await admin.end()
