@@ -2,6 +2,7 @@ import * as Otlp from "@effect/opentelemetry/Otlp"
 import { FetchHttpClient } from "@effect/platform"
 import { Config, ConfigError, Either, Layer, Option, Redacted } from "effect"
 import packageJson from "../../package.json" with { type: "json" }
+import { TelemetryEnabled } from "../lib/Metrics.js"
 
 /** OTEL_EXPORTER_OTLP_HEADERS as OpenTelemetry writes it: `key=value,key2=value2` (values may be URL-encoded). */
 const otlpHeaders = Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(
@@ -29,10 +30,10 @@ const otlpEndpoint = Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
 
 /**
  * Traces, metrics and logs over OTLP (HTTP, JSON) to OTEL_EXPORTER_OTLP_ENDPOINT, through
- * @effect/opentelemetry's own exporters (no OpenTelemetry SDK in the bundle). Without the
- * variable this is the empty layer: nothing leaves the process and nothing is batched. Spans and
- * metrics still exist in Effect's own, in-memory form. Exports every few seconds and once more
- * when the command ends.
+ * @effect/opentelemetry's own exporters (no OpenTelemetry SDK in the bundle), and TelemetryEnabled
+ * on, so that the job keeps its metrics and span attributes. Without the variable this is the
+ * empty layer: nothing leaves the process, nothing is batched, no metric is kept. Exports every
+ * few seconds and once more when the command ends.
  */
 export const TelemetryLive = Layer.unwrapEffect(
   Config.all({
@@ -51,7 +52,7 @@ export const TelemetryLive = Layer.unwrapEffect(
             metricsExportInterval: "10 seconds",
             tracerExportInterval: "5 seconds",
             shutdownTimeout: "5 seconds"
-          }).pipe(Layer.provide(FetchHttpClient.layer))
+          }).pipe(Layer.provide(FetchHttpClient.layer), Layer.merge(Layer.succeed(TelemetryEnabled, true)))
       })
     )
   )

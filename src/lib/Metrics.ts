@@ -1,10 +1,11 @@
-import { Metric, MetricBoundaries } from "effect"
+import { Context, Effect, Metric, MetricBoundaries } from "effect"
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
 /**
- * The job's metrics. They live in Effect's in-memory registry and cost a counter update each;
- * they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set (layers/TelemetryLive).
+ * The job's metrics, in Effect's registry. They are updated only while telemetry is exported
+ * (TelemetryEnabled, set by layers/TelemetryLive when OTEL_EXPORTER_OTLP_ENDPOINT is set): with
+ * nothing to export them to, the job does not spend time keeping them.
  */
 export const Metrics = {
   sent: counter("delay_notifications.sent", "Delay notifications the notify service accepted"),
@@ -20,3 +21,15 @@ export const Metrics = {
     "Time of one request to the notify service, in milliseconds"
   )
 } as const
+
+/** Whether traces and metrics leave the process; false unless TelemetryLive turns it on. */
+export class TelemetryEnabled extends Context.Reference<TelemetryEnabled>()("app/TelemetryEnabled", {
+  defaultValue: () => false
+}) {}
+
+/** `effect` when telemetry is exported, nothing otherwise. */
+export const whenTelemetry = <E, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>
+  Effect.flatMap(TelemetryEnabled, (enabled) => (enabled ? effect : Effect.void))
+
+/** Adds one to a counter, when telemetry is exported. */
+export const countOne = (metric: Metric.Metric.Counter<number>) => whenTelemetry(Metric.increment(metric))

@@ -3,7 +3,7 @@ import { Clock, Config, Context, Duration, Effect, Either, Layer, Metric, Random
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { withCauses } from "../lib/Errors.js"
 import { logDebugWith } from "../lib/Log.js"
-import { Metrics } from "../lib/Metrics.js"
+import { countOne, Metrics, TelemetryEnabled } from "../lib/Metrics.js"
 import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
@@ -105,7 +105,7 @@ export const retryTransient = (attempt: Effect.Effect<void, NotificationError>, 
       const delay = error.retryAfterMs ?? Math.round(backoff * (yield* Random.next))
       if (waited + delay > Duration.toMillis(policy.budget)) return yield* giveUp
       waited += delay
-      yield* Metric.increment(Metrics.retried)
+      yield* countOne(Metrics.retried)
       yield* logDebugWith("Retrying notification", () => ({
         workspaceId: error.workspaceId,
         todoId: error.todoId,
@@ -126,20 +126,20 @@ const makeHttp = Effect.gen(function*() {
   const tokens = yield* ServiceTokens
   const policy = yield* retryConfig
   const timeoutText = Duration.format(policy.timeout)
+  const telemetry = yield* TelemetryEnabled
 
   const post = Effect.fnUntraced(function*(notification: Notification) {
     const token = yield* tokens.get(notification.workspaceId)
     const body = { message: notification.message }
     yield* logDebugWith("Request", () => ({ method: "POST", url, body }))
-    const started = yield* Clock.currentTimeMillis
-    const response = yield* http.execute(
+    const request = http.execute(
       HttpClientRequest.post(url).pipe(
         HttpClientRequest.bearerToken(token),
         HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
         HttpClientRequest.bodyUnsafeJson(body)
       )
     )
-    yield* Metric.update(Metrics.notifyLatency, (yield* Clock.currentTimeMillis) - started)
+    const response = yield* (telemetry ? Metric.trackDurationWith(request, Metrics.notifyLatency, Duration.toMillis) : request)
     // Always read the body, so the keep-alive connection goes back to the pool.
     const text = yield* response.text
     yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url, body: excerpt(text) }))
