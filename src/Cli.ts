@@ -1,7 +1,7 @@
 import { Command, HelpDoc, Options, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigError, Console, Cron, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Clock, Config, ConfigError, Console, Cron, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import packageJson from "../package.json" with { type: "json" }
@@ -387,6 +387,19 @@ const sendCommand = (layers: AppLayers) =>
       )
     )
 
+/**
+ * Sleeps until `at` by the Clock, in steps of at most an hour: a timer cannot be set further out
+ * than about 24.8 days, and each step looks at the clock again (it may have been moved).
+ */
+const sleepUntil = (at: Date) =>
+  Effect.gen(function*() {
+    for (;;) {
+      const left = at.getTime() - (yield* Clock.currentTimeMillis)
+      if (left <= 0) return
+      yield* Effect.sleep(Duration.millis(Math.min(left, 60 * 60 * 1000)))
+    }
+  })
+
 const scheduleCommand = (layers: AppLayers) =>
   Command.make("schedule", {
     schedule: Options.all({
@@ -419,10 +432,7 @@ const scheduleCommand = (layers: AppLayers) =>
         const now = yield* DateTime.now
         const next = Cron.next(cron, now)
         yield* Effect.logInfo("Next run scheduled.").pipe(Effect.annotateLogs({ at: next.toISOString() }))
-        const woken = yield* Effect.raceFirst(
-          Effect.as(Effect.sleep(Duration.millis(next.getTime() - now.epochMillis)), "tick" as const),
-          shutdown.requested
-        )
+        const woken = yield* Effect.raceFirst(Effect.as(sleepUntil(next), "tick" as const), shutdown.requested)
         if (woken !== "tick") {
           yield* Effect.logInfo("Scheduler stopped.").pipe(Effect.annotateLogs({ signal: woken }))
           return

@@ -23,5 +23,15 @@ const main = Effect.gen(function*() {
 
 // Not NodeRuntime.runMain: it interrupts the run on SIGTERM and then exits 0. Signals go to
 // Shutdown instead, and the process exits with the run's own code as soon as it is done.
+// Writes to a pipe are asynchronous: exit once stdout and stderr have taken the last log lines.
+const exitWith = (code: number) => process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+
+// The process lives until the program ends, even while it only waits (schedule between runs has
+// no socket or timer of Node's own at times).
+const keepAlive = setInterval(() => {}, 2 ** 30)
+
 Effect.runFork(main.pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, Shutdown.layer))))
-  .addObserver((exit) => process.exit(Exit.isSuccess(exit) ? exit.value : 1))
+  .addObserver((exit) => {
+    clearInterval(keepAlive)
+    exitWith(Exit.isSuccess(exit) ? exit.value : 1)
+  })

@@ -106,6 +106,22 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       expect(schedule.count("Scheduler stopped.")).toBe(1)
     }))
 
+  it.scoped("a tick 27 days away still comes (a timer cannot wait past 24.8 days; the scheduler waits in steps)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(midnight)
+      const client = yield* Layer.build(NotificationClient.testLayer())
+      const schedule = yield* startSchedule(["--cron", "0 0 30 6 *"], Layer.succeedContext(client))
+      yield* schedule.asleep(1)
+      expect(schedule.logs.lines.find((l) => l.message === "Next run scheduled.")?.annotations.at).toBe("2022-06-30T00:00:00.000Z")
+      yield* TestClock.adjust("26 days") // 2022-06-29
+      expect(schedule.count("Starting to send delay notifications.")).toBe(0)
+      yield* TestClock.adjust("1 day")
+      yield* schedule.asleep(2)
+      expect((yield* Context.get(client, SentNotifications).all).length).toBe(2)
+      yield* schedule.signal("SIGTERM")
+      expect(yield* Fiber.join(schedule.fiber)).toBe(ExitCode.Success)
+    }))
+
   it.scoped("an invalid cron expression is a usage error (exit 2) and nothing runs", () =>
     Effect.gen(function*() {
       const schedule = yield* startSchedule(["--cron", "*/5 * *"], NotificationClient.testLayer())

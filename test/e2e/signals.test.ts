@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createTodosTable, insertDelayedTodos, ledgerRows, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
 import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
-import { startBuilt } from "../support/process.js"
+import { logLines, startBuilt } from "../support/process.js"
 import { waitUntil } from "../support/TestApp.js"
 
 describe("SIGTERM mid-run: the built job stops cleanly and a later run finishes", () => {
@@ -38,4 +38,23 @@ describe("SIGTERM mid-run: the built job stops cleanly and a later run finishes"
         expect(fake.state.duplicates).toBe(0)
       }), { timeout: 120_000 })
   })
+
+  it.scoped("schedule: SIGTERM while waiting for the next tick stops the process at once with exit 0", () =>
+    Effect.gen(function*() {
+      // 1 January at midnight: the process only waits.
+      const scheduler = startBuilt(["schedule", "--cron", "0 0 1 1 *"], {
+        env: { DATABASE_URL: "postgres://job:pw@127.0.0.1:9/todos", SERVICES_URL: "http://127.0.0.1:9", CLIENT_ID: "x", CLIENT_SECRET: "y" }
+      })
+      let output = ""
+      scheduler.child.stdout!.on("data", (chunk) => (output += chunk))
+      yield* waitUntil(() => output.includes("Next run scheduled."))
+      scheduler.child.kill("SIGTERM")
+      const stopped = yield* Effect.promise(() => scheduler.done)
+      expect(stopped.code).toBe(0)
+      expect(logLines(stopped.stdout).map((line) => line.message)).toEqual([
+        "Scheduler started.",
+        "Next run scheduled.",
+        "Scheduler stopped."
+      ])
+    }))
 })
