@@ -131,7 +131,8 @@ const makeHttp = Effect.gen(function*() {
   const post = Effect.fnUntraced(function*(notification: Notification) {
     const token = yield* tokens.get(notification.workspaceId)
     const body = { message: notification.message }
-    yield* logDebugWith("Request", () => ({ method: "POST", url, body }))
+    const todo = { workspaceId: notification.workspaceId, todoId: notification.todoId }
+    yield* logDebugWith("Request", () => ({ ...todo, method: "POST", url, body }))
     const request = http.execute(
       HttpClientRequest.post(url).pipe(
         HttpClientRequest.bearerToken(token),
@@ -142,7 +143,7 @@ const makeHttp = Effect.gen(function*() {
     const response = yield* (telemetry ? Metric.trackDurationWith(request, Metrics.notifyLatency, Duration.toMillis) : request)
     // Always read the body, so the keep-alive connection goes back to the pool.
     const text = yield* response.text
-    yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url, body: excerpt(text) }))
+    yield* logDebugWith("Response", () => ({ ...todo, status: response.status, method: "POST", url, body: excerpt(text) }))
     return { status: response.status, body: text, retryAfter: response.headers["retry-after"] }
   })
 

@@ -119,6 +119,10 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       const output = JSON.stringify(logs.lines)
       expect(logs.lines.filter((l) => l.message === "Request").length).toBe(4)
       expect(logs.lines.filter((l) => l.message === "Response").length).toBe(4)
+      // The notify request and response lines name their workspace and todo.
+      const notifyLines = logs.lines.filter((l) => String(l.annotations.url).endsWith("/notify/notifications"))
+      expect(notifyLines).toHaveLength(4)
+      for (const line of notifyLines) expect(line.annotations).toMatchObject({ workspaceId: expect.any(String), todoId: expect.any(String) })
       expect(output).toContain(`Todo ${peterTodoId} is delayed`)
       expect(output).not.toMatch(/eyJ[\w-]+\.[\w-]+\.[\w-]+/)
       expect(output).not.toContain(clientSecret)
