@@ -30,16 +30,28 @@ export const LoggerLive = Layer.unwrapEffect(Effect.map(logLevelConfig, (level) 
 /** LOG_FORMAT: json, pretty, or auto (the default: pretty on a terminal, JSON lines otherwise). */
 export const logFormatConfig = Config.literal("auto", "json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("auto"))
 
+/** Annotations that lead each line, in this order; the others follow in alphabetical order. */
+const leading = ["runId", "workspaceId", "todoId"]
+
+const ordered = (annotations: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(annotations).sort(([a], [b]) => {
+      const [i, j] = [leading.indexOf(a), leading.indexOf(b)]
+      return i !== -1 || j !== -1 ? (i === -1 ? 99 : i) - (j === -1 ? 99 : j) : a.localeCompare(b)
+    })
+  )
+
 /**
  * One JSON object per line, flat for log pipelines: timestamp, level, message, then the
- * annotations (runId on every line of a run; workspaceId and todoId on per-todo lines).
+ * annotations (runId on every line of a run; workspaceId and todoId on per-todo lines; the rest
+ * alphabetically).
  */
 export const jsonLineLogger = Logger.map(Logger.structuredLogger, (entry) =>
   JSON.stringify({
     timestamp: entry.timestamp,
     level: entry.logLevel,
     message: Array.isArray(entry.message) ? entry.message.map(String).join(" ") : entry.message,
-    ...entry.annotations,
+    ...ordered(entry.annotations),
     ...(entry.cause === undefined ? {} : { cause: entry.cause })
   })).pipe(Logger.withConsoleLog)
 

@@ -35,6 +35,8 @@ describe("what the job tells its operators: logs, --dry-run, --report", () => {
         }
         const failure = lines.find((line) => line.message === "Could not send delayed todo. Skipping it...")
         expect(failure).toMatchObject({ level: "ERROR", workspaceId: workspace1, todoId: peterTodoId })
+        // Read left to right: what, which run, which todo, then the details.
+        expect(Object.keys(failure!).slice(0, 6)).toEqual(["timestamp", "level", "message", "runId", "workspaceId", "todoId"])
         const summary = lines.at(-1)!
         expect(summary).toMatchObject({
           message: "Finished to send delay notifications.",
