@@ -54,14 +54,27 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
         Effect.provideService(SqlClient.SqlClient, sql)
       )
 
-      const migrate = Effect.gen(function*() {
+      // One migrate at a time across processes (pods that all migrate at start): a session lock
+      // held on a connection of its own while the Migrator works on the others.
+      const oneAtATime = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.scoped(Effect.gen(function*() {
+          const lockKey = `${ledgerSchema}.migrate`
+          const connection = yield* sql.reserve
+          yield* connection.execute("SELECT pg_advisory_lock(hashtext($1))", [lockKey], undefined)
+          return yield* Effect.ensuring(
+            effect,
+            Effect.ignore(connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [lockKey], undefined))
+          )
+        }))
+
+      const migrate = oneAtATime(Effect.gen(function*() {
         // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a
         // least-privilege role that owns its schema (README) does not have.
         const existing = yield* sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`
         if (existing.length === 0) yield* sql`CREATE SCHEMA ${sql(ledgerSchema)}`
         const applied = yield* runMigrations
         return applied.map(([id, name]) => `${id}_${name}`)
-      }).pipe(Effect.mapError(fail("Migrating the job's schema")), Effect.withSpan("LedgerAdmin.migrate"))
+      })).pipe(Effect.mapError(fail("Migrating the job's schema")), Effect.withSpan("LedgerAdmin.migrate"))
 
       const status = (now: DateTime.Utc, limit: number) =>
         Effect.gen(function*() {
