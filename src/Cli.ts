@@ -1,39 +1,25 @@
 import { Command, HelpDoc, Options, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Clock, Config, ConfigError, Console, Cron, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Config, ConfigError, Console, Cron, Data, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import packageJson from "../package.json" with { type: "json" }
 import { parseReference, parseTimeZone, referenceDateOf } from "./domain/ReferenceDate.js"
 import { defaultRetryPolicy } from "./domain/RetryPolicy.js"
 import type { CalendarDate } from "./domain/Todo.js"
+import type { RunSummary } from "./domain/RunSummary.js"
+import { ExitCode } from "./ExitCode.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
-import { type RunSummary, sendRate } from "./domain/RunSummary.js"
+import { reportOf, type RunResult, writeReport } from "./RunReport.js"
+import { runOnSchedule } from "./Schedule.js"
 import { previewDelayNotifications, sendDelayNotifications } from "./SendDelayNotifications.js"
 import { LedgerAdmin, type LedgerStatus } from "./services/LedgerAdmin.js"
 import type { NotificationClient } from "./services/NotificationClient.js"
 import { Shutdown } from "./services/Shutdown.js"
 import type { DatabaseError, SchemaNotCurrent, TodoRepository } from "./services/TodoRepository.js"
 
-/** The process exit codes; documented in --help and the README. */
-export const ExitCode = {
-  /** Every delayed todo was notified (or nothing was pending). */
-  Success: 0,
-  /** The run was aborted: database failure, schema not migrated, or invalid configuration. */
-  Aborted: 1,
-  /** Invalid command-line usage. */
-  Usage: 2,
-  /** The run finished, but some notifications failed (retried by a later run), became dead letters, or rows could not be read. */
-  SomeFailed: 3,
-  /** The notify service looked down: the run stopped sending and left the rest pending. */
-  Outage: 4,
-  /** Stopped by Ctrl-C (SIGINT): in-flight sends recorded, the rest left pending. */
-  Interrupted: 130,
-  /** Stopped by SIGTERM: in-flight sends recorded, the rest left pending. */
-  Terminated: 143
-} as const
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+export { ExitCode } from "./ExitCode.js"
 
 type StartupError = ConfigError.ConfigError | DatabaseError | SchemaNotCurrent
 
@@ -93,15 +79,12 @@ type ReferenceSpec =
   | { readonly _tag: "Now"; readonly zone: DateTime.TimeZone }
   | { readonly _tag: "At"; readonly date: CalendarDate }
 
-const timeZoneText = Options.text("time-zone").pipe(
+const timeZone = Options.text("time-zone").pipe(
   Options.withDescription(
     "Time zone whose calendar date is the reference date (and, for schedule, of the cron expression): an IANA " +
       "name or an offset. Env: TIME_ZONE. Default: UTC."
   ),
-  Options.withFallbackConfig(Config.string("TIME_ZONE").pipe(Config.withDefault("UTC")))
-)
-
-const timeZone = timeZoneText.pipe(
+  Options.withFallbackConfig(Config.string("TIME_ZONE").pipe(Config.withDefault("UTC"))),
   Options.mapEffect((text) => Either.mapLeft(parseTimeZone(text), (e) => usageError(`--time-zone: ${e.message}`)))
 )
 
@@ -150,7 +133,7 @@ const runOnlyOptions = {
         return usable ? file : yield* Effect.fail(usageError(`--report: the folder ${folder} does not exist.`))
       })
     )
-  ),
+  )
 }
 
 /** How a run sends: shared by send-delay-notifications and schedule. */
@@ -209,6 +192,8 @@ const tuningOptions = {
   )
 }
 
+const sendOptions = { ...runOnlyOptions, ...tuningOptions }
+
 const resolveReference = (spec: ReferenceSpec) =>
   spec._tag === "At" ? Effect.succeed(spec.date) : Effect.map(DateTime.now, (now) => referenceDateOf(now, spec.zone))
 
@@ -254,18 +239,6 @@ const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["T
       ))
   )
 
-/** How a send run ended, for the exit code, --report and the scheduler. */
-export interface RunResult {
-  readonly runId: string
-  readonly code: ExitCode
-  readonly reference?: CalendarDate
-  readonly summary?: RunSummary
-  /** --dry-run: how many notifications a run would send now. */
-  readonly wouldSend?: number
-  /** Why the run aborted, on one line. */
-  readonly error?: string
-}
-
 const exitCodeOf = (summary: RunSummary): ExitCode =>
   summary.stopped === "outage"
     ? ExitCode.Outage
@@ -276,8 +249,6 @@ const exitCodeOf = (summary: RunSummary): ExitCode =>
     : summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0
     ? ExitCode.SomeFailed
     : ExitCode.Success
-
-const sendOptions = { ...runOnlyOptions, ...tuningOptions }
 
 type OptionsOf<T> = { readonly [K in keyof T]: T[K] extends Options.Options<infer A> ? A : never }
 type RunOptions = OptionsOf<typeof tuningOptions> & {
@@ -318,42 +289,6 @@ const runOnce = (layers: AppLayers, options: RunOptions, runId: string) =>
     Effect.annotateLogs({ runId })
   )
 
-/** The --report file: the run summary as JSON, for pipelines that act on it. */
-export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt: DateTime.Utc) => ({
-  runId: result.runId,
-  exitCode: result.code,
-  outcome: result.wouldSend !== undefined
-    ? "dry-run"
-    : result.summary === undefined
-    ? "aborted"
-    : result.summary.stopped ?? (result.code === ExitCode.Success ? "completed" : "some-failed"),
-  reference: result.reference ?? null,
-  startedAt: DateTime.formatIso(startedAt),
-  finishedAt: DateTime.formatIso(finishedAt),
-  durationMs: DateTime.distance(startedAt, finishedAt),
-  ...(result.summary === undefined ? {} : {
-    delayed: result.summary.delayed,
-    sent: result.summary.sent,
-    failed: result.summary.failed,
-    skipped: result.summary.skipped,
-    retried: result.summary.retried,
-    deadLetters: result.summary.deadLetters,
-    released: result.summary.released,
-    sentPerSecond: sendRate(result.summary)
-  }),
-  ...(result.wouldSend === undefined ? {} : { wouldSend: result.wouldSend }),
-  ...(result.error === undefined ? {} : { error: result.error })
-})
-
-/** Writes the report whole or not at all (a temporary file renamed over it). */
-const writeReport = (file: string, report: ReturnType<typeof reportOf>) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const temporary = `${file}.${randomUUID()}.tmp`
-    yield* fs.writeFileString(temporary, `${JSON.stringify(report, null, 2)}\n`)
-    yield* fs.rename(temporary, file)
-  })
-
 const sendCommand = (layers: AppLayers) =>
   Command.make("send-delay-notifications", sendOptions, ({ report, ...options }) =>
     Effect.gen(function*() {
@@ -387,19 +322,6 @@ const sendCommand = (layers: AppLayers) =>
       )
     )
 
-/**
- * Sleeps until `at` by the Clock, in steps of at most an hour: a timer cannot be set further out
- * than about 24.8 days, and each step looks at the clock again (it may have been moved).
- */
-const sleepUntil = (at: Date) =>
-  Effect.gen(function*() {
-    for (;;) {
-      const left = at.getTime() - (yield* Clock.currentTimeMillis)
-      if (left <= 0) return
-      yield* Effect.sleep(Duration.millis(Math.min(left, 60 * 60 * 1000)))
-    }
-  })
-
 const scheduleCommand = (layers: AppLayers) =>
   Command.make("schedule", {
     schedule: Options.all({
@@ -423,28 +345,21 @@ const scheduleCommand = (layers: AppLayers) =>
   }, ({ schedule: { cron, expression, zone }, ...tuning }) =>
     Effect.gen(function*() {
       const shutdown = yield* Shutdown
-      yield* Effect.logInfo("Scheduler started.").pipe(
-        Effect.annotateLogs({ cron: expression, timeZone: DateTime.zoneToString(zone) })
+      const code = yield* runOnSchedule(
+        { cron, expression, zone },
+        shutdown.requested,
+        Effect.suspend(() =>
+          Effect.map(
+            runOnce(layers, { ...tuning, reference: { _tag: "Now", zone }, dryRun: false }, randomUUID()),
+            (result) => ({
+              runId: result.runId,
+              code: result.code,
+              stoppedBySignal: result.code === ExitCode.Terminated || result.code === ExitCode.Interrupted
+            })
+          )
+        )
       )
-      // One run at a time: the next tick is computed when a run ends, so a run that outlasts a
-      // tick skips it instead of overlapping it.
-      for (;;) {
-        const now = yield* DateTime.now
-        const next = Cron.next(cron, now)
-        yield* Effect.logInfo("Next run scheduled.").pipe(Effect.annotateLogs({ at: next.toISOString() }))
-        const woken = yield* Effect.raceFirst(Effect.as(sleepUntil(next), "tick" as const), shutdown.requested)
-        if (woken !== "tick") {
-          yield* Effect.logInfo("Scheduler stopped.").pipe(Effect.annotateLogs({ signal: woken }))
-          return
-        }
-        const runId = randomUUID()
-        const result = yield* runOnce(layers, { ...tuning, reference: { _tag: "Now", zone }, dryRun: false }, runId)
-        yield* Effect.logInfo("Scheduled run finished.").pipe(Effect.annotateLogs({ runId, exitCode: result.code }))
-        if (result.code === ExitCode.Terminated || result.code === ExitCode.Interrupted) {
-          yield* Effect.logInfo("Scheduler stopped.").pipe(Effect.annotateLogs({ during: runId }))
-          return yield* new JobExit({ code: result.code })
-        }
-      }
+      if (code !== ExitCode.Success) return yield* new JobExit({ code })
     })).pipe(
       Command.withDescription(
         HelpDoc.blocks([

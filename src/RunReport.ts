@@ -1,0 +1,54 @@
+import { FileSystem } from "@effect/platform"
+import { DateTime, Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import { type RunSummary, sendRate } from "./domain/RunSummary.js"
+import type { CalendarDate } from "./domain/Todo.js"
+import { ExitCode } from "./ExitCode.js"
+
+/** How a send run ended, for the exit code, --report and the scheduler. */
+export interface RunResult {
+  readonly runId: string
+  readonly code: ExitCode
+  readonly reference?: CalendarDate
+  readonly summary?: RunSummary
+  /** --dry-run: how many notifications a run would send now. */
+  readonly wouldSend?: number
+  /** Why the run aborted, on one line. */
+  readonly error?: string
+}
+
+/** The --report file: the run summary as JSON, for pipelines that act on it. */
+export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt: DateTime.Utc) => ({
+  runId: result.runId,
+  exitCode: result.code,
+  outcome: result.wouldSend !== undefined
+    ? "dry-run"
+    : result.summary === undefined
+    ? "aborted"
+    : result.summary.stopped ?? (result.code === ExitCode.Success ? "completed" : "some-failed"),
+  reference: result.reference ?? null,
+  startedAt: DateTime.formatIso(startedAt),
+  finishedAt: DateTime.formatIso(finishedAt),
+  durationMs: DateTime.distance(startedAt, finishedAt),
+  ...(result.summary === undefined ? {} : {
+    delayed: result.summary.delayed,
+    sent: result.summary.sent,
+    failed: result.summary.failed,
+    skipped: result.summary.skipped,
+    retried: result.summary.retried,
+    deadLetters: result.summary.deadLetters,
+    released: result.summary.released,
+    sentPerSecond: sendRate(result.summary)
+  }),
+  ...(result.wouldSend === undefined ? {} : { wouldSend: result.wouldSend }),
+  ...(result.error === undefined ? {} : { error: result.error })
+})
+
+/** Writes the report whole or not at all (a temporary file renamed over it). */
+export const writeReport = (file: string, report: ReturnType<typeof reportOf>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const temporary = `${file}.${randomUUID()}.tmp`
+    yield* fs.writeFileString(temporary, `${JSON.stringify(report, null, 2)}\n`)
+    yield* fs.rename(temporary, file)
+  })
