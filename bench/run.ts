@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --large] [-- --runs 3]`: the built CLI against the seed's design and a
+ * `npm run bench [-- --large] [-- --runs 3] [-- --otlp]`: the built CLI against the seed's design and a
  * hand-tuned script, each in its own process, on real PostgreSQL (embedded, or BENCH_DATABASE_URL)
  * with the fake notify service in its own process. Writes bench/RESULTS.md.
  */

@@ -64,7 +64,8 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
 ) {
   const client = yield* NotificationClient
   const limit = hooks.limit ?? identity
-  if (hooks.telemetry === true) yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
+  const telemetry = hooks.telemetry === true
+  if (telemetry) yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
   const result = yield* Effect.either(limit(client.send({
     workspaceId: todo.workspaceId,
     todoId: todo.id,
@@ -72,11 +73,11 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
     idempotencyKey: idempotencyKey(todo)
   })))
   if (Either.isRight(result)) {
-    if (hooks.telemetry === true) yield* Metric.increment(Metrics.sent)
+    if (telemetry) yield* Metric.increment(Metrics.sent)
     return { outcome: { _tag: "Sent", todo } satisfies Outcome, retries: result.right.retries }
   }
   const error = result.left
-  if (hooks.telemetry === true) yield* Metric.increment(Metrics.failed)
+  if (telemetry) yield* Metric.increment(Metrics.failed)
   if (error.transient && hooks.onTransientFailure !== undefined) yield* hooks.onTransientFailure
   const attempts = todo.attempts + 1
   const next = afterFailure(attempts, retry)
@@ -102,7 +103,7 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
         : { deadLetter: true })
     })
   )
-  if (hooks.telemetry === true && outcome._tag === "DeadLetter") yield* Metric.increment(Metrics.deadLetters)
+  if (telemetry && outcome._tag === "DeadLetter") yield* Metric.increment(Metrics.deadLetters)
   return { outcome, retries: error.retries ?? 0 }
 })
 
@@ -239,10 +240,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       )
     )
   )
-  const stopped = Option.getOrUndefined(yield* Deferred.poll(stop).pipe(Effect.flatMap(Option.match({
-    onNone: () => Effect.succeed(Option.none<StopReason>()),
-    onSome: (done) => Effect.map(done, Option.some)
-  }))))
+  const stopped = (yield* stopping) ? yield* Deferred.await(stop) : undefined
   if (stopped === "outage") {
     yield* Effect.logError("The notify service looks down: stopped sending. Aborting job...").pipe(
       Effect.annotateLogs({ startDate: reference, failuresInARow: outageAfter, released: counts.released })
@@ -255,22 +253,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   const summary: RunSummary = { reference, ...counts, stopped, durationMs }
   yield* Effect.annotateCurrentSpan({ ...counts })
   yield* Effect.logInfo("Finished to send delay notifications.").pipe(
-    Effect.annotateLogs({
-      startDate: reference,
-      delayed: summary.delayed,
-      sent: summary.sent,
-      failed: summary.failed,
-      skipped: summary.skipped,
-      retried: summary.retried,
-      deadLetters: summary.deadLetters,
-      released: summary.released,
-      durationMs,
-      sentPerSecond: sendRate(summary)
-    })
+    Effect.annotateLogs({ startDate: reference, ...counts, durationMs, sentPerSecond: sendRate(summary) })
   )
   return summary
 })
-
 
 /**
  * --dry-run: logs each todo a run would try now (workspace, todo, due date), from a read-only

@@ -33,13 +33,10 @@ export const logFormatConfig = Config.literal("auto", "json", "pretty")("LOG_FOR
 /** Annotations that lead each line, in this order; the others follow in alphabetical order. */
 const leading = ["runId", "workspaceId", "todoId"]
 
+const rank = (key: string) => (leading.includes(key) ? leading.indexOf(key) : leading.length)
+
 const ordered = (annotations: Record<string, unknown>) =>
-  Object.fromEntries(
-    Object.entries(annotations).sort(([a], [b]) => {
-      const [i, j] = [leading.indexOf(a), leading.indexOf(b)]
-      return i !== -1 || j !== -1 ? (i === -1 ? 99 : i) - (j === -1 ? 99 : j) : a.localeCompare(b)
-    })
-  )
+  Object.fromEntries(Object.entries(annotations).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)))
 
 /**
  * One JSON object per line, flat for log pipelines: timestamp, level, message, then the

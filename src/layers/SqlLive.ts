@@ -2,7 +2,6 @@ import { PgClient } from "@effect/sql-pg"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
-import { describeCause } from "../lib/Errors.js"
 import { DatabaseError } from "../services/TodoRepository.js"
 
 const isPostgresUrl = (url: string): boolean =>
@@ -90,9 +89,12 @@ const certificateCodes = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID"
 ])
 
-const codeAlong = (cause: unknown): string | undefined => {
+/** The error along the cause chain that carries Node's code for a refused server certificate. */
+const refusedCertificate = (cause: unknown): (Error & { readonly code: string }) | undefined => {
   for (let current = cause, depth = 0; current instanceof Error && depth < 5; depth++) {
-    if ("code" in current && typeof current.code === "string") return current.code
+    if ("code" in current && typeof current.code === "string" && certificateCodes.has(current.code)) {
+      return current as Error & { readonly code: string }
+    }
     current = current.cause
   }
   return undefined
@@ -100,15 +102,13 @@ const codeAlong = (cause: unknown): string | undefined => {
 
 /** A connection failure; a refused server certificate says what to check. */
 const connectionError = (cause: unknown) => {
-  const code = codeAlong(cause)
+  const refused = refusedCertificate(cause)
   return new DatabaseError({
     operation: "Connecting to the database",
-    cause: code !== undefined && certificateCodes.has(code)
-      ? new Error(
-        `the server's TLS certificate was not accepted (${code}: ${describeCause(cause).split(": ").at(-1)}); ` +
-          "check DATABASE_CA_FILE (or sslrootcert) and sslmode"
-      )
-      : cause
+    cause: refused === undefined ? cause : new Error(
+      `the server's TLS certificate was not accepted (${refused.code}: ${refused.message}); ` +
+        "check DATABASE_CA_FILE (or sslrootcert) and sslmode"
+    )
   })
 }
 

@@ -8,9 +8,3 @@ export const describeCause = (cause: unknown): string => {
   }
   return messages.length > 0 ? messages.join(": ") : String(cause)
 }
-
-/** An error's message and, when they add to it, the messages of its causes ("Transport error: unable to verify the first certificate"). */
-export const withCauses = (error: Error): string => {
-  const causes = error.cause === undefined ? "" : describeCause(error.cause)
-  return causes === "" || error.message.includes(causes) ? error.message : `${error.message}: ${causes}`
-}

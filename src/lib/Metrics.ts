@@ -27,9 +27,6 @@ export class TelemetryEnabled extends Context.Reference<TelemetryEnabled>()("app
   defaultValue: () => false
 }) {}
 
-/** `effect` when telemetry is exported, nothing otherwise. */
-export const whenTelemetry = <E, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>
-  Effect.flatMap(TelemetryEnabled, (enabled) => (enabled ? effect : Effect.void))
-
-/** Adds one to a counter, when telemetry is exported. */
-export const countOne = (metric: Metric.Metric.Counter<number>) => whenTelemetry(Metric.increment(metric))
+/** Adds one to a counter when telemetry is exported (a lookup per call: for rare events only). */
+export const countOne = (metric: Metric.Metric.Counter<number>) =>
+  Effect.flatMap(TelemetryEnabled, (enabled) => (enabled ? Metric.increment(metric) : Effect.void))

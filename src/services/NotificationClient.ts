@@ -1,7 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Config, Context, Duration, Effect, Either, Layer, Metric, Random, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
-import { withCauses } from "../lib/Errors.js"
+import { describeCause } from "../lib/Errors.js"
 import { logDebugWith } from "../lib/Log.js"
 import { countOne, Metrics, TelemetryEnabled } from "../lib/Metrics.js"
 import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
@@ -181,7 +181,7 @@ const makeHttp = Effect.gen(function*() {
             todoId: notification.todoId,
             reason: isTimeout(error.cause)
               ? `No answer from the notify service within ${timeoutText}`
-              : `Could not reach the notify service: ${withCauses(error)}`,
+              : `Could not reach the notify service: ${describeCause(error)}`,
             cause: error
           }),
         // The connection broke mid-answer: whether it got through is unknown, so it is transient

@@ -1,7 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
 import type { WorkspaceId } from "../domain/Todo.js"
-import { withCauses } from "../lib/Errors.js"
+import { describeCause } from "../lib/Errors.js"
 import { logDebugWith } from "../lib/Log.js"
 import { secretConfig } from "../lib/Secrets.js"
 
@@ -82,7 +82,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         )
         yield* logDebugWith("Request", () => ({ method: "POST", url, workspaceId }))
         const response = yield* http.execute(request).pipe(
-          Effect.mapError((error) => failed(withCauses(error), undefined, error))
+          Effect.mapError((error) => failed(describeCause(error), undefined, error))
         )
         yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url }))
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.
