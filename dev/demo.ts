@@ -1,13 +1,22 @@
 /**
- * `npm run demo`: the real job (dist/main.js) against an embedded PostgreSQL holding the seed's
- * todos and the fake notify service, then everything shut down (also on Ctrl-C).
+ * `npm run demo [-- --fail-status 422 | --services-down]`: the real job (dist/main.js) against an
+ * embedded PostgreSQL holding the seed's todos and the fake notify service, then everything shut
+ * down (also on Ctrl-C). Exits with the job's exit code, so a failing job fails the demo:
+ * `--fail-status` makes the fake answer every notification with that status, `--services-down`
+ * points the job at a port where nothing listens.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync, statSync } from "node:fs"
 import * as path from "node:path"
+import { parseArgs } from "node:util"
 import { devEnvironment } from "./devEnvironment.js"
+import { freePort } from "./embeddedPostgres.js"
+
+const { values: flags } = parseArgs({
+  options: { "fail-status": { type: "string" }, "services-down": { type: "boolean", default: false } }
+})
 
 const root = path.resolve(import.meta.dirname, "..")
 const main = path.join(root, "dist", "main.js")
@@ -36,7 +45,11 @@ const buildIfNeeded = Effect.gen(function*() {
 const demo = Effect.gen(function*() {
   yield* buildIfNeeded
   yield* Console.log("Starting an embedded PostgreSQL and the fake notify service ...")
-  const { env, fake } = yield* devEnvironment()
+  const failStatus = flags["fail-status"] === undefined ? undefined : Number(flags["fail-status"])
+  const { env: devEnv, fake } = yield* devEnvironment(failStatus === undefined ? {} : { failEvery: 1, failStatus })
+  const env = flags["services-down"]
+    ? { ...devEnv, SERVICES_URL: `http://127.0.0.1:${yield* Effect.promise(freePort)}` }
+    : devEnv
   yield* Console.log(`DATABASE_URL=${env.DATABASE_URL}\nSERVICES_URL=${env.SERVICES_URL}\n`)
   yield* Console.log("$ node dist/main.js migrate\n")
   const migrated = yield* run(process.execPath, [main, "migrate"], env)

@@ -22,7 +22,7 @@ describe("PostgreSQL lost mid-run (a server of this test's own, stopped and star
   it.scoped("the run exits 1; the next run completes, and the notify service creates nothing twice", () =>
     Effect.gen(function*() {
       const database = yield* Effect.acquireRelease(
-        Effect.promise(() => startEmbeddedPostgres({ persistent: true })),
+        Effect.promise(() => startEmbeddedPostgres()),
         (db) => Effect.promise(() => db.stop())
       )
       yield* query(database.url, createTodosTableSql)
