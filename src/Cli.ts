@@ -37,7 +37,8 @@ class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode; rea
 const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
   "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
   "failed (tried again by a later run) or became dead letters, or rows could not be read; 4 the notify service " +
-  "looked down, the run stopped and left the rest pending; 130/143 stopped by SIGINT/SIGTERM, the rest left pending."
+  "looked down, the run stopped and left the rest pending; 5 the auth service refused the job's client credentials " +
+  "(check CLIENT_ID and CLIENT_SECRET), the run stopped and left the rest pending; 130/143 stopped by SIGINT/SIGTERM, the rest left pending."
 
 const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
@@ -242,6 +243,8 @@ const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["T
 const exitCodeOf = (summary: RunSummary): ExitCode =>
   summary.stopped === "outage"
     ? ExitCode.Outage
+    : summary.stopped === "credentials"
+    ? ExitCode.ClientRejected
     : summary.stopped === "SIGTERM"
     ? ExitCode.Terminated
     : summary.stopped === "SIGINT"
@@ -284,7 +287,12 @@ const runOnce = (layers: AppLayers, options: RunOptions, runId: string) =>
       JobExit: (exit): Effect.Effect<RunResult> =>
         Effect.succeed({ runId, code: exit.code, ...(exit.reason === undefined ? {} : { error: exit.reason }) }),
       DatabaseError: (error): Effect.Effect<RunResult> =>
-        Effect.succeed({ runId, code: ExitCode.Aborted, error: error.message })
+        Effect.succeed({ runId, code: ExitCode.Aborted, error: error.message }),
+      LeaseTooShort: (error): Effect.Effect<RunResult> =>
+        Effect.logError("Invalid settings: the lease is too short. Aborting job...").pipe(
+          Effect.annotateLogs({ error: error.message }),
+          Effect.as({ runId, code: ExitCode.Usage, error: error.message })
+        )
     }),
     Effect.annotateLogs({ runId })
   )

@@ -10,6 +10,8 @@ export const ExitCode = {
   SomeFailed: 3,
   /** The notify service looked down: the run stopped sending and left the rest pending. */
   Outage: 4,
+  /** The auth service refused the job's client credentials (CLIENT_ID / CLIENT_SECRET): the run stopped, nothing counted against any todo. */
+  ClientRejected: 5,
   /** Stopped by Ctrl-C (SIGINT): in-flight sends recorded, the rest left pending. */
   Interrupted: 130,
   /** Stopped by SIGTERM: in-flight sends recorded, the rest left pending. */

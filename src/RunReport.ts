@@ -38,6 +38,7 @@ export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt:
     retried: result.summary.retried,
     deadLetters: result.summary.deadLetters,
     released: result.summary.released,
+    claimsLost: result.summary.claimsLost,
     sentPerSecond: sendRate(result.summary)
   }),
   ...(result.wouldSend === undefined ? {} : { wouldSend: result.wouldSend }),

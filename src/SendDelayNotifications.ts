@@ -1,6 +1,7 @@
 import {
   Chunk,
   Clock,
+  Data,
   DateTime,
   Deferred,
   Duration,
@@ -14,12 +15,15 @@ import {
   type Tracer
 } from "effect"
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
-import { type RunSummary, sendRate } from "./domain/RunSummary.js"
+import { type RunSummary, sendRate, type StopReason } from "./domain/RunSummary.js"
+import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { Metrics, TelemetryEnabled } from "./lib/Metrics.js"
 import { forEachConcurrently } from "./lib/Pipeline.js"
-import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { NotificationClient } from "./services/NotificationClient.js"
+import type { ClientRejected } from "./services/ServiceTokens.js"
 import { type Outcome, TodoRepository } from "./services/TodoRepository.js"
+
+export type { StopReason } from "./domain/RunSummary.js"
 
 export interface RunOptions {
   /** This run's id: it owns the claims it makes. */
@@ -28,7 +32,7 @@ export interface RunOptions {
   readonly concurrency: number
   /** Todos claimed per round trip. */
   readonly batchSize: number
-  /** How long a claim holds before another run may take the todo over. */
+  /** How long a claim holds without renewal; the run renews its live claims every quarter of it. */
   readonly lease: Duration.Duration
   readonly retry: RetryPolicy
   /** Notifications per second toward the notify service; none: as fast as answers come. */
@@ -43,19 +47,30 @@ export interface RunOptions {
   readonly outageAfter?: number | undefined
 }
 
-/** Why a run stopped before it ran out of work. */
-export type StopReason = "outage" | "SIGTERM" | "SIGINT"
+/** A lease too short for one send: a claim could lapse mid-send and another run send the todo too. */
+export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{
+  readonly lease: Duration.Duration
+  readonly minimum: Duration.Duration
+}> {
+  override get message(): string {
+    return `--lease ${Duration.format(this.lease)} is shorter than one notification can take with its retries: ` +
+      `give at least ${Duration.format(this.minimum)}, or lower NOTIFY_TIMEOUT, NOTIFY_RETRIES or NOTIFY_RETRY_BUDGET`
+  }
+}
+
+/** The shortest lease that lets every send start with its claim sure to outlive it (renewed every quarter). */
+export const minimumLease = (longestSend: Duration.Duration): Duration.Duration =>
+  Duration.millis(Math.ceil(((Duration.toMillis(longestSend) + 1000) * 4) / 3))
 
 /**
  * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
- * later try or, after the last one, a dead letter; the run goes on.
+ * later try or, after the last one, a dead letter; the run goes on. The client's credentials being
+ * refused is not the todo's failure: it fails with ClientRejected, for the run to stop.
  */
 export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(
   todo: ClaimedTodo,
   retry: RetryPolicy,
   hooks: {
-    /** The rate limit around the send. */
-    readonly limit?: <A, E, R>(send: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     /** Told of each transient failure (the circuit breaker). */
     readonly onTransientFailure?: Effect.Effect<void>
     /** Whether telemetry is exported (TelemetryEnabled, read once per run: a lookup per todo was measured at 4 %). */
@@ -63,35 +78,27 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
   } = {}
 ) {
   const client = yield* NotificationClient
-  const limit = hooks.limit ?? identity
   const telemetry = hooks.telemetry === true
   if (telemetry) yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
-  const result = yield* Effect.either(limit(client.send({
+  const result = yield* Effect.either(client.send({
     workspaceId: todo.workspaceId,
     todoId: todo.id,
     message: delayMessage(todo),
     idempotencyKey: idempotencyKey(todo)
-  })))
+  }))
   if (Either.isRight(result)) {
     if (telemetry) yield* Metric.increment(Metrics.sent)
     return { outcome: { _tag: "Sent", todo } satisfies Outcome, retries: result.right.retries }
   }
   const error = result.left
+  if (error._tag === "ClientRejected") return yield* Effect.fail(error)
   if (telemetry) yield* Metric.increment(Metrics.failed)
   if (error.transient && hooks.onTransientFailure !== undefined) yield* hooks.onTransientFailure
   const attempts = todo.attempts + 1
   const next = afterFailure(attempts, retry)
-  const now = yield* DateTime.now
   const outcome: Outcome = next._tag === "DeadLetter"
     ? { _tag: "DeadLetter", todo, attempts, status: error.status, error: error.message }
-    : {
-      _tag: "RetryLater",
-      todo,
-      attempts,
-      nextAttemptAt: DateTime.addDuration(now, next.delay),
-      status: error.status,
-      error: error.message
-    }
+    : { _tag: "RetryLater", todo, attempts, retryIn: next.delay, status: error.status, error: error.message }
   yield* Effect.logError("Could not send delayed todo. Skipping it...").pipe(
     Effect.annotateLogs({
       workspaceId: todo.workspaceId,
@@ -99,7 +106,7 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
       error: error.message,
       attempt: attempts,
       ...(outcome._tag === "RetryLater"
-        ? { nextAttemptAt: DateTime.formatIso(outcome.nextAttemptAt) }
+        ? { nextAttemptAt: DateTime.formatIso(DateTime.addDuration(yield* DateTime.now, outcome.retryIn)) }
         : { deadLetter: true })
     })
   )
@@ -108,31 +115,65 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
 })
 
 /**
+ * A claimed batch: its outcomes are written back together once every todo of it is done (or, when
+ * the run stops, as far as they are known). Its span runs from the claim to that write.
+ */
+interface Batch {
+  readonly size: number
+  readonly outcomes: Array<Outcome>
+  /** Until when, by this process's Clock, the run surely holds these claims (renewals push it on). */
+  deadline: number
+  readonly span: Tracer.Span
+}
+
+/** Claimed todos left unwritten when a run ended, with the database error that kept them so. */
+interface Unwritten {
+  readonly outcomes: number
+  readonly error: string
+}
+
+/**
  * Notifies every todo delayed at `reference` exactly once: adds them to the job's ledger, then
  * claims, sends and records them in batches until nothing claimable is left. Notification
- * failures are counted, not raised; a database failure is logged and raised (the run aborts).
+ * failures are counted, not raised; a database failure is logged and raised (the run aborts)
+ * after every outcome that can still be written is written.
  */
 export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(function*(
   reference: CalendarDate,
   options: RunOptions
 ) {
   const repository = yield* TodoRepository
-  const startedAt = yield* Clock.currentTimeMillis
+  const client = yield* NotificationClient
+  const minimum = minimumLease(client.longestSend)
+  if (Duration.lessThan(options.lease, minimum)) return yield* new LeaseTooShort({ lease: options.lease, minimum })
+  const clock = yield* Effect.clock
+  const startedAt = clock.unsafeCurrentTimeMillis()
   const telemetry = yield* TelemetryEnabled
+  const leaseMs = Duration.toMillis(options.lease)
+  const longestMs = Duration.toMillis(client.longestSend)
   yield* Effect.annotateCurrentSpan({ reference, runId: options.runId })
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
-  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, retried: 0, skipped: 0, released: 0 }
+  const counts = { delayed: 0, sent: 0, failed: 0, deadLetters: 0, retried: 0, skipped: 0, released: 0, claimsLost: 0 }
   const stop = yield* Deferred.make<StopReason>()
-  const stopping = Deferred.isDone(stop)
+  // Read on every todo: a plain flag, set together with the Deferred.
+  let stopRequested = false
+  const requestStop = (reason: StopReason) =>
+    Effect.suspend(() => {
+      stopRequested = true
+      return Deferred.succeed(stop, reason)
+    })
   // A small circuit breaker: enough transient failures in a row mean the service is down.
   let failuresInARow = 0
   const outageAfter = options.outageAfter ?? 20
   const onTransientFailure = Effect.suspend(() =>
-    ++failuresInARow >= outageAfter ? Effect.asVoid(Deferred.succeed(stop, "outage")) : Effect.void
+    ++failuresInARow >= outageAfter ? Effect.asVoid(requestStop("outage")) : Effect.void
   )
+  let rejected: ClientRejected | undefined
+  // Batches claimed and not yet written (all their claims still this run's).
+  const live = new Set<Batch>()
 
   const enqueue = Effect.gen(function*() {
-    const { undecodable } = yield* repository.enqueueDelayed(reference, yield* DateTime.now)
+    const { undecodable } = yield* repository.enqueueDelayed(reference)
     for (const row of undecodable) {
       counts.skipped++
       yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
@@ -141,86 +182,150 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     }
   })
 
-  /**
-   * A claimed batch: its outcomes are written back together once every todo of it is done. Its
-   * span runs from the claim to that write, and holds the spans of its notifications.
-   */
-  interface Batch {
-    readonly size: number
-    readonly outcomes: Array<Outcome>
-    readonly span: Tracer.Span
-  }
-
+  // Until nothing claimable is left: a claim whose rows had all vanished (deleted todos, moved
+  // due dates) returns none, and is not the end.
   const claims = Stream.repeatEffectChunkOption(
     Effect.gen(function*() {
-      if (yield* stopping) return yield* Effect.fail(Option.none())
-      const now = yield* DateTime.now
-      const claimed = yield* repository.claim({
-        owner: options.runId,
-        size: options.batchSize,
-        leaseUntil: DateTime.addDuration(now, options.lease),
-        now,
-        order: options.fair === true ? "fair" : "oldest-first"
-      })
-      if (claimed.length === 0) return yield* Effect.fail(Option.none())
-      const span = yield* Effect.makeSpan("batch", { attributes: { size: claimed.length } })
-      const batch: Batch = { size: claimed.length, outcomes: [], span }
-      return Chunk.unsafeFromArray(claimed.map((todo) => ({ todo, batch })))
+      while (!stopRequested) {
+        const claimedAt = clock.unsafeCurrentTimeMillis()
+        const { dropped, todos } = yield* repository.claim({
+          owner: options.runId,
+          size: options.batchSize,
+          lease: options.lease,
+          order: options.fair === true ? "fair" : "oldest-first"
+        })
+        if (todos.length === 0 && dropped > 0) continue
+        if (todos.length === 0) break
+        const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
+        const batch: Batch = { size: todos.length, outcomes: [], deadline: claimedAt + leaseMs, span }
+        live.add(batch)
+        return Chunk.unsafeFromArray(todos.map((todo) => ({ todo, batch })))
+      }
+      return yield* Effect.fail(Option.none())
     }).pipe(Effect.mapError((error) => (Option.isOption(error) ? error : Option.some(error))))
   )
 
-  const count = (outcome: Outcome) => {
-    if (outcome._tag === "Released") {
-      counts.released++
-      return
+  // Every quarter of the lease, the live claims are extended; a batch's deadline moves on only
+  // when the renewal surely covered it (claimed before the renewal began, and not yet lapsed).
+  const renewClaims = Effect.gen(function*() {
+    let warned = false
+    while (true) {
+      yield* Effect.sleep(Duration.millis(leaseMs / 4))
+      const startedRenewal = clock.unsafeCurrentTimeMillis()
+      const held = [...live].filter((batch) => batch.deadline > startedRenewal)
+      const renewed = yield* Effect.either(repository.renew(options.runId, options.lease))
+      if (Either.isRight(renewed)) {
+        for (const batch of held) batch.deadline = startedRenewal + leaseMs
+      } else if (!warned) {
+        warned = true
+        yield* Effect.logWarning("Could not renew this run's claims: sends that could outlive them are not started.")
+          .pipe(Effect.annotateLogs({ error: renewed.left.message }))
+      }
     }
-    counts.delayed++
-    if (outcome._tag === "Sent") {
-      counts.sent++
-      failuresInARow = 0
-    } else if (outcome._tag === "RetryLater") counts.failed++
-    else if (outcome._tag === "DeadLetter") counts.deadLetters++
+  })
+
+  const count = (outcome: Outcome, by: 1 | -1) => {
+    if (outcome._tag === "Released") counts.released += by
+    else {
+      counts.delayed += by
+      if (outcome._tag === "Sent") counts.sent += by
+      else if (outcome._tag === "RetryLater") counts.failed += by
+      else counts.deadLetters += by
+    }
   }
+
+  // Outcomes of claims another run had taken over: not this run's, and not counted as its own.
+  const disown = (notHeld: ReadonlyArray<Outcome>) =>
+    notHeld.length === 0 ? Effect.void : Effect.suspend(() => {
+      for (const outcome of notHeld) count(outcome, -1)
+      counts.claimsLost += notHeld.length
+      return Effect.logWarning("Outcomes of claims this run no longer held were not recorded.").pipe(
+        Effect.annotateLogs({
+          claimsLost: notHeld.length,
+          todos: notHeld.slice(0, 20).map(({ _tag, todo }) => `${todo.workspaceId}/${todo.id}/${todo.dueDate} ${_tag}`)
+        })
+      )
+    })
+
+  const write = (batch: Batch) =>
+    repository.record(options.runId, batch.outcomes).pipe(
+      Effect.flatMap(({ notHeld }) => disown(notHeld)),
+      Effect.tap(() => Effect.sync(() => live.delete(batch))),
+      Effect.withParentSpan(batch.span),
+      Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => batch.span.end(end, exit))))
+    )
 
   // One round trip records a whole batch, when its last todo is done.
   const settle = (batch: Batch, outcome: Outcome) =>
     Effect.suspend(() => {
-      count(outcome)
+      count(outcome, 1)
+      if (outcome._tag === "Sent") failuresInARow = 0
       batch.outcomes.push(outcome)
-      if (batch.outcomes.length < batch.size) return Effect.void
-      return Effect.flatMap(DateTime.now, (now) => repository.record(options.runId, batch.outcomes, now)).pipe(
-        Effect.withParentSpan(batch.span),
-        Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => batch.span.end(end, exit))))
-      )
+      return batch.outcomes.length < batch.size ? Effect.void : write(batch)
     })
 
+  // When the run ends however it ends: what is known of the batches not yet written is written;
+  // sends still unanswered keep their claims (resent, same key, after the lease).
+  const writeKnownOutcomes = Effect.gen(function*() {
+    let unwritten: Unwritten | undefined
+    for (const batch of [...live]) {
+      if (batch.outcomes.length === 0) continue
+      const written = yield* Effect.either(write(batch))
+      if (Either.isLeft(written)) {
+        unwritten = { outcomes: (unwritten?.outcomes ?? 0) + batch.outcomes.length, error: written.left.message }
+      }
+    }
+    if (unwritten !== undefined) {
+      yield* Effect.logError(
+        "Could not record some outcomes: those todos stay claimed until their lease ends, and are sent again " +
+          "with the same Idempotency-Key (the notify service creates nothing twice)."
+      ).pipe(Effect.annotateLogs({ unrecorded: unwritten.outcomes, error: unwritten.error }))
+    }
+  }).pipe(Effect.uninterruptible)
+
   const sendAll = Effect.gen(function*() {
-    const limit = options.rate === undefined
-      ? identity
+    const limiter = options.rate === undefined
+      ? undefined
       : yield* RateLimiter.make({ limit: options.rate, interval: "1 second", algorithm: "token-bucket" })
-    // Once stopping, todos already claimed are released untried: pending again at once.
+    // A wait for the rate limit ends at once when a stop is requested (then: false).
+    const waitTurn = limiter === undefined
+      ? undefined
+      : Effect.raceFirst(limiter(Effect.succeed(true)), Effect.as(Deferred.await(stop), false))
+    const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
+    const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome, never, NotificationClient> => {
+      // Stopping, or the claim could lapse before the send ends: handed back untried.
+      if (stopRequested || clock.unsafeCurrentTimeMillis() + longestMs > batch.deadline) return released(todo)
+      return sendDelayNotification(todo, options.retry, { onTransientFailure, telemetry }).pipe(
+        Effect.map(({ outcome, retries }) => {
+          counts.retried += retries
+          return outcome
+        }),
+        Effect.catchTag("ClientRejected", (error) =>
+          Effect.zipRight(
+            rejected === undefined
+              ? Effect.zipRight(Effect.sync(() => (rejected = error)), requestStop("credentials"))
+              : Effect.void,
+            released(todo)
+          )),
+        // Under its batch's span when traces are exported; not worth a context per todo otherwise.
+        telemetry ? Effect.withParentSpan(batch.span) : identity
+      )
+    }
     const handle = (todo: ClaimedTodo, batch: Batch) =>
-      Effect.flatMap(stopping, (stopped): Effect.Effect<Outcome, never, NotificationClient> =>
-        stopped
-          ? Effect.succeed({ _tag: "Released", todo })
-          : sendDelayNotification(todo, options.retry, { limit, onTransientFailure, telemetry }).pipe(
-            Effect.map(({ outcome, retries }) => {
-              counts.retried += retries
-              return outcome
-            }),
-            // Under its batch's span when traces are exported; not worth a context per todo otherwise.
-            telemetry ? Effect.withParentSpan(batch.span) : identity
-          ))
+      waitTurn === undefined || stopRequested
+        ? send(todo, batch)
+        : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
     const pipeline = forEachConcurrently(
       claims,
       ({ batch, todo }) => Effect.flatMap(handle(todo, batch), (outcome) => settle(batch, outcome)),
       { concurrency: options.concurrency, bufferSize: options.batchSize }
     )
-    if (options.stopSignal === undefined) return yield* pipeline
+    yield* Effect.forkScoped(renewClaims)
+    if (options.stopSignal === undefined) return yield* Effect.ensuring(pipeline, writeKnownOutcomes)
     const grace = options.grace ?? Duration.seconds(20)
     // Completes only when the grace period after a signal is over; the pipeline normally wins.
     const graceOver = options.stopSignal.pipe(
-      Effect.tap((signal) => Deferred.succeed(stop, signal)),
+      Effect.tap((signal) => requestStop(signal)),
       Effect.tap((signal) =>
         Effect.logWarning("Stopping: claiming no more; in-flight notifications may finish.").pipe(
           Effect.annotateLogs({ signal, gracePeriod: Duration.format(grace) })
@@ -230,7 +335,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       Effect.zipRight(Effect.logError("The grace period ended: in-flight notifications were cut off."))
     )
     // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
-    yield* Effect.raceFirst(pipeline, graceOver)
+    yield* Effect.ensuring(Effect.raceFirst(pipeline, graceOver), writeKnownOutcomes)
   }).pipe(Effect.scoped)
 
   yield* Effect.zipRight(enqueue, sendAll).pipe(
@@ -240,16 +345,21 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       )
     )
   )
-  const stopped = (yield* stopping) ? yield* Deferred.await(stop) : undefined
+  const stopped = stopRequested ? yield* Deferred.await(stop) : undefined
   if (stopped === "outage") {
     yield* Effect.logError("The notify service looks down: stopped sending. Aborting job...").pipe(
       Effect.annotateLogs({ startDate: reference, failuresInARow: outageAfter, released: counts.released })
     )
   }
+  if (stopped === "credentials" && rejected !== undefined) {
+    yield* Effect.logError("The auth service refused the job's client credentials: stopped sending. Aborting job...").pipe(
+      Effect.annotateLogs({ startDate: reference, error: rejected.message, released: counts.released })
+    )
+  }
   if (counts.delayed === 0 && counts.skipped === 0 && stopped === undefined) {
     yield* Effect.logInfo("Nothing was pending.").pipe(Effect.annotateLogs({ startDate: reference }))
   }
-  const durationMs = (yield* Clock.currentTimeMillis) - startedAt
+  const durationMs = clock.unsafeCurrentTimeMillis() - startedAt
   const summary: RunSummary = { reference, ...counts, stopped, durationMs }
   yield* Effect.annotateCurrentSpan({ ...counts })
   yield* Effect.logInfo("Finished to send delay notifications.").pipe(
@@ -264,11 +374,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
  */
 export const previewDelayNotifications = Effect.fn("previewDelayNotifications")(function*(reference: CalendarDate) {
   const repository = yield* TodoRepository
-  const now = yield* DateTime.now
   yield* Effect.logInfo("Dry run: listing the delay notifications a run would send now; nothing is claimed or sent.")
     .pipe(Effect.annotateLogs({ startDate: reference }))
   let wouldSend = 0
-  yield* Stream.runForEach(repository.pending(reference, now), (todo) => {
+  yield* Stream.runForEach(repository.pending(reference), (todo) => {
     wouldSend++
     return Effect.logInfo("Would send delay notification.").pipe(
       Effect.annotateLogs({ workspaceId: todo.workspaceId, todoId: todo.id, dueDate: todo.dueDate, attempt: todo.attempts + 1 })

@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, TestClock } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import { ExitCode, runCli } from "../src/Cli.js"
 import { NotificationClient, SentNotifications } from "../src/services/NotificationClient.js"
 import { Shutdown } from "../src/services/Shutdown.js"
@@ -67,6 +67,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       let inFlight = 0
       let mostInFlight = 0
       const slow = Layer.succeed(NotificationClient, {
+        longestSend: Duration.zero,
         send: () =>
           Effect.acquireUseRelease(
             Effect.sync(() => (mostInFlight = Math.max(mostInFlight, ++inFlight))),
@@ -93,7 +94,10 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
   it.scoped("SIGTERM during a run stops that run as a single run would, and the scheduler exits 143", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(midnight)
-      const slow = Layer.succeed(NotificationClient, { send: () => Effect.as(Effect.sleep("1 minute"), { retries: 0 }) })
+      const slow = Layer.succeed(NotificationClient, {
+        longestSend: Duration.zero,
+        send: () => Effect.as(Effect.sleep("1 minute"), { retries: 0 })
+      })
       const schedule = yield* startSchedule(["--cron", "*/5 * * * *", "--grace", "2m"], slow)
       yield* schedule.asleep(1)
       yield* TestClock.adjust("5 minutes")

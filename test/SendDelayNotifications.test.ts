@@ -42,6 +42,7 @@ describe("send-delay-notifications on test layers", () => {
         retried: 0,
         deadLetters: 0,
         released: 0,
+        claimsLost: 0,
         durationMs: 0,
         sentPerSecond: 0
       })

@@ -1,5 +1,11 @@
 import type { CalendarDate } from "./Todo.js"
 
+/**
+ * Why a run stopped before it ran out of work: the notify service looked down, the auth service
+ * refused the job's credentials, or a signal.
+ */
+export type StopReason = "outage" | "credentials" | "SIGTERM" | "SIGINT"
+
 /** What one run did, counted as it went. */
 export interface RunSummary {
   readonly reference: CalendarDate
@@ -14,8 +20,10 @@ export interface RunSummary {
   readonly retried: number
   /** Claimed todos handed back untried because the run stopped early. */
   readonly released: number
-  /** Why the run stopped before it ran out of work: the notify service looked down, or a signal. */
-  readonly stopped: "outage" | "SIGTERM" | "SIGINT" | undefined
+  /** Outcomes not recorded because another run had taken the claim over (not counted above). */
+  readonly claimsLost: number
+  /** Why the run stopped before it ran out of work. */
+  readonly stopped: StopReason | undefined
   /** Rows that could not be read as a delayed todo (reported with their key, not sent). */
   readonly skipped: number
   /** From the start of the run to its summary, in milliseconds. */

@@ -1,4 +1,6 @@
-/** The messages along a cause chain ("PgClient: Failed to connect: connect ECONNREFUSED ..."). */
+import { safeText } from "../domain/ErrorText.js"
+
+/** The messages along a cause chain ("PgClient: Failed to connect: connect ECONNREFUSED ..."), as one safe line. */
 export const describeCause = (cause: unknown): string => {
   const messages: Array<string> = []
   for (let current = cause, depth = 0; current !== undefined && depth < 5; depth++) {
@@ -6,5 +8,5 @@ export const describeCause = (cause: unknown): string => {
     if (message && !messages.includes(message)) messages.push(message)
     current = current instanceof Error ? current.cause : undefined
   }
-  return messages.length > 0 ? messages.join(": ") : String(cause)
+  return safeText(messages.length > 0 ? messages.join(": ") : String(cause))
 }

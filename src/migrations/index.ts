@@ -1,6 +1,7 @@
 import { Migrator } from "@effect/sql"
 import ledger from "./0001_ledger.js"
 import fairRank from "./0002_fair_rank.js"
+import claimsByOwner from "./0003_claims_by_owner.js"
 
 /** The schema the job owns; the todos table is read where the search_path finds it. */
 export const ledgerSchema = "delay_notifications"
@@ -10,7 +11,8 @@ export const migrationsTable = `${ledgerSchema}.migrations`
 /** Every migration, by id; the last id is the schema the code expects. */
 export const migrations = {
   "1_ledger": ledger,
-  "2_fair_rank": fairRank
+  "2_fair_rank": fairRank,
+  "3_claims_by_owner": claimsByOwner
 } as const
 
 export const latestMigrationId = Math.max(...Object.keys(migrations).map((key) => Number(key.split("_")[0])))

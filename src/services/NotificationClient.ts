@@ -4,7 +4,7 @@ import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { logDebugWith } from "../lib/Log.js"
 import { countOne, Metrics, TelemetryEnabled } from "../lib/Metrics.js"
-import { excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
+import { type ClientRejected, excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
 export interface Notification {
@@ -78,6 +78,14 @@ export interface RetryWithinRun {
   readonly budget: Duration.Duration
 }
 
+/**
+ * The longest one send can take, its retries included: each try may fetch a token, post, and
+ * after a 401 fetch and post once more (four requests, each within the timeout), and the waits
+ * between tries add up to at most the budget (none without retries). A claim must outlive this (see the run's lease).
+ */
+export const longestSend = (policy: RetryWithinRun): Duration.Duration =>
+  Duration.sum(Duration.times(policy.timeout, 4 * (policy.retries + 1)), policy.retries > 0 ? policy.budget : Duration.zero)
+
 /** NOTIFY_TIMEOUT: the limit of each request to the notify and auth services (enforced by the HTTP client). */
 export const requestTimeout = Config.duration("NOTIFY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
 
@@ -92,12 +100,14 @@ const retryConfig = Config.all({
  * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
  * an exponential backoff with full jitter; at most `retries` more times and `budget` of waiting.
  */
-export const retryTransient = (attempt: Effect.Effect<void, NotificationError>, policy: RetryWithinRun) =>
+export const retryTransient = <E>(attempt: Effect.Effect<void, NotificationError | E>, policy: RetryWithinRun) =>
   Effect.gen(function*() {
     let waited = 0
     for (let retry = 1;; retry++) {
       const result = yield* Effect.either(attempt)
       if (Either.isRight(result)) return { retries: retry - 1 } satisfies Delivery
+      // Anything but a NotificationError (the client refused) is not this notification's to retry.
+      if (!(result.left instanceof NotificationError)) return yield* Effect.fail(result.left)
       const error = result.left
       const giveUp = retry === 1 ? error : withRetries(error, retry - 1)
       if (!error.transient || retry > policy.retries) return yield* giveUp
@@ -202,11 +212,14 @@ const makeHttp = Effect.gen(function*() {
     return yield* retryTransient(attempt(notification), policy)
   })
 
-  return NotificationClient.of({ send })
+  return NotificationClient.of({ send, longestSend: longestSend(policy) })
 })
 
 export class NotificationClient extends Context.Tag("app/NotificationClient")<NotificationClient, {
-  readonly send: (notification: Notification) => Effect.Effect<Delivery, NotificationError>
+  /** Fails with ClientRejected when the auth service refuses the job's own credentials (no todo's fault). */
+  readonly send: (notification: Notification) => Effect.Effect<Delivery, NotificationError | ClientRejected>
+  /** The longest one `send` can take, its retries within the run included. */
+  readonly longestSend: Duration.Duration
 }>() {
   /** The live client over HTTP; needs an HttpClient (undici with keep-alive in MainLive). */
   static readonly layer = Layer.effect(NotificationClient, makeHttp).pipe(Layer.provide(ServiceTokens.layer))
@@ -222,6 +235,7 @@ export class NotificationClient extends Context.Tag("app/NotificationClient")<No
       const sent: Array<Notification> = []
       const failFor = new Set(options.failFor ?? [])
       const client = NotificationClient.of({
+        longestSend: Duration.zero,
         send: (notification) =>
           failFor.has(notification.todoId)
             ? Effect.fail(

@@ -1,5 +1,6 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
+import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { logDebugWith } from "../lib/Log.js"
@@ -44,6 +45,24 @@ export class TokenError extends Data.TaggedError("TokenError")<{
   }
 }
 
+/**
+ * The auth service refused the client itself (401 or 403 on the token request, or OAuth's
+ * `invalid_client`): a rotated or wrong CLIENT_SECRET, or a disabled client. No todo is to blame,
+ * so the run stops at once instead of counting an attempt against every todo.
+ */
+export class ClientRejected extends Data.TaggedError("ClientRejected")<{
+  readonly clientId: string
+  readonly status: number
+}> {
+  override get message(): string {
+    return `The auth service refused this job's client credentials (CLIENT_ID=${this.clientId}, HTTP ${this.status}): ` +
+      "check CLIENT_ID and CLIENT_SECRET (or CLIENT_SECRET_FILE) against the auth service"
+  }
+}
+
+/** Token requests for one workspace that may fail in one run; after that its sends fail at once. */
+const tokenFailuresPerWorkspace = 3
+
 interface CachedToken {
   readonly token: Redacted.Redacted<string>
   readonly timeToLive: Duration.Duration
@@ -54,7 +73,7 @@ interface CachedToken {
  * until shortly before they expire. Concurrent requests for one workspace share one fetch.
  */
 export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceTokens, {
-  readonly get: (workspaceId: WorkspaceId) => Effect.Effect<Redacted.Redacted<string>, TokenError>
+  readonly get: (workspaceId: WorkspaceId) => Effect.Effect<Redacted.Redacted<string>, TokenError | ClientRejected>
   /** Drops a token the notify service refused, so the next `get` fetches a new one. */
   readonly invalidate: (workspaceId: WorkspaceId) => Effect.Effect<void>
 }>() {
@@ -87,6 +106,9 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url }))
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.
         const body = yield* response.text.pipe(Effect.mapError((error) => failed(error.message, response.status, error)))
+        if (response.status === 401 || response.status === 403 || /"invalid_client"/.test(body.slice(0, 4096))) {
+          return yield* new ClientRejected({ clientId, status: response.status })
+        }
         if (response.status < 200 || response.status >= 300) {
           return yield* failed(excerpt(body), response.status)
         }
@@ -108,16 +130,23 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         timeToLive: Exit.match({ onFailure: () => Duration.zero, onSuccess: (cached) => cached.timeToLive })
       })
 
-      return ServiceTokens.of({
-        get: (workspaceId) => Effect.map(cache.get(workspaceId), (cached) => cached.token),
-        invalidate: (workspaceId) => cache.invalidate(workspaceId)
-      })
+      // Failed token requests by workspace, and the last failure: at most a few requests per
+      // workspace and run, whatever its backlog (each later send fails at once with that error).
+      const failures = new Map<WorkspaceId, { count: number; last: TokenError }>()
+      const get = (workspaceId: WorkspaceId) => {
+        const failed = failures.get(workspaceId)
+        if (failed !== undefined && failed.count >= tokenFailuresPerWorkspace) return Effect.fail(failed.last)
+        return cache.get(workspaceId).pipe(
+          Effect.map((cached) => cached.token),
+          Effect.tapErrorTag("TokenError", (error) =>
+            Effect.sync(() => failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error })))
+        )
+      }
+
+      return ServiceTokens.of({ get, invalidate: (workspaceId) => cache.invalidate(workspaceId) })
     })
   )
 }
 
-/** The start of a response body, on one line, for error messages. */
-export const excerpt = (body: string, length = 200): string => {
-  const line = body.replace(/\s+/g, " ").trim()
-  return line.length === 0 ? "(empty body)" : line.length > length ? `${line.slice(0, length)}…` : line
-}
+/** The start of a response body, on one safe line, for error messages (see domain/ErrorText). */
+export const excerpt = (body: string): string => safeExcerpt(body)

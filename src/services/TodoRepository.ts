@@ -1,7 +1,24 @@
-import { SqlClient } from "@effect/sql"
-import { Chunk, Context, Data, DateTime, Effect, Either, Layer, Option, ParseResult, Schema, Stream } from "effect"
+import { SqlClient, type SqlError } from "@effect/sql"
+import {
+  Chunk,
+  Clock,
+  type ConfigError,
+  Context,
+  Data,
+  DateTime,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  ParseResult,
+  Schema,
+  Stream
+} from "effect"
+import { safeExcerpt, safeText } from "../domain/ErrorText.js"
 import { type CalendarDate, ClaimedTodo, type DelayedTodo, DelayedTodo as DelayedTodoSchema, isDelayed } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
+import { regclassName, todosTableConfig } from "../lib/TodosTable.js"
 import { latestMigrationId, ledgerSchema, migrationsTable } from "../migrations/index.js"
 
 /** The database could not be reached or a query failed: the run cannot go on. */
@@ -39,7 +56,8 @@ export type Outcome =
     readonly _tag: "RetryLater"
     readonly todo: ClaimedTodo
     readonly attempts: number
-    readonly nextAttemptAt: DateTime.Utc
+    /** From the time of the write, by the ledger's clock (the database's). */
+    readonly retryIn: Duration.Duration
     readonly status: number | undefined
     readonly error: string
   }
@@ -50,19 +68,31 @@ export type Outcome =
     readonly status: number | undefined
     readonly error: string
   }
-  /** Claimed but not tried (the run is stopping): pending again at once, no attempt counted. */
+  /** Claimed but not tried (the run is stopping, or the claim ran short): pending again at once, no attempt counted. */
   | { readonly _tag: "Released"; readonly todo: ClaimedTodo }
 
 export interface ClaimRequest {
-  /** The run that claims; only it may record the outcome. */
+  /** The run that claims; only it may record the outcome. It never takes a claim it already holds. */
   readonly owner: string
   readonly size: number
-  /** Until when the claim holds; after that another run may take the todo over. */
-  readonly leaseUntil: DateTime.Utc
-  readonly now: DateTime.Utc
+  /** How long the claim holds, from the ledger's clock; after that another run may take the todo over. */
+  readonly lease: Duration.Duration
   /** Oldest first (the default), or round-robin over workspaces (one of each before a second of any). */
   readonly order: "oldest-first" | "fair"
 }
+
+export interface Claimed {
+  readonly todos: ReadonlyArray<ClaimedTodo>
+  /** Claimable rows whose todo no longer exists with that due date: dropped from the ledger, not returned. */
+  readonly dropped: number
+}
+
+/**
+ * Where the ledger's time comes from. `database`: PostgreSQL's now(), one clock for every worker,
+ * so a pod whose clock is off cannot take over live claims (production). `clock`: Effect's Clock,
+ * so tests can move it with TestClock.
+ */
+export type LedgerTime = "database" | "clock"
 
 /**
  * The delayed todos and the job's record of them (the ledger): which were notified, which are
@@ -71,31 +101,38 @@ export interface ClaimRequest {
 export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
   /** Adds every todo due on or before `reference` that the ledger does not know yet; reports bad rows. */
   readonly enqueueDelayed: (
-    reference: CalendarDate,
-    now: DateTime.Utc
+    reference: CalendarDate
   ) => Effect.Effect<{ readonly added: number; readonly undecodable: ReadonlyArray<UndecodableTodo> }, DatabaseError>
   /**
    * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
    * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists
-   * with that due date is dropped from the ledger instead of returned.
+   * with that due date is dropped from the ledger instead of returned (and counted).
    */
-  readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedTodo>, DatabaseError>
+  readonly claim: (request: ClaimRequest) => Effect.Effect<Claimed, DatabaseError>
+  /** Extends every live claim of `owner` to `lease` from now; returns how many it held. */
+  readonly renew: (owner: string, lease: Duration.Duration) => Effect.Effect<number, DatabaseError>
   /**
    * What a run would try now, read only (for --dry-run): todos due on or before `reference` that
    * the ledger does not know yet, and those it holds pending with their next try due and no live
    * claim; oldest first, read in pages.
    */
-  readonly pending: (reference: CalendarDate, now: DateTime.Utc) => Stream.Stream<ClaimedTodo, DatabaseError>
-  /** Writes outcomes of this owner's claims, all in one statement. */
+  readonly pending: (reference: CalendarDate) => Stream.Stream<ClaimedTodo, DatabaseError>
+  /**
+   * Writes outcomes of this owner's claims, in one statement. Returns the outcomes whose claim
+   * the owner no longer held (another run took the todo over): nothing of them was written.
+   */
   readonly record: (
     owner: string,
-    outcomes: ReadonlyArray<Outcome>,
-    now: DateTime.Utc
-  ) => Effect.Effect<void, DatabaseError>
+    outcomes: ReadonlyArray<Outcome>
+  ) => Effect.Effect<{ readonly notHeld: ReadonlyArray<Outcome> }, DatabaseError>
 }>() {
-  /** The live repository on PostgreSQL; checks at start that the job's schema is current. */
-  static readonly layer: Layer.Layer<TodoRepository, DatabaseError | SchemaNotCurrent, SqlClient.SqlClient> = Layer
-    .effect(TodoRepository, Effect.suspend(() => makeSql))
+  /** The live repository on PostgreSQL, on the database's clock; checks at start that the job's schema is current. */
+  static readonly layer: Layer.Layer<TodoRepository, DatabaseError | SchemaNotCurrent | ConfigError.ConfigError, SqlClient.SqlClient> =
+    Layer.effect(TodoRepository, Effect.suspend(() => makeSql("database")))
+
+  /** The live repository on Effect's Clock instead of the database's (tests under TestClock). */
+  static readonly layerOnClock: Layer.Layer<TodoRepository, DatabaseError | SchemaNotCurrent | ConfigError.ConfigError, SqlClient.SqlClient> =
+    Layer.effect(TodoRepository, Effect.suspend(() => makeSql("clock")))
 
   /** An in-memory ledger over the given todos, with the same rules, for tests. */
   static readonly fromTodos = (todos: ReadonlyArray<DelayedTodo>): Layer.Layer<TodoRepository> =>
@@ -106,6 +143,7 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
     Layer.succeed(TodoRepository, {
       enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
       claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
+      renew: () => Effect.fail(new DatabaseError({ operation: "Renewing claims", cause })),
       pending: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
       record: () => Effect.fail(new DatabaseError({ operation: "Recording outcomes", cause }))
     })
@@ -122,9 +160,9 @@ const undecodable = (row: { readonly id: string; readonly workspaceId: string; r
   Either.match(decodeTodo(row), {
     onLeft: (error) =>
       new UndecodableTodo({
-        workspaceId: row.workspaceId,
-        todoId: row.id,
-        reason: ParseResult.TreeFormatter.formatErrorSync(error).replace(/\s+/g, " ")
+        workspaceId: safeExcerpt(row.workspaceId, 100),
+        todoId: safeExcerpt(row.id, 100),
+        reason: safeText(ParseResult.TreeFormatter.formatErrorSync(error))
       }),
     onRight: () =>
       new UndecodableTodo({ workspaceId: row.workspaceId, todoId: row.id, reason: "not readable by the database" })
@@ -132,11 +170,66 @@ const undecodable = (row: { readonly id: string; readonly workspaceId: string; r
 
 const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimedTodo))
 
-const makeSql = Effect.gen(function*() {
+/** A value PostgreSQL refused as data (SQLSTATE class 22: bad text, bad JSON, out of range). */
+const isDataException = (error: SqlError.SqlError): boolean => {
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && code.startsWith("22")
+}
+
+/** The longest error text kept in the ledger. */
+const storedErrorLength = 500
+
+interface OutcomeRow {
+  readonly i: number
+  readonly workspace_id: string
+  readonly todo_id: string
+  readonly due_date: string
+  readonly state: "sent" | "pending" | "dead"
+  readonly attempts: number
+  readonly retry_in_ms?: number
+  readonly last_status?: number | null
+  readonly last_error?: string
+}
+
+const rowOf = (outcome: Outcome, i: number): OutcomeRow => {
+  const base = { i, workspace_id: outcome.todo.workspaceId, todo_id: outcome.todo.id, due_date: outcome.todo.dueDate }
+  switch (outcome._tag) {
+    case "Sent":
+      return { ...base, state: "sent", attempts: outcome.todo.attempts + 1 }
+    case "Released":
+      return { ...base, state: "pending", attempts: outcome.todo.attempts }
+    case "RetryLater":
+      return {
+        ...base,
+        state: "pending",
+        attempts: outcome.attempts,
+        retry_in_ms: Math.round(Duration.toMillis(outcome.retryIn)),
+        last_status: outcome.status ?? null,
+        last_error: safeExcerpt(outcome.error, storedErrorLength)
+      }
+    case "DeadLetter":
+      return {
+        ...base,
+        state: "dead",
+        attempts: outcome.attempts,
+        last_status: outcome.status ?? null,
+        last_error: safeExcerpt(outcome.error, storedErrorLength)
+      }
+  }
+}
+
+const makeSql = (time: LedgerTime) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const schema = sql(ledgerSchema)
   const table = sql(`${ledgerSchema}.notifications`)
+  const todosName = yield* todosTableConfig
+  const todos = sql(todosName)
   const fail = (operation: string) => (cause: unknown) => new DatabaseError({ operation, cause })
+  /** The ledger's "now" in a statement: the database's, or Effect's Clock's (see LedgerTime). */
+  const ledgerNow = time === "database"
+    ? Effect.succeed(sql`now()`)
+    : Effect.map(DateTime.now, (now) => sql`${iso(now)}::timestamptz`)
+  const interval = (duration: Duration.Duration) => sql`(${Math.round(Duration.toMillis(duration))} * interval '1 millisecond')`
 
   const applied = yield* sql<{ readonly id: number | null }>`SELECT max(migration_id) AS id FROM ${sql(migrationsTable)}`.pipe(
     Effect.map((rows) => rows[0]?.id ?? 0),
@@ -155,22 +248,15 @@ const makeSql = Effect.gen(function*() {
     sql<{ readonly name: string; readonly type: string }>`
       SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
       FROM pg_attribute a
-      WHERE a.attrelid = to_regclass('todos') AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE a.attrelid = to_regclass(${regclassName(todosName)}) AND a.attnum > 0 AND NOT a.attisdropped
     `.pipe(
-      Effect.mapError(fail("Reading the shape of the todos table")),
+      Effect.mapError(fail(`Reading the shape of the todos table (${todosName})`)),
       Effect.flatMap((columns) => {
-        if (columns.length === 0) {
-          return Effect.fail(fail("Reading the shape of the todos table")(new Error(`relation "todos" does not exist`)))
-        }
+        const failed = (reason: string) => Effect.fail(fail(`Reading the shape of the todos table (${todosName})`)(new Error(reason)))
+        if (columns.length === 0) return failed(`relation "${todosName}" does not exist`)
         const types = new Map(columns.map((c) => [c.name, c.type]))
         const missing = ["id", "workspaceId", "dueDate"].filter((name) => !types.has(name))
-        if (missing.length > 0) {
-          return Effect.fail(
-            fail("Reading the shape of the todos table")(
-              new Error(`the todos table has no column ${missing.map((m) => `"${m}"`).join(", ")}`)
-            )
-          )
-        }
+        if (missing.length > 0) return failed(`the todos table has no column ${missing.map((m) => `"${m}"`).join(", ")}`)
         return Effect.succeed(
           types.get("id") === "uuid" && types.get("workspaceId") === "uuid" && types.get("dueDate") === "date"
             ? ("typed" as const)
@@ -180,6 +266,8 @@ const makeSql = Effect.gen(function*() {
     )
   )
 
+  // In the tolerant mode values are compared as PostgreSQL's uuid and date types read them, so
+  // another spelling of an id (upper case, braces) is the same todo.
   const convert = {
     workspaceId: sql`${schema}.try_uuid(t."workspaceId"::text)`,
     id: sql`${schema}.try_uuid(t.id::text)`,
@@ -189,20 +277,20 @@ const makeSql = Effect.gen(function*() {
   /** The todos due on or before `reference`, as (ws, id, due). */
   const delayedSource = (shape: "typed" | "converted", reference: CalendarDate) =>
     shape === "typed"
-      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM todos t WHERE t."dueDate" <= ${reference}::date`
-      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM todos t) v
+      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM ${todos} t WHERE t."dueDate" <= ${reference}::date`
+      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM ${todos} t) v
             WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
 
-  const enqueueDelayed = (reference: CalendarDate, now: DateTime.Utc) =>
+  const enqueueDelayed = (reference: CalendarDate) =>
     Effect.gen(function*() {
       const shape = yield* todosShape
       const source = delayedSource(shape, reference)
+      const now = yield* ledgerNow
       // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
       const [inserted] = yield* sql<{ readonly added: number }>`
         WITH added AS (
           INSERT INTO ${table} (workspace_id, todo_id, due_date, fair_rank, next_attempt_at, created_at, updated_at)
-          SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id),
-                 ${iso(now)}, ${iso(now)}, ${iso(now)}
+          SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id), ${now}, ${now}, ${now}
           FROM (${source}) s
           WHERE NOT EXISTS (
             SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
@@ -211,9 +299,11 @@ const makeSql = Effect.gen(function*() {
           RETURNING 1
         )
         SELECT count(*)::int AS added FROM added`
+      // A row is reported only when it may be due: its due date is unreadable, or due and its ids are not.
       const rejected = shape === "typed" ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
-        SELECT t.id::text AS id, t."workspaceId"::text AS "workspaceId", t."dueDate"::text AS "dueDate" FROM todos t
-        WHERE ${convert.workspaceId} IS NULL OR ${convert.id} IS NULL OR ${convert.dueDate} IS NULL
+        SELECT t.id::text AS id, t."workspaceId"::text AS "workspaceId", t."dueDate"::text AS "dueDate" FROM ${todos} t
+        WHERE ${convert.dueDate} IS NULL
+           OR (${convert.dueDate} <= ${reference}::date AND (${convert.workspaceId} IS NULL OR ${convert.id} IS NULL))
         LIMIT 1000`
       return { added: inserted?.added ?? 0, undecodable: rejected.map(undecodable) }
     }).pipe(
@@ -225,15 +315,16 @@ const makeSql = Effect.gen(function*() {
     Effect.gen(function*() {
       const shape = yield* todosShape
       const stillDue = shape === "typed"
-        ? sql`EXISTS (SELECT 1 FROM todos t WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date)`
-        : sql`EXISTS (SELECT 1 FROM todos t WHERE t.id::text = c.todo_id::text
-                AND t."workspaceId"::text = c.workspace_id::text AND t."dueDate"::text = c.due_date::text)`
-      const now = iso(request.now)
-      const rows = yield* sql`
+        ? sql`EXISTS (SELECT 1 FROM ${todos} t WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date)`
+        : sql`EXISTS (SELECT 1 FROM ${todos} t WHERE ${convert.id} = c.todo_id
+                AND ${convert.workspaceId} = c.workspace_id AND ${convert.dueDate} = c.due_date)`
+      const now = yield* ledgerNow
+      const rows = yield* sql<{ readonly id: string | null; readonly workspaceId: string; readonly dueDate: string; readonly attempts: number }>`
         WITH candidates AS (
           SELECT workspace_id, todo_id, due_date FROM ${table}
           WHERE state = 'pending' AND next_attempt_at <= ${now}
             AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})
+            AND claimed_by IS DISTINCT FROM ${request.owner}
           ORDER BY ${request.order === "fair" ? sql`fair_rank, next_attempt_at, due_date` : sql`next_attempt_at, due_date`}
           LIMIT ${request.size}
           FOR UPDATE SKIP LOCKED
@@ -242,31 +333,53 @@ const makeSql = Effect.gen(function*() {
         gone AS (
           DELETE FROM ${table} n USING checked c
           WHERE NOT c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+          RETURNING 1
+        ),
+        claimed AS (
+          UPDATE ${table} n
+          SET claimed_by = ${request.owner}, claim_expires_at = ${now} + ${interval(request.lease)}, updated_at = ${now}
+          FROM checked c
+          WHERE c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+          RETURNING n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts
         )
-        UPDATE ${table} n
-        SET claimed_by = ${request.owner}, claim_expires_at = ${iso(request.leaseUntil)}, updated_at = ${now}
-        FROM checked c
-        WHERE c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
-        RETURNING n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts`
-      return yield* decodeClaims(rows).pipe(Effect.orDie)
+        SELECT * FROM claimed
+        UNION ALL SELECT NULL, NULL, NULL, count(*)::int FROM gone`
+      const droppedRow = rows.find((row) => row.id === null)
+      const claimed = yield* decodeClaims(rows.filter((row) => row.id !== null)).pipe(Effect.orDie)
+      return { todos: claimed, dropped: droppedRow?.attempts ?? 0 } satisfies Claimed
     }).pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(fail("Claiming delayed todos")(error))),
       Effect.withSpan("TodoRepository.claim")
     )
 
+  const renew = (owner: string, lease: Duration.Duration) =>
+    Effect.flatMap(ledgerNow, (now) =>
+      sql<{ readonly n: number }>`
+        WITH renewed AS (
+          UPDATE ${table} SET claim_expires_at = ${now} + ${interval(lease)}
+          WHERE claimed_by = ${owner} AND state = 'pending' AND claim_expires_at > ${now}
+          RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM renewed`).pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0),
+        Effect.mapError(fail("Renewing claims")),
+        Effect.withSpan("TodoRepository.renew")
+      )
+
   const pagesOf = 1000
-  const pending = (reference: CalendarDate, now: DateTime.Utc) =>
+  const pending = (reference: CalendarDate) =>
     Stream.paginateChunkEffect(
       undefined as { readonly dueDate: string; readonly workspaceId: string; readonly id: string } | undefined,
       (after) =>
         Effect.gen(function*() {
           const source = delayedSource(yield* todosShape, reference)
+          const now = yield* ledgerNow
           const rows = yield* sql`
             SELECT s.id::text AS id, s.ws::text AS "workspaceId", s.due::text AS "dueDate", coalesce(n.attempts, 0) AS attempts
             FROM (${source}) s
             LEFT JOIN ${table} n ON n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
-            WHERE (n.todo_id IS NULL OR (n.state = 'pending' AND n.next_attempt_at <= ${iso(now)}
-                   AND (n.claim_expires_at IS NULL OR n.claim_expires_at <= ${iso(now)})))
+            WHERE (n.todo_id IS NULL OR (n.state = 'pending' AND n.next_attempt_at <= ${now}
+                   AND (n.claim_expires_at IS NULL OR n.claim_expires_at <= ${now})))
               ${after === undefined ? sql`` : sql`AND (s.due, s.ws, s.id) > (${after.dueDate}::date, ${after.workspaceId}::uuid, ${after.id}::uuid)`}
             ORDER BY s.due, s.ws, s.id
             LIMIT ${pagesOf}`
@@ -282,55 +395,59 @@ const makeSql = Effect.gen(function*() {
         )
     )
 
-  const record = (owner: string, outcomes: ReadonlyArray<Outcome>, now: DateTime.Utc) => {
-    if (outcomes.length === 0) return Effect.void
-    const rows = outcomes.map((outcome) => {
-      const base = { workspace_id: outcome.todo.workspaceId, todo_id: outcome.todo.id, due_date: outcome.todo.dueDate }
-      switch (outcome._tag) {
-        case "Sent":
-          return { ...base, state: "sent", attempts: outcome.todo.attempts + 1 }
-        case "Released":
-          return { ...base, state: "pending", attempts: outcome.todo.attempts }
-        case "RetryLater":
-          return {
-            ...base,
-            state: "pending",
-            attempts: outcome.attempts,
-            next_attempt_at: iso(outcome.nextAttemptAt),
-            last_status: outcome.status ?? null,
-            last_error: outcome.error
-          }
-        case "DeadLetter":
-          return {
-            ...base,
-            state: "dead",
-            attempts: outcome.attempts,
-            last_status: outcome.status ?? null,
-            last_error: outcome.error
-          }
-      }
-    })
-    return sql`
-      UPDATE ${table} n SET
-        state = u.state,
-        attempts = u.attempts,
-        next_attempt_at = coalesce(u.next_attempt_at, n.next_attempt_at),
-        last_status = CASE WHEN u.last_error IS NULL THEN n.last_status ELSE u.last_status END,
-        last_error = coalesce(u.last_error, n.last_error),
-        sent_at = CASE WHEN u.state = 'sent' THEN ${iso(now)}::timestamptz ELSE n.sent_at END,
-        claimed_by = NULL, claim_expires_at = NULL, updated_at = ${iso(now)}
-      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
-        workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
-        next_attempt_at timestamptz, last_status int, last_error text)
-      WHERE n.workspace_id = u.workspace_id AND n.todo_id = u.todo_id AND n.due_date = u.due_date
-        AND n.claimed_by = ${owner}`.pipe(
-      Effect.asVoid,
+  /** One statement for the rows; returns the indexes of those whose claim the owner no longer held. */
+  const writeRows = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
+    Effect.flatMap(ledgerNow, (now) =>
+      sql<{ readonly i: number }>`
+        WITH u AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
+            i int, workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
+            retry_in_ms bigint, last_status int, last_error text)
+        ),
+        written AS (
+          UPDATE ${table} n SET
+            state = u.state,
+            attempts = u.attempts,
+            next_attempt_at = CASE WHEN u.retry_in_ms IS NULL THEN n.next_attempt_at
+                                   ELSE ${now} + u.retry_in_ms * interval '1 millisecond' END,
+            last_status = CASE WHEN u.last_error IS NULL THEN n.last_status ELSE u.last_status END,
+            last_error = coalesce(u.last_error, n.last_error),
+            sent_at = CASE WHEN u.state = 'sent' THEN ${now} ELSE n.sent_at END,
+            claimed_by = NULL, claim_expires_at = NULL, updated_at = ${now}
+          FROM u
+          WHERE n.workspace_id = u.workspace_id AND n.todo_id = u.todo_id AND n.due_date = u.due_date
+            AND n.claimed_by = ${owner}
+          RETURNING u.i
+        )
+        SELECT u.i FROM u WHERE u.i NOT IN (SELECT i FROM written)`)
+
+  /**
+   * Should PostgreSQL refuse a value of one outcome (it never should: texts are made safe), the
+   * rows are written one at a time and a refused one is written again without its error text, so
+   * one bad outcome cannot lose the others.
+   */
+  const writeOneByOne = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
+    Effect.map(
+      Effect.forEach(rows, (row) =>
+        writeRows(owner, [row]).pipe(
+          Effect.catchIf(isDataException, () =>
+            writeRows(owner, [{ ...row, last_error: "(the error text could not be stored)" }]))
+        )),
+      (results) => results.flat()
+    )
+
+  const record = (owner: string, outcomes: ReadonlyArray<Outcome>) => {
+    if (outcomes.length === 0) return Effect.succeed({ notHeld: [] })
+    const rows = outcomes.map(rowOf)
+    return writeRows(owner, rows).pipe(
+      Effect.catchIf(isDataException, () => writeOneByOne(owner, rows)),
+      Effect.map((missing) => ({ notHeld: missing.map(({ i }) => outcomes[i]!) })),
       Effect.mapError(fail("Recording outcomes")),
       Effect.withSpan("TodoRepository.record", { attributes: { outcomes: outcomes.length } })
     )
   }
 
-  return TodoRepository.of({ enqueueDelayed, claim, pending, record })
+  return TodoRepository.of({ enqueueDelayed, claim, renew, pending, record })
 })
 
 interface LedgerRow {
@@ -343,13 +460,15 @@ interface LedgerRow {
   claimExpiresAt: number
 }
 
-/** The same rules as the SQL ledger, over an array, for tests of the use case. */
+/** The same rules as the SQL ledger, over an array, for tests of the use case (on Effect's Clock). */
 const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
   const ledger = new Map<string, LedgerRow>()
   const exists = new Set(todos.map(keyOf))
+  const claimable = (row: LedgerRow, now: number) =>
+    row.state === "pending" && row.nextAttemptAt <= now && row.claimExpiresAt <= now
   return TodoRepository.of({
-    enqueueDelayed: (reference, now) =>
-      Effect.sync(() => {
+    enqueueDelayed: (reference) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
         let added = 0
         const ranks = new Map<string, number>()
         const fresh = todos
@@ -363,7 +482,7 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
             state: "pending",
             fairRank,
             attempts: 0,
-            nextAttemptAt: now.epochMillis,
+            nextAttemptAt: now,
             claimedBy: undefined,
             claimExpiresAt: 0
           })
@@ -371,51 +490,63 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         }
         return { added, undecodable: [] }
       }),
-    pending: (reference, now) =>
-      Stream.suspend(() =>
+    pending: (reference) =>
+      Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) =>
         Stream.fromIterable(
           todos
             .filter((todo) => isDelayed(todo.dueDate, reference))
             .flatMap((todo): Array<ClaimedTodo> => {
               const row = ledger.get(keyOf(todo))
               if (row === undefined) return [{ ...todo, attempts: 0 }]
-              const due = row.state === "pending" && row.nextAttemptAt <= now.epochMillis &&
-                row.claimExpiresAt <= now.epochMillis
-              return due ? [{ ...todo, attempts: row.attempts }] : []
+              return claimable(row, now) ? [{ ...todo, attempts: row.attempts }] : []
             })
             .sort((a, b) =>
               a.dueDate.localeCompare(b.dueDate) || a.workspaceId.localeCompare(b.workspaceId) || a.id.localeCompare(b.id)
             )
-        )
-      ),
-    claim: ({ leaseUntil, now, order, owner, size }) =>
-      Effect.sync(() => {
-        const claimable = [...ledger.entries()]
-          .filter(([, row]) =>
-            row.state === "pending" && row.nextAttemptAt <= now.epochMillis && row.claimExpiresAt <= now.epochMillis
-          )
+        ))),
+    claim: ({ lease, order, owner, size }) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const candidates = [...ledger.entries()]
+          .filter(([, row]) => claimable(row, now) && row.claimedBy !== owner)
           .sort(([, a], [, b]) =>
             (order === "fair" ? a.fairRank - b.fairRank : 0) || a.nextAttemptAt - b.nextAttemptAt ||
             a.todo.dueDate.localeCompare(b.todo.dueDate)
           )
           .slice(0, size)
         const claimed: Array<ClaimedTodo> = []
-        for (const [key, row] of claimable) {
+        let dropped = 0
+        for (const [key, row] of candidates) {
           if (!exists.has(key)) {
             ledger.delete(key)
+            dropped++
             continue
           }
           row.claimedBy = owner
-          row.claimExpiresAt = leaseUntil.epochMillis
+          row.claimExpiresAt = now + Duration.toMillis(lease)
           claimed.push({ ...row.todo, attempts: row.attempts })
         }
-        return claimed
+        return { todos: claimed, dropped }
+      }),
+    renew: (owner, lease) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        let renewed = 0
+        for (const row of ledger.values()) {
+          if (row.claimedBy === owner && row.state === "pending" && row.claimExpiresAt > now) {
+            row.claimExpiresAt = now + Duration.toMillis(lease)
+            renewed++
+          }
+        }
+        return renewed
       }),
     record: (owner, outcomes) =>
-      Effect.sync(() => {
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const notHeld: Array<Outcome> = []
         for (const outcome of outcomes) {
           const row = ledger.get(keyOf(outcome.todo))
-          if (row === undefined || row.claimedBy !== owner) continue
+          if (row === undefined || row.claimedBy !== owner) {
+            notHeld.push(outcome)
+            continue
+          }
           row.claimedBy = undefined
           row.claimExpiresAt = 0
           switch (outcome._tag) {
@@ -425,7 +556,7 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
               break
             case "RetryLater":
               row.attempts = outcome.attempts
-              row.nextAttemptAt = outcome.nextAttemptAt.epochMillis
+              row.nextAttemptAt = now + Duration.toMillis(outcome.retryIn)
               break
             case "DeadLetter":
               row.state = "dead"
@@ -435,6 +566,7 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
               break
           }
         }
+        return { notHeld }
       })
   })
 }

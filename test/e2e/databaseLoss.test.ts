@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import pg from "pg"
 import { startEmbeddedPostgres } from "../../dev/embeddedPostgres.js"
 import { createTodosTableSql } from "../../dev/seedTodos.js"
-import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
+import { serveFakeNotifyLive, servicesEnv, shortSends } from "../support/notify.js"
 import { runBuilt, startBuilt } from "../support/process.js"
 import { waitUntil } from "../support/TestApp.js"
 
@@ -31,9 +31,9 @@ describe("PostgreSQL lost mid-run (a server of this test's own, stopped and star
         `INSERT INTO todos SELECT gen_random_uuid(), 'x', 'y', '2020-01-01', gen_random_uuid() FROM generate_series(1, 1500)`
       )
       const fake = yield* serveFakeNotifyLive({ latencyMs: 20 })
-      const env = { DATABASE_URL: database.url, ...servicesEnv(fake.url) }
+      const env = { DATABASE_URL: database.url, ...servicesEnv(fake.url), ...shortSends }
       expect((yield* Effect.promise(() => runBuilt(["migrate"], { env }))).code).toBe(0)
-      const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "2s"]
+      const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "3s"]
 
       const first = startBuilt(args, { env })
       yield* waitUntil(() => fake.state.notifications.length >= 200)

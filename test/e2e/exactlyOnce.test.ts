@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createTodosTable, insertDelayedTodos, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
-import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
+import { serveFakeNotifyLive, servicesEnv, shortSends } from "../support/notify.js"
 import { startBuilt, summaryLine } from "../support/process.js"
 import { waitUntil } from "../support/TestApp.js"
 
@@ -40,8 +40,8 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
         yield* insertDelayedTodos(5_000, 20)
         // Live services: the fake's latency is real time, not the TestClock's.
         const fake = yield* serveFakeNotifyLive({ latencyMs: 2 })
-        const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url) }
-        const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "2s"]
+        const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url), ...shortSends }
+        const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "3s"]
 
         const killAt = 500 + Math.floor(Math.random() * 3_000)
         const first = startBuilt(args, { env })

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { DateTime, Effect, TestClock } from "effect"
+import { Duration, Effect, TestClock } from "effect"
 import { serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
 import { ousmaneTodoId, peterTodoId, seedTodos, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
@@ -128,17 +128,15 @@ describe("exactly once, across runs", () => {
         // A run claims both delayed todos and dies before sending.
         const claimed = yield* Effect.gen(function*() {
           const repository = yield* TodoRepository
-          const now = yield* DateTime.now
-          yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"), now)
+          yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
           return yield* repository.claim({
             owner: crypto.randomUUID(),
             size: 10,
-            leaseUntil: DateTime.add(now, { minutes: 5 }),
-            now,
+            lease: Duration.minutes(5),
             order: "oldest-first"
           })
-        }).pipe(Effect.provide(TodoRepository.layer))
-        expect(claimed.length).toBe(2)
+        }).pipe(Effect.provide(TodoRepository.layerOnClock))
+        expect(claimed.todos.length).toBe(2)
         yield* sql`DELETE FROM todos WHERE id = ${peterTodoId}`
         // While the claims hold, another run takes nothing.
         expect((yield* send()).logs.map((l) => l.message)).toContain("Nothing was pending.")

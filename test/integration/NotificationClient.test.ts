@@ -98,13 +98,14 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       expect(error.message).toBe(`HTTP 503: {"message":"Injected failure"}`)
     }))
 
-  it.scoped("reports wrong client credentials as a token failure for that workspace", () =>
+  it.scoped("reports wrong client credentials as the client refused (not this todo's failure), naming CLIENT_ID only", () =>
     Effect.gen(function*() {
       const { client } = yield* fakeAndClient({ clientSecret: "another-secret" })
       const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
-      expect(error).toMatchObject({ status: 401, workspaceId: workspace1 })
-      expect(error.message).toContain("Could not get a service token")
+      expect(error._tag).toBe("ClientRejected")
+      expect(error.message).toContain(`CLIENT_ID=${clientId}, HTTP 401`)
       expect(error.message).not.toContain(clientSecret)
+      expect(error.message).not.toContain("another-secret")
     }))
 
   it.scoped("logs requests and responses at debug level, never a token or the secret", () =>

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, DateTime, Effect, Layer } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
@@ -33,10 +33,9 @@ const delayedIds = (reference: string) =>
   Effect.gen(function*() {
     yield* migrateLedger
     const repository = yield* TodoRepository
-    const now = yield* DateTime.now
-    yield* repository.enqueueDelayed(CalendarDate.make(reference), now)
-    const claimed = yield* repository.claim({ owner: crypto.randomUUID(), size: 100, leaseUntil: now, now, order: "oldest-first" })
-    return claimed.map((todo) => [todo.id, todo.dueDate])
+    yield* repository.enqueueDelayed(CalendarDate.make(reference))
+    const claimed = yield* repository.claim({ owner: crypto.randomUUID(), size: 100, lease: Duration.zero, order: "oldest-first" })
+    return claimed.todos.map((todo) => [todo.id, todo.dueDate])
   }).pipe(Effect.provide(TodoRepository.layer))
 
 describe("TodoRepository on PostgreSQL", () => {

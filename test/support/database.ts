@@ -93,7 +93,8 @@ export const layersOnDatabase = (client: Layer.Layer<NotificationClient, ConfigE
   Effect.map(SqlClient.SqlClient, (sql): AppLayers => {
     const database = Layer.succeed(SqlClient.SqlClient, sql)
     return {
-      send: Layer.merge(TodoRepository.layer, client).pipe(Layer.provide(database)),
+      // On Effect's Clock, so tests move the ledger's time with TestClock (production: the database's).
+      send: Layer.merge(TodoRepository.layerOnClock, client).pipe(Layer.provide(database)),
       ledger: LedgerAdmin.layer.pipe(Layer.provide(database))
     }
   })

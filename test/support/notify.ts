@@ -29,3 +29,9 @@ export const fakeAndClient = (options: FakeNotifyOptions = {}, env: Record<strin
  */
 export const serveFakeNotifyLive = (options: Parameters<typeof serveFakeNotify>[0] = {}) =>
   TestServices.provideLive(serveFakeNotify({ clientId, clientSecret, ...options }))
+
+/**
+ * Sends that cannot take long (a 250 ms timeout, no retries: at most a second), so a run may use a
+ * lease of a few seconds; a longer send could outlive such a claim and is refused at start.
+ */
+export const shortSends = { NOTIFY_TIMEOUT: "250 millis", NOTIFY_RETRIES: "0" }
