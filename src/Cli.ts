@@ -243,7 +243,7 @@ const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["T
 const exitCodeOf = (summary: RunSummary): ExitCode =>
   summary.stopped === "outage"
     ? ExitCode.Outage
-    : summary.stopped === "credentials"
+    : summary.stopped === "credentials-rejected"
     ? ExitCode.ClientRejected
     : summary.stopped === "SIGTERM"
     ? ExitCode.Terminated

@@ -303,7 +303,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         Effect.catchTag("ClientRejected", (error) =>
           Effect.zipRight(
             rejected === undefined
-              ? Effect.zipRight(Effect.sync(() => (rejected = error)), requestStop("credentials"))
+              ? Effect.zipRight(Effect.sync(() => (rejected = error)), requestStop("credentials-rejected"))
               : Effect.void,
             released(todo)
           )),
@@ -351,7 +351,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       Effect.annotateLogs({ startDate: reference, failuresInARow: outageAfter, released: counts.released })
     )
   }
-  if (stopped === "credentials" && rejected !== undefined) {
+  if (stopped === "credentials-rejected" && rejected !== undefined) {
     yield* Effect.logError("The auth service refused the job's client credentials: stopped sending. Aborting job...").pipe(
       Effect.annotateLogs({ startDate: reference, error: rejected.message, released: counts.released })
     )

@@ -26,6 +26,12 @@ export interface FakeNotifyBehaviour {
    * the notification was created (0: never): the client cannot know it got through.
    */
   dropOnceEvery: number
+  /** The body of failure answers, as raw bytes (any bytes at all); default a JSON message. */
+  failBody: Uint8Array | undefined
+  /** Token requests are answered with this status (0: never), and `failBody` when set. */
+  tokenFailStatus: number
+  /** For every Nth distinct message, the first request is never answered and nothing is created (0: never). */
+  hangEvery: number
   /** Sent with a 429 answer. */
   retryAfterSeconds: number
   /** Lifetime of issued tokens, in seconds. */
@@ -88,6 +94,9 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     failFirst: options.failFirst ?? 0,
     failOnceEvery: options.failOnceEvery ?? 0,
     dropOnceEvery: options.dropOnceEvery ?? 0,
+    failBody: options.failBody,
+    tokenFailStatus: options.tokenFailStatus ?? 0,
+    hangEvery: options.hangEvery ?? 0,
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
   }
@@ -121,6 +130,10 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
 
   const delay = Effect.suspend(() => behaviour.latencyMs > 0 ? Effect.sleep(behaviour.latencyMs) : Effect.void)
   const status = (code: number, message: string) => HttpServerResponse.unsafeJson({ message }, { status: code })
+  const failure = (code: number) =>
+    behaviour.failBody === undefined
+      ? status(code, "Injected failure")
+      : HttpServerResponse.uint8Array(behaviour.failBody, { status: code, contentType: "text/plain" })
 
   const issueToken = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -133,6 +146,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       body
     })
     const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`
+    if (behaviour.tokenFailStatus > 0) return failure(behaviour.tokenFailStatus)
     if (request.headers["authorization"] !== expected) return status(401, "Unknown client or wrong secret")
     const scope = /^workspaceId=([0-9a-fA-F-]{36})$/.exec(url.searchParams.get("scope") ?? "")
     if (url.searchParams.get("grant_type") !== "client_credentials" || scope === null) {
@@ -187,8 +201,11 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const failing = (behaviour.failEvery > 0 && requestNumber % behaviour.failEvery === 0) ||
       (todoId !== undefined && behaviour.failTodos.includes(todoId)) || tries <= behaviour.failFirst ||
       (behaviour.failOnceEvery > 0 && messageNumber > 0 && messageNumber % behaviour.failOnceEvery === 0)
+    if (behaviour.hangEvery > 0 && messageNumber > 0 && messageNumber % behaviour.hangEvery === 0) {
+      return yield* Effect.never
+    }
     if (failing) {
-      const response = status(behaviour.failStatus, "Injected failure")
+      const response = failure(behaviour.failStatus)
       return answer(
         behaviour.failStatus,
         behaviour.failStatus === 429 || behaviour.failStatus === 503

@@ -4,7 +4,7 @@ import type { CalendarDate } from "./Todo.js"
  * Why a run stopped before it ran out of work: the notify service looked down, the auth service
  * refused the job's credentials, or a signal.
  */
-export type StopReason = "outage" | "credentials" | "SIGTERM" | "SIGINT"
+export type StopReason = "outage" | "credentials-rejected" | "SIGTERM" | "SIGINT"
 
 /** What one run did, counted as it went. */
 export interface RunSummary {
