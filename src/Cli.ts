@@ -231,7 +231,11 @@ const build = <A>(layer: Layer.Layer<A, StartupError>) =>
   )
 
 /** Runs an operator command on LedgerAdmin; a database failure is logged with `what` and exits 1. */
-const withAdmin = <A>(layers: AppLayers, what: string, f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError>) =>
+const withAdmin = <A>(
+  layers: AppLayers,
+  what: string,
+  f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError | JobExit>
+) =>
   Effect.flatMap(build(layers.ledger), (ctx) => Effect.flatMap(LedgerAdmin, f).pipe(Effect.provide(ctx))).pipe(
     Effect.catchTag("DatabaseError", (error) =>
       Effect.logError(`${what} Aborting...`).pipe(
@@ -465,13 +469,31 @@ const pruneCommand = (layers: AppLayers) =>
       "RETENTION",
       "30d",
       "Keep rows younger than this. Older rows whose todo no longer exists with that due date are deleted."
-    )
+    ),
+    maxShare: integer(
+      "max-share",
+      "PRUNE_MAX_SHARE",
+      50,
+      0,
+      100,
+      "Refuse (exit 1, nothing deleted) when more than this percent of the rows of sent notifications would go: " +
+        "the todos table is then more likely empty or unreadable than that many todos deleted."
+    ),
+    force: Options.boolean("force").pipe(Options.withDescription("Prune even past --max-share."))
   }, (options) =>
     Effect.gen(function*() {
       const before = DateTime.subtractDuration(yield* DateTime.now, options.retention)
-      const pruned = yield* withAdmin(layers, "Could not prune the job's state.", (admin) => admin.prune(before))
+      const guard = { force: options.force, maxShare: options.maxShare }
+      const { pruned, todosTable } = yield* withAdmin(layers, "Could not prune the job's state.", (admin) =>
+        admin.prune(before, guard).pipe(
+          Effect.catchTag("PruneRefused", (refused) =>
+            Effect.logError("Refusing to prune. Aborting...").pipe(
+              Effect.annotateLogs({ error: refused.message, todosTable: refused.todosTable }),
+              Effect.zipRight(new JobExit({ code: ExitCode.Aborted }))
+            ))
+        ))
       yield* Effect.logInfo("Pruned the job's state.").pipe(
-        Effect.annotateLogs({ pruned, before: DateTime.formatIso(before) })
+        Effect.annotateLogs({ pruned, before: DateTime.formatIso(before), todosTable })
       )
     }).pipe(Effect.scoped)).pipe(
       Command.withDescription(
@@ -496,8 +518,8 @@ const rootCommand = (layers: AppLayers) =>
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://..., sslmode honoured; or DATABASE_URL_FILE), DATABASE_CA_FILE, SERVICES_URL (base URL of the auth and notify services), " +
-          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule), OTEL_EXPORTER_OTLP_ENDPOINT (export traces and metrics); options also read " +
-          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, RETENTION, NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET."
+          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), TODOS_TABLE (default todos; or schema.table), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule), OTEL_EXPORTER_OTLP_ENDPOINT (export traces and metrics); options also read " +
+          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, RETENTION, PRUNE_MAX_SHARE, NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET."
       ),
       HelpDoc.p(exitCodesHelp)
     ])),

@@ -1,7 +1,25 @@
 import { Migrator, SqlClient } from "@effect/sql"
-import { Context, DateTime, Effect, Layer } from "effect"
+import { type ConfigError, Context, Data, DateTime, Effect, Layer } from "effect"
+import { todosTableConfig } from "../lib/TodosTable.js"
 import { ledgerSchema, migrationLoader, migrationsTable } from "../migrations/index.js"
 import { DatabaseError } from "./TodoRepository.js"
+
+/**
+ * prune would delete more than the allowed share of the rows that record sent notifications: the
+ * todos table is more likely empty or unreadable right now than that many todos deleted, and
+ * without those rows every todo would be notified again.
+ */
+export class PruneRefused extends Data.TaggedError("PruneRefused")<{
+  readonly todosTable: string
+  readonly wouldDelete: number
+  readonly sent: number
+  readonly maxShare: number
+}> {
+  override get message(): string {
+    return `prune would delete ${this.wouldDelete} of the ${this.sent} rows of sent notifications (more than ` +
+      `${this.maxShare}%): is ${this.todosTable} empty or the wrong table? Check TODOS_TABLE, or give --force`
+  }
+}
 
 export interface DeadLetter {
   readonly workspaceId: string
@@ -41,14 +59,20 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
   /**
    * Deletes rows, older than `before`, whose todo no longer exists with that due date (deleted, or
    * its due date moved). Rows of existing todos stay: without them a todo would be notified again.
+   * Refuses, deleting nothing, when that is more than `maxShare` percent of the rows of sent
+   * notifications, unless `force`.
    */
-  readonly prune: (before: DateTime.Utc) => Effect.Effect<number, DatabaseError>
+  readonly prune: (
+    before: DateTime.Utc,
+    guard: { readonly force: boolean; readonly maxShare: number }
+  ) => Effect.Effect<{ readonly pruned: number; readonly todosTable: string }, DatabaseError | PruneRefused>
 }>() {
-  static readonly layer: Layer.Layer<LedgerAdmin, never, SqlClient.SqlClient> = Layer.effect(
+  static readonly layer: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, SqlClient.SqlClient> = Layer.effect(
     LedgerAdmin,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const table = sql(`${ledgerSchema}.notifications`)
+      const todosTable = yield* todosTableConfig
       const fail = (operation: string) => (cause: unknown) => new DatabaseError({ operation, cause })
       const runMigrations = Migrator.make({})({ loader: migrationLoader, table: migrationsTable }).pipe(
         Effect.provideService(SqlClient.SqlClient, sql)
@@ -114,22 +138,34 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           Effect.withSpan("LedgerAdmin.requeue")
         )
 
-      const prune = (before: DateTime.Utc) =>
-        sql<{ readonly n: number }>`
-          WITH pruned AS (
-            DELETE FROM ${table} n
-            WHERE n.updated_at < ${DateTime.formatIso(before)}
-              AND (n.claim_expires_at IS NULL OR n.claim_expires_at < ${DateTime.formatIso(before)})
-              AND NOT EXISTS (
-                SELECT 1 FROM todos t
-                WHERE t.id::text = n.todo_id::text AND t."workspaceId"::text = n.workspace_id::text
-                  AND t."dueDate"::text = n.due_date::text
-              )
-            RETURNING 1
-          )
-          SELECT count(*)::int AS n FROM pruned`.pipe(
-          Effect.map((rows) => rows[0]?.n ?? 0),
-          Effect.mapError(fail("Pruning the job's state")),
+      // Compared as the uuid and date types read them, so another spelling of an id is the same todo.
+      const prunable = (before: DateTime.Utc) => sql`
+        n.updated_at < ${DateTime.formatIso(before)}
+        AND (n.claim_expires_at IS NULL OR n.claim_expires_at < ${DateTime.formatIso(before)})
+        AND NOT EXISTS (
+          SELECT 1 FROM ${sql(todosTable)} t
+          WHERE ${sql(ledgerSchema)}.try_uuid(t.id::text) = n.todo_id
+            AND ${sql(ledgerSchema)}.try_uuid(t."workspaceId"::text) = n.workspace_id
+            AND ${sql(ledgerSchema)}.try_date(t."dueDate"::text) = n.due_date
+        )`
+
+      const prune = (before: DateTime.Utc, guard: { readonly force: boolean; readonly maxShare: number }) =>
+        Effect.gen(function*() {
+          const [counts] = yield* sql<{ readonly sent: number; readonly wouldDelete: number }>`
+            SELECT count(*) FILTER (WHERE n.state = 'sent')::int AS sent,
+                   count(*) FILTER (WHERE n.state = 'sent' AND ${prunable(before)})::int AS "wouldDelete"
+            FROM ${table} n`
+          const { sent, wouldDelete } = counts!
+          if (!guard.force && wouldDelete > 0 && wouldDelete * 100 > sent * guard.maxShare) {
+            return yield* new PruneRefused({ todosTable, wouldDelete, sent, maxShare: guard.maxShare })
+          }
+          const [pruned] = yield* sql<{ readonly n: number }>`
+            WITH pruned AS (DELETE FROM ${table} n WHERE ${prunable(before)} RETURNING 1)
+            SELECT count(*)::int AS n FROM pruned`
+          return { pruned: pruned?.n ?? 0, todosTable }
+        }).pipe(
+          sql.withTransaction,
+          Effect.catchTag("SqlError", (error) => Effect.fail(fail("Pruning the job's state")(error))),
           Effect.withSpan("LedgerAdmin.prune")
         )
 

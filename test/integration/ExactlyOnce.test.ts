@@ -185,6 +185,27 @@ describe("exactly once, across runs", () => {
         yield* send()
         expect(fake.state.notifications.length).toBe(2)
       }))
+
+    it.scoped("prune refuses, deleting nothing, when the todos table is empty; --force prunes all the same", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* seedDatabase
+        const { run, send } = yield* setup()
+        yield* send()
+        yield* sql`TRUNCATE todos`
+        yield* TestClock.adjust("31 days")
+        const refused = yield* run("prune", "--retention", "30d")
+        expect(refused.code).toBe(ExitCode.Aborted)
+        const error = refused.logs.find((l) => l.level === "ERROR")
+        expect(error?.message).toBe("Refusing to prune. Aborting...")
+        expect(error?.annotations).toMatchObject({ todosTable: "todos" })
+        expect(String(error?.annotations.error)).toContain("prune would delete 2 of the 2 rows of sent notifications")
+        expect((yield* ledgerRows).length).toBe(2)
+        const forced = yield* run("prune", "--retention", "30d", "--force")
+        expect(forced.code).toBe(ExitCode.Success)
+        expect(forced.logs.at(-1)?.annotations).toMatchObject({ pruned: 2, todosTable: "todos" })
+        expect(yield* ledgerRows).toEqual([])
+      }))
   })
 })
 

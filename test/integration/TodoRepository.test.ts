@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Layer } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
@@ -11,6 +11,7 @@ import {
   createTodosTable,
   insertDelayedTodos,
   layersOnDatabase,
+  ledgerRows,
   migrateLedger,
   seedDatabase,
   TestDatabaseLive
@@ -135,6 +136,76 @@ describe("TodoRepository on PostgreSQL", () => {
         expect(reports.map((r) => r.annotations.todoId).sort()).toEqual(["0b7c4a0e-5a43-4d56-9d7a-2f3b3c1b9e10", "not-a-uuid"])
         expect(reports.every((r) => r.annotations.workspaceId === workspace1)).toBe(true)
         yield* sql`DROP TABLE todos`
+      }))
+    it.scoped("in the tolerant mode, ids in another spelling (upper case, braces) are the same todo: sent once over two runs", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* seedDatabase
+        yield* sql`ALTER TABLE todos ALTER COLUMN id TYPE text, ALTER COLUMN "workspaceId" TYPE text`
+        yield* sql`UPDATE todos SET id = '{' || upper(id) || '}', "workspaceId" = upper("workspaceId") WHERE id = ${peterTodoId}`
+        // Not due yet, and its ids unreadable: nothing to report, so no exit 3.
+        yield* sql`INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
+                   VALUES ('not-a-uuid', 'Later', 'Nobody', '2030-01-01', 'neither')`
+        const first = yield* runOnDatabase(["--at", "2022-06-03"])
+        expect(first.code).toBe(ExitCode.Success)
+        expect(first.sent.map((n) => n.todoId).sort()).toEqual([ousmaneTodoId, peterTodoId].sort())
+        const second = yield* runOnDatabase(["--at", "2022-06-03"])
+        expect(second.code).toBe(ExitCode.Success)
+        expect(second.sent).toEqual([])
+        yield* sql`DROP TABLE todos`
+      }))
+
+    it.scoped("TODOS_TABLE names a todos table in another schema, for send and for prune", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* seedDatabase
+        yield* sql`CREATE SCHEMA IF NOT EXISTS app`
+        yield* sql`ALTER TABLE todos SET SCHEMA app`
+        const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["TODOS_TABLE", "app.todos"]])))
+        const run = yield* runOnDatabase(["--at", "2022-06-03"]).pipe(Effect.provide(config))
+        expect(run.code).toBe(ExitCode.Success)
+        expect(run.sent.map((n) => n.todoId).sort()).toEqual([ousmaneTodoId, peterTodoId].sort())
+        const missing = yield* runOnDatabase(["--at", "2022-06-03"])
+        expect(missing.code).toBe(ExitCode.Aborted)
+        expect(String(missing.logs.find((l) => l.level === "ERROR")?.annotations.error)).toContain('relation "todos" does not exist')
+        // prune reads the same table: both todos exist there, so it keeps both (old) rows.
+        yield* TestClock.adjust("31 days")
+        const layers = yield* layersOnDatabase(Layer.die("no client"))
+        const logs = yield* captureLogs
+        const code = yield* cli(["prune", "--retention", "30d"], layers).pipe(Effect.provide(logs.layer), Effect.provide(config))
+        expect(code).toBe(ExitCode.Success)
+        expect(logs.lines.at(-1)?.annotations).toMatchObject({ pruned: 0, todosTable: "app.todos" })
+        yield* sql`DROP SCHEMA app CASCADE`
+      }))
+
+    it.scoped("leases come from the database's clock: a process whose clock runs a day ahead takes over no live claim", () =>
+      Effect.gen(function*() {
+        yield* seedDatabase
+        const repository = yield* Effect.provide(TodoRepository, TodoRepository.layer)
+        yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+        const first = yield* repository.claim({ owner: crypto.randomUUID(), size: 10, lease: Duration.minutes(5), order: "oldest-first" })
+        expect(first.todos.length).toBe(2)
+        yield* TestClock.adjust("1 day")
+        const second = yield* repository.claim({ owner: crypto.randomUUID(), size: 10, lease: Duration.minutes(5), order: "oldest-first" })
+        expect(second.todos).toEqual([])
+      }))
+
+    it.scoped("record reports the outcomes of claims another run took over, and writes none of them", () =>
+      Effect.gen(function*() {
+        yield* seedDatabase
+        const repository = yield* Effect.provide(TodoRepository, TodoRepository.layerOnClock)
+        yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+        const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
+        const byA = yield* repository.claim({ owner: a, size: 10, lease: Duration.minutes(1), order: "oldest-first" })
+        // A's lease runs out and B takes both todos over.
+        yield* TestClock.adjust("2 minutes")
+        const byB = yield* repository.claim({ owner: b, size: 10, lease: Duration.minutes(5), order: "oldest-first" })
+        expect(byB.todos.length).toBe(2)
+        const late = yield* repository.record(a, byA.todos.map((todo) => ({ _tag: "Sent" as const, todo })))
+        expect(late.notHeld.map((o) => o.todo.id).sort()).toEqual(byA.todos.map((t) => t.id).sort())
+        expect((yield* ledgerRows).map((r) => [r.state, r.claimedBy])).toEqual([["pending", b], ["pending", b]])
+        const onTime = yield* repository.record(b, byB.todos.map((todo) => ({ _tag: "Sent" as const, todo })))
+        expect(onTime.notHeld).toEqual([])
       }))
   })
 
