@@ -10,6 +10,7 @@ import { defaultRetryPolicy } from "./domain/RetryPolicy.js"
 import type { CalendarDate } from "./domain/Todo.js"
 import type { RunSummary } from "./domain/RunSummary.js"
 import { ExitCode } from "./ExitCode.js"
+import { parseDuration } from "./lib/Durations.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
 import { reportOf, type RunResult, writeReport } from "./RunReport.js"
 import { runOnSchedule } from "./Schedule.js"
@@ -42,18 +43,7 @@ const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pen
 
 const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
-/** "90s", "5m", "2h", "30d", "500ms", or Effect's "5 minutes". */
-export const parseDuration = (input: string): Option.Option<Duration.Duration> => {
-  const short = /^(\d+)(ms|s|m|h|d)$/.exec(input.trim())
-  if (short !== null) {
-    const amount = Number(short[1])
-    const unit = short[2] as "ms" | "s" | "m" | "h" | "d"
-    return Option.some(
-      ({ ms: Duration.millis, s: Duration.seconds, m: Duration.minutes, h: Duration.hours, d: Duration.days })[unit](amount)
-    )
-  }
-  return Duration.decodeUnknown(input)
-}
+export { parseDuration } from "./lib/Durations.js"
 
 const duration = (name: string, env: string, fallback: string, description: string) =>
   Options.text(name).pipe(

@@ -32,6 +32,12 @@ export interface FakeNotifyBehaviour {
   tokenFailStatus: number
   /** For every Nth distinct message, the first request is never answered and nothing is created (0: never). */
   hangEvery: number
+  /**
+   * Answers notification ("notify") or token ("token") requests with their headers, then one byte
+   * of body every `trickleMs`, never ending ("none": never).
+   */
+  trickle: "none" | "notify" | "token"
+  trickleMs: number
   /** Sent with a 429 answer. */
   retryAfterSeconds: number
   /** Lifetime of issued tokens, in seconds. */
@@ -97,6 +103,8 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     failBody: options.failBody,
     tokenFailStatus: options.tokenFailStatus ?? 0,
     hangEvery: options.hangEvery ?? 0,
+    trickle: options.trickle ?? "none",
+    trickleMs: options.trickleMs ?? 2000,
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
   }
@@ -146,6 +154,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       body
     })
     const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`
+    if (behaviour.trickle === "token") return yield* trickle
     if (behaviour.tokenFailStatus > 0) return failure(behaviour.tokenFailStatus)
     if (request.headers["authorization"] !== expected) return status(401, "Unknown client or wrong secret")
     const scope = /^workspaceId=([0-9a-fA-F-]{36})$/.exec(url.searchParams.get("scope") ?? "")
@@ -166,6 +175,16 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     })
   })
 
+  /** Headers now, then a byte every trickleMs until the client goes away. */
+  const trickle = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const response = NodeHttpServerRequest.toServerResponse(request)
+    response.writeHead(500, { "content-type": "text/plain" })
+    const timer = setInterval(() => response.write("."), behaviour.trickleMs)
+    response.on("close", () => clearInterval(timer))
+    return yield* Effect.never
+  })
+
   const answer = (code: number, response: HttpServerResponse.HttpServerResponse) => {
     state.answers[code] = (state.answers[code] ?? 0) + 1
     return response
@@ -176,6 +195,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const body = yield* request.text
     const requestNumber = ++state.notifyRequests
     state.requestTimes.push(yield* Clock.currentTimeMillis)
+    if (behaviour.trickle === "notify") return yield* trickle
     yield* delay
     const bearer = /^Bearer (.+)$/.exec(request.headers["authorization"] ?? "")?.[1]
     const claims = bearer === undefined ? undefined : verify(bearer)

@@ -1,6 +1,8 @@
 import { PgClient } from "@effect/sql-pg"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
+import { durationConfig } from "../lib/Durations.js"
+import { describeCause } from "../lib/Errors.js"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
 import { DatabaseError } from "../services/TodoRepository.js"
 
@@ -17,29 +19,34 @@ const databaseUrl = secretConfig("DATABASE_URL").pipe(
 )
 
 /** The sslmode values the job honours, as libpq defines them. */
-const sslModes = ["disable", "require", "verify-ca", "verify-full"] as const
+const sslModes = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const
 type SslMode = (typeof sslModes)[number]
 
 /** The connection's TLS settings and the URL without its ssl* parameters (pg would read them otherwise). */
 export interface DatabaseConnection {
   readonly url: Redacted.Redacted<string>
   readonly ssl: ConnectionOptions | false
+  /** The sslmode in force (for the start-up debug line); `prefer` falls back to plain text when the server offers no TLS. */
+  readonly mode: SslMode
 }
 
 /**
  * libpq's meaning of `sslmode` (pg treats require and verify-ca as verify-full): `require`
  * encrypts without checking the certificate unless a CA is given (then it is verify-ca, as in
  * libpq); `verify-ca` checks the chain against the CA (DATABASE_CA_FILE or the URL's
- * `sslrootcert`, else Node's CAs); `verify-full` also checks the host name. No sslmode: no TLS.
- * `prefer` and `allow` (TLS if the server offers it) cannot be done by pg and are refused.
+ * `sslrootcert`, else Node's CAs); `verify-full` also checks the host name; `prefer` (also when
+ * no sslmode is given, as in libpq) encrypts when the server offers TLS, else connects in plain
+ * text; a CA given without sslmode means `verify-full`. `allow` is refused.
  */
 export const databaseConnection = (
   url: Redacted.Redacted<string>,
-  caFile: Option.Option<string>
+  caFile: Option.Option<string>,
+  statementTimeout: Duration.Duration = Duration.minutes(1)
 ): Either.Either<DatabaseConnection, ConfigError.ConfigError> =>
   Either.gen(function*() {
     const parsed = new URL(Redacted.value(url))
-    const mode = parsed.searchParams.get("sslmode") ?? "disable"
+    // libpq's default is prefer; a CA given without a mode means the certificate is to be checked.
+    const mode = parsed.searchParams.get("sslmode") ?? (Option.isSome(caFile) ? "verify-full" : "prefer")
     if (!(sslModes as ReadonlyArray<string>).includes(mode)) {
       return yield* Either.left(
         ConfigError.InvalidData(["DATABASE_URL"], `sslmode=${mode} is not supported; use ${sslModes.join(", ")}`)
@@ -62,22 +69,40 @@ export const databaseConnection = (
     for (const name of ["sslmode", "sslrootcert", "sslcert", "sslkey", "ssl", "uselibpqcompat"]) {
       parsed.searchParams.delete(name)
     }
+    // Every session of the job: dates leave PostgreSQL in ISO form whatever the role's DateStyle,
+    // and no statement runs longer than DATABASE_STATEMENT_TIMEOUT.
+    parsed.searchParams.set(
+      "options",
+      [
+        parsed.searchParams.get("options"),
+        "-c DateStyle=ISO,MDY",
+        "-c IntervalStyle=postgres",
+        `-c statement_timeout=${Math.round(Duration.toMillis(statementTimeout))}`
+      ].filter((o) => o !== null).join(" ")
+    )
     const effective: SslMode = mode === "require" && ca !== undefined ? "verify-ca" : (mode as SslMode)
     const ssl: ConnectionOptions | false = effective === "disable" ? false : {
       ...(ca === undefined ? {} : { ca }),
       ...(cert === undefined ? {} : { cert }),
       ...(key === undefined ? {} : { key }),
-      rejectUnauthorized: effective !== "require",
+      rejectUnauthorized: effective !== "require" && effective !== "prefer",
       // verify-ca: the chain is checked, the host name is not.
       ...(effective === "verify-ca" ? { checkServerIdentity: () => undefined } : {})
     }
-    return { url: Redacted.make(parsed.toString()), ssl }
+    return { url: Redacted.make(parsed.toString()), ssl, mode: effective }
   })
+
+/** DATABASE_STATEMENT_TIMEOUT: no statement of the job runs longer (PostgreSQL's statement_timeout). */
+const statementTimeout = durationConfig("DATABASE_STATEMENT_TIMEOUT", Duration.minutes(1), {
+  min: Duration.seconds(1),
+  max: Duration.hours(24)
+})
 
 const connectionConfig = Config.all({
   url: databaseUrl,
-  caFile: Config.option(Config.string("DATABASE_CA_FILE"))
-}).pipe(Config.mapOrFail(({ caFile, url }) => databaseConnection(url, caFile)))
+  caFile: Config.option(Config.string("DATABASE_CA_FILE")),
+  statementTimeout
+}).pipe(Config.mapOrFail(({ caFile, statementTimeout, url }) => databaseConnection(url, caFile, statementTimeout)))
 
 /** Node's codes for a server certificate that was not accepted. */
 const certificateCodes = new Set([
@@ -112,13 +137,31 @@ const connectionError = (cause: unknown) => {
   })
 }
 
-/** The one connection pool of the process, on DATABASE_URL (or DATABASE_URL_FILE), with TLS as sslmode says. */
-export const SqlLive = Layer.unwrapEffect(Effect.map(connectionConfig, ({ ssl, url }) =>
+const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false) =>
   PgClient.layer({
     url,
     ...(ssl === false ? {} : { ssl }),
     applicationName: "delay-notifications",
     connectTimeout: Duration.seconds(5)
-  }))).pipe(
+  })
+
+const offersNoTls = (error: unknown) => /does not support SSL connections/.test(describeCause(error))
+
+/** The pool, and once it is connected a debug line saying which sslmode is in force. */
+const poolSaying = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, sslmode: string) =>
+  poolOn(url, ssl).pipe(Layer.tap(() => Effect.logDebug("Database connection.").pipe(Effect.annotateLogs({ sslmode }))))
+
+/**
+ * The one connection pool of the process, on DATABASE_URL (or DATABASE_URL_FILE), with TLS as
+ * sslmode says; without sslmode as libpq's `prefer`: encrypted when the server offers TLS.
+ */
+export const SqlLive = Layer.unwrapEffect(Effect.map(connectionConfig, ({ mode, ssl, url }) =>
+  mode !== "prefer"
+    ? poolSaying(url, ssl, mode)
+    : poolSaying(url, ssl, "prefer (encrypted)").pipe(
+      Layer.catchAll((error) =>
+        offersNoTls(error) ? poolSaying(url, false, "prefer (plain text: the server offers no TLS)") : Layer.fail(error)
+      )
+    ))).pipe(
     Layer.mapError((error) => ConfigError.isConfigError(error) ? error : connectionError(error))
   )

@@ -1,5 +1,6 @@
 import { Migrator, SqlClient } from "@effect/sql"
-import { type ConfigError, Context, Data, DateTime, Effect, Layer } from "effect"
+import { Clock, type ConfigError, Context, Data, DateTime, Duration, Effect, Layer } from "effect"
+import { durationConfig } from "../lib/Durations.js"
 import { todosTableConfig } from "../lib/TodosTable.js"
 import { ledgerSchema, migrationLoader, migrationsTable } from "../migrations/index.js"
 import { DatabaseError } from "./TodoRepository.js"
@@ -73,6 +74,10 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
       const sql = yield* SqlClient.SqlClient
       const table = sql(`${ledgerSchema}.notifications`)
       const todosTable = yield* todosTableConfig
+      const lockWait = yield* durationConfig("MIGRATE_LOCK_TIMEOUT", Duration.minutes(2), {
+        min: Duration.seconds(1),
+        max: Duration.hours(1)
+      })
       const fail = (operation: string) => (cause: unknown) => new DatabaseError({ operation, cause })
       const runMigrations = Migrator.make({})({ loader: migrationLoader, table: migrationsTable }).pipe(
         Effect.provideService(SqlClient.SqlClient, sql)
@@ -80,16 +85,47 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
 
       // One migrate at a time across processes (pods that all migrate at start): a session lock
       // held on a connection of its own while the Migrator works on the others.
+      // The wait for the lock is bounded (MIGRATE_LOCK_TIMEOUT): past it, migrate fails naming who holds it.
       const oneAtATime = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         Effect.scoped(Effect.gen(function*() {
           const lockKey = `${ledgerSchema}.migrate`
           const connection = yield* sql.reserve
-          yield* connection.execute("SELECT pg_advisory_lock(hashtext($1))", [lockKey], undefined)
+          const tryLock = Effect.map(
+            connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [lockKey], undefined),
+            (rows) => (rows[0] as { readonly locked: boolean } | undefined)?.locked === true
+          )
+          const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lockWait)
+          while (!(yield* tryLock)) {
+            const holder = yield* lockHolder(lockKey)
+            if ((yield* Clock.currentTimeMillis) >= deadline) {
+              return yield* Effect.fail(
+                new Error(`another migrate has held the migration lock for over ${Duration.format(lockWait)} (${holder})`)
+              )
+            }
+            yield* Effect.logInfo("Waiting for another migrate to finish.").pipe(Effect.annotateLogs({ holder }))
+            yield* Effect.sleep("1 second")
+          }
           return yield* Effect.ensuring(
             effect,
             Effect.ignore(connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [lockKey], undefined))
           )
         }))
+
+      /** Who holds the migration lock, on one line: pid, application, address, since when. */
+      const lockHolder = (lockKey: string) =>
+        sql<{ readonly pid: number; readonly app: string | null; readonly addr: string | null; readonly since: string | null }>`
+          SELECT a.pid, a.application_name AS app, a.client_addr::text AS addr,
+                 to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
+          FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+            AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext(${lockKey})::bigint
+          LIMIT 1`.pipe(
+          Effect.map(([row]) =>
+            row === undefined
+              ? "holder unknown"
+              : `held by pid ${row.pid}, application ${row.app || "-"}, from ${row.addr ?? "a local socket"}, connected since ${row.since ?? "?"}`
+          )
+        )
 
       const migrate = oneAtATime(Effect.gen(function*() {
         // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a

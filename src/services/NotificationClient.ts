@@ -1,10 +1,11 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Config, Context, Duration, Effect, Either, Layer, Metric, Random, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Either, Layer, Metric, Random, Redacted, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
+import { HttpDispatcher, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
 import { countOne, Metrics, TelemetryEnabled } from "../lib/Metrics.js"
-import { type ClientRejected, excerpt, servicesUrl, ServiceTokens } from "./ServiceTokens.js"
+import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
+import { type ClientRejected, excerpt, ServiceTokens } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
 export interface Notification {
@@ -42,11 +43,6 @@ export interface Delivery {
   readonly retries: number
 }
 
-/** undici's headers or body timeout (NOTIFY_TIMEOUT). */
-const isTimeout = (cause: unknown): boolean =>
-  typeof cause === "object" && cause !== null && "code" in cause &&
-  (cause.code === "UND_ERR_HEADERS_TIMEOUT" || cause.code === "UND_ERR_BODY_TIMEOUT")
-
 /** Retry-After as milliseconds from `now`: delay-seconds or an HTTP date. */
 export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
   if (value === undefined) return undefined
@@ -66,18 +62,6 @@ const withRetries = (error: NotificationError, retries: number) =>
     cause: error.cause
   })
 
-/** How the live client retries within a run; from NOTIFY_* variables. */
-export interface RetryWithinRun {
-  /** Each request's limit (NOTIFY_TIMEOUT, default 10 seconds), used in messages. */
-  readonly timeout: Duration.Duration
-  /** Further tries after the first (NOTIFY_RETRIES, default 3). */
-  readonly retries: number
-  /** First backoff, doubled each time, with jitter (NOTIFY_RETRY_BASE, default 250 millis). */
-  readonly base: Duration.Duration
-  /** No retry once the waits would add up to more than this (NOTIFY_RETRY_BUDGET, default 30 seconds). */
-  readonly budget: Duration.Duration
-}
-
 /**
  * The longest one send can take, its retries included: each try may fetch a token, post, and
  * after a 401 fetch and post once more (four requests, each within the timeout), and the waits
@@ -85,16 +69,6 @@ export interface RetryWithinRun {
  */
 export const longestSend = (policy: RetryWithinRun): Duration.Duration =>
   Duration.sum(Duration.times(policy.timeout, 4 * (policy.retries + 1)), policy.retries > 0 ? policy.budget : Duration.zero)
-
-/** NOTIFY_TIMEOUT: the limit of each request to the notify and auth services (enforced by the HTTP client). */
-export const requestTimeout = Config.duration("NOTIFY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
-
-const retryConfig = Config.all({
-  timeout: requestTimeout,
-  retries: Config.integer("NOTIFY_RETRIES").pipe(Config.withDefault(3)),
-  base: Config.duration("NOTIFY_RETRY_BASE").pipe(Config.withDefault(Duration.millis(250))),
-  budget: Config.duration("NOTIFY_RETRY_BUDGET").pipe(Config.withDefault(Duration.seconds(30)))
-})
 
 /**
  * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
@@ -129,84 +103,86 @@ export const retryTransient = <E>(attempt: Effect.Effect<void, NotificationError
 
 /** Live client: POST {SERVICES_URL}/notify/notifications with the workspace's bearer token. */
 const makeHttp = Effect.gen(function*() {
-  const url = `${yield* servicesUrl}/notify/notifications`
-  // The send is traced as NotificationClient.send; a second span per request from the HTTP
-  // client cost about a quarter of the per-notification CPU time (measured, bench/RESULTS.md).
-  const http = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
+  const url = new URL(`${yield* servicesUrl}/notify/notifications`)
+  const dispatcher = yield* HttpDispatcher
   const tokens = yield* ServiceTokens
   const policy = yield* retryConfig
+  const deadline = Duration.toMillis(policy.timeout)
   const timeoutText = Duration.format(policy.timeout)
   const telemetry = yield* TelemetryEnabled
 
-  const post = Effect.fnUntraced(function*(notification: Notification) {
+  const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
+    new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
+
+  const postOnce = Effect.fnUntraced(function*(notification: Notification) {
     const token = yield* tokens.get(notification.workspaceId)
-    const body = { message: notification.message }
-    const todo = { workspaceId: notification.workspaceId, todoId: notification.todoId }
-    yield* logDebugWith("Request", () => ({ ...todo, method: "POST", url, body }))
-    const request = http.execute(
-      HttpClientRequest.post(url).pipe(
-        HttpClientRequest.bearerToken(token),
-        HttpClientRequest.setHeader("idempotency-key", notification.idempotencyKey),
-        HttpClientRequest.bodyUnsafeJson(body)
-      )
-    )
-    const response = yield* (telemetry ? Metric.trackDurationWith(request, Metrics.notifyLatency, Duration.toMillis) : request)
-    // Always read the body, so the keep-alive connection goes back to the pool.
-    const text = yield* response.text
-    yield* logDebugWith("Response", () => ({ ...todo, status: response.status, method: "POST", url, body: excerpt(text) }))
-    return { status: response.status, body: text, retryAfter: response.headers["retry-after"] }
+    const body = JSON.stringify({ message: notification.message })
+    yield* logDebugWith("Request", () => ({
+      workspaceId: notification.workspaceId,
+      todoId: notification.todoId,
+      method: "POST",
+      url: url.href,
+      body: { message: notification.message }
+    }))
+    const request = post(dispatcher, {
+      origin: url.origin,
+      path: url.pathname,
+      headers: {
+        authorization: `Bearer ${Redacted.value(token)}`,
+        "content-type": "application/json",
+        "idempotency-key": notification.idempotencyKey
+      },
+      body,
+      deadline
+    })
+    const answer = yield* (telemetry ? Metric.trackDurationWith(request, Metrics.notifyLatency, Duration.toMillis) : request)
+    yield* logDebugWith("Response", () => ({
+      workspaceId: notification.workspaceId,
+      todoId: notification.todoId,
+      status: answer.status,
+      method: "POST",
+      url: url.href,
+      body: excerpt(answer.body)
+    }))
+    return answer
   })
 
-  const attempt = Effect.fnUntraced(
-    function*(notification: Notification) {
-      let response = yield* post(notification)
-      if (response.status === 401) {
+  const attempt = (notification: Notification) =>
+    Effect.gen(function*() {
+      let answer = yield* postOnce(notification)
+      if (answer.status === 401) {
         // The token expired or was revoked early: fetch a new one and try once more.
         yield* tokens.invalidate(notification.workspaceId)
-        response = yield* post(notification)
+        answer = yield* postOnce(notification)
       }
-      if (response.status >= 200 && response.status < 300) return
-      const retryAfterMs = parseRetryAfter(response.retryAfter, yield* Clock.currentTimeMillis)
+      if (answer.status >= 200 && answer.status < 300) return
+      const retryAfter = answer.headers["retry-after"]
+      const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, yield* Clock.currentTimeMillis)
       return yield* new NotificationError({
         workspaceId: notification.workspaceId,
         todoId: notification.todoId,
-        status: response.status,
-        reason: excerpt(response.body),
+        status: answer.status,
+        reason: excerpt(answer.body),
         ...(retryAfterMs === undefined ? {} : { retryAfterMs })
       })
-    },
-    (effect, notification) =>
-      Effect.catchTags(effect, {
+    }).pipe(
+      Effect.catchTags({
         TokenError: (error) =>
-          new NotificationError({
-            workspaceId: notification.workspaceId,
-            todoId: notification.todoId,
-            reason: error.message,
-            ...(error.status === undefined ? {} : { status: error.status }),
-            cause: error
-          }),
-        RequestError: (error) =>
-          new NotificationError({
-            workspaceId: notification.workspaceId,
-            todoId: notification.todoId,
-            reason: isTimeout(error.cause)
+          failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error }),
+        // No answer in time, no connection, or the connection broke mid-answer: whether it got
+        // through is unknown, so it is transient (a resend carries the same Idempotency-Key).
+        ExchangeError: (error) =>
+          failed(
+            notification,
+            error.timedOut
               ? `No answer from the notify service within ${timeoutText}`
-              : `Could not reach the notify service: ${describeCause(error)}`,
-            cause: error
-          }),
-        // The connection broke mid-answer: whether it got through is unknown, so it is transient
-        // (a resend carries the same Idempotency-Key).
-        ResponseError: (error) =>
-          new NotificationError({
-            workspaceId: notification.workspaceId,
-            todoId: notification.todoId,
-            reason: isTimeout(error.cause)
-              ? `No answer from the notify service within ${timeoutText}`
-              : `The connection broke while reading the notify service's answer (HTTP ${error.response.status}): ${error.message}`,
-            cause: error
-          })
+              : error.answered
+              ? `The connection broke while reading the notify service's answer: ${describeCause(error.cause)}`
+              : `Could not reach the notify service: ${describeCause(error.cause)}`,
+            { cause: error.cause }
+          )
       })
-  )
+    )
 
   const send = Effect.fn("NotificationClient.send")(function*(notification: Notification) {
     return yield* retryTransient(attempt(notification), policy)
@@ -221,7 +197,7 @@ export class NotificationClient extends Context.Tag("app/NotificationClient")<No
   /** The longest one `send` can take, its retries within the run included. */
   readonly longestSend: Duration.Duration
 }>() {
-  /** The live client over HTTP; needs an HttpClient (undici with keep-alive in MainLive). */
+  /** The live client over HTTP; needs the HttpDispatcher (undici with keep-alive, layers/HttpLive). */
   static readonly layer = Layer.effect(NotificationClient, makeHttp).pipe(Layer.provide(ServiceTokens.layer))
 
   /**

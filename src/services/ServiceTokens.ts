@@ -1,19 +1,11 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
+import { HttpDispatcher, maxAnswerBytes, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
 import { secretConfig } from "../lib/Secrets.js"
-
-/** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
-export const servicesUrl = Config.string("SERVICES_URL").pipe(
-  Config.validate({
-    message: "Expected an http:// or https:// URL",
-    validation: (url) => URL.canParse(url) && ["http:", "https:"].includes(new URL(url).protocol)
-  }),
-  Config.map((url) => url.replace(/\/+$/, ""))
-)
+import { requestTimeout, servicesUrl } from "../lib/ServicesConfig.js"
 
 /** A token is used until this long before its exp claim. */
 const expiryMargin = Duration.seconds(30)
@@ -83,8 +75,10 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       const baseUrl = yield* servicesUrl
       const clientId = yield* Config.string("CLIENT_ID").pipe(Config.validate({ message: "Expected a non-empty client id", validation: (s) => s.length > 0 }))
       const clientSecret = yield* secretConfig("CLIENT_SECRET")
-      const http = yield* HttpClient.HttpClient
-      const url = `${baseUrl}/auth/token`
+      const dispatcher = yield* HttpDispatcher
+      const deadline = Duration.toMillis(yield* requestTimeout)
+      const url = new URL(`${baseUrl}/auth/token`)
+      const basic = `Basic ${Buffer.from(`${clientId}:${Redacted.value(clientSecret)}`).toString("base64")}`
 
       const fetchToken = Effect.fn("ServiceTokens.fetch")(function*(workspaceId: WorkspaceId) {
         const failed = (reason: string, status?: number, cause?: unknown) =>
@@ -94,26 +88,37 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
             ...(status === undefined ? {} : { status }),
             ...(cause === undefined ? {} : { cause })
           })
-        const request = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setUrlParams({ grant_type: "client_credentials", scope: `workspaceId=${workspaceId}` }),
-          HttpClientRequest.basicAuth(clientId, clientSecret),
-          HttpClientRequest.bodyText("", "application/x-www-form-urlencoded;charset=utf-8")
+        const query = new URLSearchParams({ grant_type: "client_credentials", scope: `workspaceId=${workspaceId}` })
+        yield* logDebugWith("Request", () => ({ method: "POST", url: url.href, workspaceId }))
+        const answer = yield* post(dispatcher, {
+          origin: url.origin,
+          path: `${url.pathname}?${query}`,
+          headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded;charset=utf-8" },
+          body: "",
+          deadline
+        }).pipe(
+          Effect.mapError((error) =>
+            failed(
+              error.timedOut ? `No answer from the auth service within ${Duration.format(Duration.millis(deadline))}` : describeCause(error.cause),
+              undefined,
+              error.cause
+            )
+          )
         )
-        yield* logDebugWith("Request", () => ({ method: "POST", url, workspaceId }))
-        const response = yield* http.execute(request).pipe(
-          Effect.mapError((error) => failed(describeCause(error), undefined, error))
-        )
-        yield* logDebugWith("Response", () => ({ status: response.status, method: "POST", url }))
+        yield* logDebugWith("Response", () => ({ status: answer.status, method: "POST", url: url.href }))
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.
-        const body = yield* response.text.pipe(Effect.mapError((error) => failed(error.message, response.status, error)))
-        if (response.status === 401 || response.status === 403 || /"invalid_client"/.test(body.slice(0, 4096))) {
-          return yield* new ClientRejected({ clientId, status: response.status })
+        const body = answer.body
+        if (answer.status === 401 || answer.status === 403 || /"invalid_client"/.test(body.slice(0, 4096))) {
+          return yield* new ClientRejected({ clientId, status: answer.status })
         }
-        if (response.status < 200 || response.status >= 300) {
-          return yield* failed(excerpt(body), response.status)
+        if (answer.status < 200 || answer.status >= 300) {
+          return yield* failed(excerpt(body), answer.status)
+        }
+        if (answer.truncated) {
+          return yield* failed(`the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status)
         }
         const { access_token } = yield* Schema.decodeUnknown(Schema.parseJson(TokenResponse))(body).pipe(
-          Effect.mapError(() => failed("the auth service answered without an access_token", response.status))
+          Effect.mapError(() => failed("the auth service answered without an access_token", answer.status))
         )
         const now = yield* Clock.currentTimeMillis
         const expiresAt = tokenExpiry(access_token)

@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, ConfigProvider, Effect, Layer } from "effect"
+import { ConfigError, ConfigProvider, Effect, Layer, Logger, LogLevel } from "effect"
 import pg from "pg"
-import { afterAll, beforeAll } from "vitest"
+import { afterAll, beforeAll, inject } from "vitest"
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../dev/embeddedPostgres.js"
 import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import { describeConfigError } from "../../src/Cli.js"
@@ -10,6 +10,7 @@ import { SqlLive } from "../../src/layers/SqlLive.js"
 import { type Authority, makeAuthority, makeServerCertificate } from "../support/certificates.js"
 import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
 import { logLines, runBuilt } from "../support/process.js"
+import { captureLogs } from "../support/TestApp.js"
 
 // One server for the file, serving TLS with a certificate for "localhost" only, signed by a
 // private CA; a second CA that signed nothing of it.
@@ -71,18 +72,47 @@ describe("TLS to PostgreSQL: sslmode in DATABASE_URL, a private CA in DATABASE_C
         .toBe(true)
     }))
 
-  it.effect("require encrypts without checking; no sslmode does not encrypt; prefer is refused as unsupported", () =>
+  it.effect("require encrypts without checking; disable does not encrypt; allow is refused", () =>
     Effect.gen(function*() {
       expect(yield* connect({ DATABASE_URL: urlFor("127.0.0.1", "sslmode=require") })).toBe(true)
-      expect(yield* connect({ DATABASE_URL: urlFor("127.0.0.1", "") })).toBe(false)
       expect(yield* connect({ DATABASE_URL: urlFor("127.0.0.1", "sslmode=disable") })).toBe(false)
       // With a CA, require checks the chain (libpq: require with a root certificate is verify-ca).
       expect(yield* refusal({ DATABASE_URL: urlFor("127.0.0.1", "sslmode=require"), DATABASE_CA_FILE: wrongCa.certFile }))
         .toContain("the server's TLS certificate was not accepted")
-      expect(yield* refusal({ DATABASE_URL: urlFor("127.0.0.1", "sslmode=prefer") }))
-        .toBe("DATABASE_URL: sslmode=prefer is not supported; use disable, require, verify-ca, verify-full")
+      expect(yield* refusal({ DATABASE_URL: urlFor("127.0.0.1", "sslmode=allow") }))
+        .toBe("DATABASE_URL: sslmode=allow is not supported; use disable, prefer, require, verify-ca, verify-full")
       expect(yield* refusal({ DATABASE_URL: urlFor("localhost", "sslmode=verify-full"), DATABASE_CA_FILE: "/no/such/ca.crt" }))
         .toBe("DATABASE_CA_FILE: Cannot read the file /no/such/ca.crt (ENOENT)")
+    }))
+
+  it.effect("no sslmode is libpq's prefer: encrypted when the server offers TLS, plain text when it does not", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const encrypted = yield* connect({ DATABASE_URL: urlFor("127.0.0.1", "") }).pipe(
+        Effect.provide(logs.layer),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )
+      expect(encrypted).toBe(true)
+      expect(logs.lines.find((l) => l.message === "Database connection.")?.annotations).toEqual({ sslmode: "prefer (encrypted)" })
+      expect(yield* connect({ DATABASE_URL: urlFor("127.0.0.1", "sslmode=prefer") })).toBe(true)
+      // The run's own server offers no TLS.
+      const plain = yield* captureLogs
+      expect(yield* connect({ DATABASE_URL: inject("databaseUrl") }).pipe(
+        Effect.provide(plain.layer),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )).toBe(false)
+      expect(plain.lines.find((l) => l.message === "Database connection.")?.annotations).toEqual({
+        sslmode: "prefer (plain text: the server offers no TLS)"
+      })
+    }))
+
+  it.effect("DATABASE_CA_FILE without sslmode means verify-full: the chain and the host name are checked", () =>
+    Effect.gen(function*() {
+      expect(yield* connect({ DATABASE_URL: urlFor("localhost", ""), DATABASE_CA_FILE: rightCa.certFile })).toBe(true)
+      expect(yield* refusal({ DATABASE_URL: urlFor("localhost", ""), DATABASE_CA_FILE: wrongCa.certFile }))
+        .toContain("the server's TLS certificate was not accepted")
+      expect(yield* refusal({ DATABASE_URL: urlFor("127.0.0.1", ""), DATABASE_CA_FILE: rightCa.certFile }))
+        .toContain("ERR_TLS_CERT_ALTNAME_INVALID")
     }))
 
   it.scoped("the built job runs over verify-full, and stops with exit 1 and one clear line on a wrong CA", () =>

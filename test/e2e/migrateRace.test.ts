@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import pg from "pg"
 import { latestMigrationId } from "../../src/migrations/index.js"
 import { TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
 import { logLines, runBuilt } from "../support/process.js"
@@ -19,6 +20,30 @@ describe("migrate from several pods at once", () => {
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<{ readonly id: number }>`SELECT migration_id AS id FROM delay_notifications.migrations ORDER BY 1`
         expect(rows.map((row) => row.id)).toEqual(Array.from({ length: latestMigrationId }, (_, i) => i + 1))
+      }))
+
+    it.scoped("a migrate that cannot get the lock in MIGRATE_LOCK_TIMEOUT exits 1 with one line naming who holds it", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabaseUrl
+        const holder = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new pg.Client({ connectionString: url, application_name: "stuck-migrate" })
+            await client.connect()
+            await client.query("SELECT pg_advisory_lock(hashtext('delay_notifications.migrate'))")
+            const [row] = (await client.query("SELECT pg_backend_pid() AS pid")).rows
+            return { client, pid: row.pid as number }
+          }),
+          ({ client }) => Effect.promise(() => client.end())
+        )
+        const run = yield* Effect.promise(() => runBuilt(["migrate"], { env: { DATABASE_URL: url, MIGRATE_LOCK_TIMEOUT: "2s" } }))
+        expect(run.code).toBe(1)
+        const lines = logLines(run.stdout)
+        expect(lines.filter((line) => line.message === "Waiting for another migrate to finish.").length).toBeGreaterThan(0)
+        const errors = lines.filter((line) => line.level === "ERROR")
+        expect(errors).toHaveLength(1)
+        expect(String(errors[0]!.error)).toContain(
+          `another migrate has held the migration lock for over 2s (held by pid ${holder.pid}, application stuck-migrate`
+        )
       }))
   })
 })

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as path from "node:path"
 
 export const distMain = path.resolve(import.meta.dirname, "../../dist/main.js")
@@ -18,9 +20,15 @@ export interface Running {
 /** Starts the built CLI as its own process, with exactly the environment given (plus PATH). */
 export const startBuilt = (
   args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly main?: string; readonly cwd?: string } = {}
+  options: {
+    readonly env?: Record<string, string>
+    readonly main?: string
+    readonly cwd?: string
+    /** Node's own flags, before the script. */
+    readonly node?: ReadonlyArray<string>
+  } = {}
 ): Running => {
-  const child = spawn(process.execPath, [options.main ?? distMain, ...args], {
+  const child = spawn(process.execPath, [...(options.node ?? []), options.main ?? distMain, ...args], {
     env: { PATH: process.env.PATH ?? "", ...options.env },
     cwd: options.cwd ?? process.cwd(),
     stdio: ["ignore", "pipe", "pipe"]
@@ -37,10 +45,22 @@ export const startBuilt = (
 }
 
 /** Runs the built CLI to its end. */
-export const runBuilt = (
-  args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly main?: string; readonly cwd?: string } = {}
-): Promise<ProcessResult> => startBuilt(args, options).done
+export const runBuilt = (args: ReadonlyArray<string>, options: Parameters<typeof startBuilt>[1] = {}): Promise<ProcessResult> =>
+  startBuilt(args, options).done
+
+/**
+ * Runs the built CLI to its end and measures its peak resident memory (the kernel's maxRSS,
+ * reported by the process itself as it exits), in MiB.
+ */
+export const runBuiltMeasured = async (args: ReadonlyArray<string>, options: Parameters<typeof startBuilt>[1] = {}) => {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "peak-rss-")), "peak")
+  const result = await runBuilt(args, {
+    ...options,
+    node: ["--import", path.resolve(import.meta.dirname, "reportPeakRss.mjs"), ...(options.node ?? [])],
+    env: { ...options.env, PEAK_RSS_FILE: file }
+  })
+  return { ...result, peakRssMiB: Number(readFileSync(file, "utf8")) / 1024 }
+}
 
 /** The JSON log lines a built job wrote (its stdout off a terminal). */
 export const logLines = (stdout: string): Array<Record<string, unknown>> =>

@@ -1,0 +1,48 @@
+/**
+ * The configuration of the auth and notify services, read by the layers that talk to them:
+ * SERVICES_URL and the NOTIFY_* limits, each with its range (README's configuration table).
+ */
+import { Config, ConfigError, Duration, Either } from "effect"
+import { durationConfig } from "./Durations.js"
+
+/** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
+export const servicesUrl = Config.string("SERVICES_URL").pipe(
+  Config.validate({
+    message: "Expected an http:// or https:// URL",
+    validation: (url) => URL.canParse(url) && ["http:", "https:"].includes(new URL(url).protocol)
+  }),
+  Config.map((url) => url.replace(/\/+$/, ""))
+)
+
+/** NOTIFY_TIMEOUT: the deadline of each whole request (connection, headers and body) to the notify and auth services. */
+export const requestTimeout = durationConfig("NOTIFY_TIMEOUT", Duration.seconds(10), {
+  min: Duration.millis(10),
+  max: Duration.minutes(10)
+})
+
+const countConfig = (name: string, fallback: number, min: number, max: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapOrFail((n) =>
+      n >= min && n <= max ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be between ${min} and ${max}`))
+    )
+  )
+
+/** How the live client retries within a run; from NOTIFY_* variables. */
+export interface RetryWithinRun {
+  /** Each request's deadline (NOTIFY_TIMEOUT, default 10 seconds). */
+  readonly timeout: Duration.Duration
+  /** Further tries after the first (NOTIFY_RETRIES, default 3). */
+  readonly retries: number
+  /** First backoff, doubled each time, with jitter (NOTIFY_RETRY_BASE, default 250 millis). */
+  readonly base: Duration.Duration
+  /** No retry once the waits would add up to more than this (NOTIFY_RETRY_BUDGET, default 30 seconds). */
+  readonly budget: Duration.Duration
+}
+
+export const retryConfig: Config.Config<RetryWithinRun> = Config.all({
+  timeout: requestTimeout,
+  retries: countConfig("NOTIFY_RETRIES", 3, 0, 10),
+  base: durationConfig("NOTIFY_RETRY_BASE", Duration.millis(250), { min: Duration.millis(1), max: Duration.minutes(1) }),
+  budget: durationConfig("NOTIFY_RETRY_BUDGET", Duration.seconds(30), { min: Duration.zero, max: Duration.minutes(10) })
+})
