@@ -20,6 +20,10 @@ describe("reference dates", () => {
     expect(at("2022-06-03T22:30:00Z", "Europe/Berlin")).toBe("2022-06-04")
     expect(at("2022-06-04T01:00:00+02:00", "UTC")).toBe("2022-06-03")
     expect(at("2022-06-03T02:00:00Z", "America/Los_Angeles")).toBe("2022-06-02")
+    // An impossible date or time with an offset is refused, not rolled over (2022-02-30 is not 2022-03-02).
+    expect(at("2022-02-30T10:00:00Z")).toBeUndefined()
+    expect(at("2022-06-03T24:00:00Z")).toBeUndefined()
+    expect(at("2022-06-03T10:60:00+02:00")).toBeUndefined()
   })
 
   it("reads a date-time without an offset as a wall-clock time in the zone", () => {

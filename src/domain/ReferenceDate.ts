@@ -24,6 +24,11 @@ export const referenceDateOf = (instant: DateTime.DateTime, zone: DateTime.TimeZ
 
 const dateOnly = /^\d{4}-\d{2}-\d{2}$/
 const localDateTime = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?$/
+const offsetDateTime = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/
+
+/** A time of day that exists (JavaScript's Date would roll 24:00 or a 30 February over). */
+const realTime = (hours: string | undefined, minutes: string | undefined, seconds: string | undefined) =>
+  Number(hours) <= 23 && Number(minutes) <= 59 && Number(seconds ?? 0) <= 59
 const decodeDate = Schema.decodeUnknownEither(CalendarDate)
 
 /**
@@ -43,12 +48,15 @@ export const parseReference = (
   if (local !== null) {
     // A wall-clock time in the zone: its calendar date is the one written.
     const [, date, hours, minutes, seconds] = local
-    return Number(hours) > 23 || Number(minutes) > 59 || Number(seconds ?? 0) > 59
-      ? Either.left(invalid())
-      : Either.mapLeft(decodeDate(date), invalid)
+    return realTime(hours, minutes, seconds) ? Either.mapLeft(decodeDate(date), invalid) : Either.left(invalid())
   }
-  return Either.fromOption(DateTime.make(input), invalid).pipe(
-    Either.filterOrLeft(() => /^\d{4}-\d{2}-\d{2}T/.test(input), invalid),
+  const withOffset = offsetDateTime.exec(input)
+  if (withOffset === null) return Either.left(invalid())
+  const [, date, hours, minutes, seconds] = withOffset
+  if (!realTime(hours, minutes, seconds)) return Either.left(invalid())
+  return decodeDate(date).pipe(
+    Either.mapLeft(invalid),
+    Either.flatMap(() => Either.fromOption(DateTime.make(input), invalid)),
     Either.map((instant) => referenceDateOf(instant, zone))
   )
 }

@@ -13,7 +13,12 @@ const otlpHeaders = Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(
       if (at <= 0) {
         return Either.left(ConfigError.InvalidData(["OTEL_EXPORTER_OTLP_HEADERS"], "Expected key=value pairs separated by commas"))
       }
-      headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
+      try {
+        headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
+      } catch {
+        // The value is not shown: headers carry credentials.
+        return Either.left(ConfigError.InvalidData(["OTEL_EXPORTER_OTLP_HEADERS"], "A value is not valid URL encoding (a % not followed by two hex digits)"))
+      }
     }
     return Either.right(headers)
   }),
