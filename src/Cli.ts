@@ -5,12 +5,23 @@ import { Config, ConfigError, Console, Cron, Data, DateTime, Duration, Effect, E
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import packageJson from "../package.json" with { type: "json" }
-import { parseReference, parseTimeZone, referenceDateOf } from "./domain/ReferenceDate.js"
 import { defaultRetryPolicy } from "./domain/RetryPolicy.js"
-import type { CalendarDate } from "./domain/Todo.js"
 import type { RunSummary } from "./domain/RunSummary.js"
+import {
+  count,
+  duration,
+  integer,
+  orFromEnv,
+  reference,
+  type ReferenceSpec,
+  resolveReference,
+  resolveTuning,
+  timeZone,
+  type TuningOptions,
+  tuningOptions,
+  usageError
+} from "./cli/Options.js"
 import { ExitCode } from "./ExitCode.js"
-import { parseDuration } from "./lib/Durations.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
 import { reportOf, type RunResult, writeReport } from "./RunReport.js"
 import { runOnSchedule } from "./Schedule.js"
@@ -41,67 +52,6 @@ const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pen
   "looked down, the run stopped and left the rest pending; 5 the auth service refused the job's client credentials " +
   "(check CLIENT_ID and CLIENT_SECRET), the run stopped and left the rest pending; 130/143 stopped by SIGINT/SIGTERM, the rest left pending."
 
-const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
-
-export { parseDuration } from "./lib/Durations.js"
-
-const duration = (name: string, env: string, fallback: string, description: string) =>
-  Options.text(name).pipe(
-    Options.withDescription(`${description} Env: ${env}. Default: ${fallback}.`),
-    Options.withFallbackConfig(Config.string(env).pipe(Config.withDefault(fallback))),
-    Options.mapEffect((text) =>
-      Option.match(parseDuration(text), {
-        onNone: () => Effect.fail(usageError(`--${name}: expected a duration such as 90s, 5m, 2h or 30d: "${text}"`)),
-        onSome: (d) => Duration.toMillis(d) > 0 ? Effect.succeed(d) : Effect.fail(usageError(`--${name} must be positive.`))
-      })
-    )
-  )
-
-const integer = (name: string, env: string, fallback: number, min: number, max: number, description: string) =>
-  Options.integer(name).pipe(
-    Options.withDescription(`${description} Env: ${env}. Default: ${fallback}.`),
-    Options.withFallbackConfig(Config.integer(env).pipe(Config.withDefault(fallback))),
-    Options.mapEffect((n) =>
-      n >= min && n <= max ? Effect.succeed(n) : Effect.fail(usageError(`--${name} must be between ${min} and ${max}.`))
-    )
-  )
-
-type ReferenceSpec =
-  | { readonly _tag: "Now"; readonly zone: DateTime.TimeZone }
-  | { readonly _tag: "At"; readonly date: CalendarDate }
-
-const timeZone = Options.text("time-zone").pipe(
-  Options.withDescription(
-    "Time zone whose calendar date is the reference date (and, for schedule, of the cron expression): an IANA " +
-      "name or an offset. Env: TIME_ZONE. Default: UTC."
-  ),
-  Options.withFallbackConfig(Config.string("TIME_ZONE").pipe(Config.withDefault("UTC"))),
-  Options.mapEffect((text) => Either.mapLeft(parseTimeZone(text), (e) => usageError(`--time-zone: ${e.message}`)))
-)
-
-const reference: Options.Options<ReferenceSpec> = Options.all({
-  now: Options.boolean("now").pipe(
-    Options.withDescription("Take the current time as the reference (the default when --at is not given).")
-  ),
-  at: Options.text("at").pipe(
-    Options.withDescription(
-      "Pin the reference: a date (2022-06-03) or a date-time (2022-06-03T23:30:00Z, or without an offset for a " +
-        "wall-clock time in --time-zone). For replays and tests."
-    ),
-    Options.optional
-  ),
-  zone: timeZone
-}).pipe(
-  Options.mapEffect(({ at, now, zone }) =>
-    Effect.gen(function*() {
-      if (at._tag === "None") return { _tag: "Now", zone } as const
-      if (now) return yield* Effect.fail(usageError("Give either --now or --at, not both."))
-      const date = yield* Either.mapLeft(parseReference(at.value, zone), (e) => usageError(`--at: ${e.message}`))
-      return { _tag: "At", date } as const
-    })
-  )
-)
-
 const runOnlyOptions = {
   reference,
   dryRun: Options.boolean("dry-run").pipe(
@@ -127,66 +77,7 @@ const runOnlyOptions = {
   )
 }
 
-/** How a run sends: shared by send-delay-notifications and schedule. */
-const tuningOptions = {
-  concurrency: integer("concurrency", "CONCURRENCY", 64, 1, 1024, "Notifications in flight at once."),
-  rate: Options.integer("rate").pipe(
-    Options.withDescription("At most this many notifications per second toward the notify service. Env: RATE. Default: no limit."),
-    Options.withFallbackConfig(Config.integer("RATE")),
-    Options.optional,
-    Options.mapEffect((rate) =>
-      Option.isSome(rate) && (rate.value < 1 || rate.value > 100_000)
-        ? Effect.fail(usageError("--rate must be between 1 and 100000."))
-        : Effect.succeed(Option.getOrUndefined(rate))
-    )
-  ),
-  fair: Options.boolean("fair").pipe(
-    Options.withDescription(
-      "Claim round-robin over workspaces (one todo of each before a second of any) instead of oldest first, so one " +
-        "huge workspace cannot starve the others."
-    )
-  ),
-  batchSize: integer("batch-size", "BATCH_SIZE", 200, 1, 10_000, "Todos claimed per database round trip."),
-  lease: duration(
-    "lease",
-    "LEASE",
-    "5m",
-    "How long a claim holds; a crashed run's claims are taken over by a later run after it."
-  ),
-  maxAttempts: integer(
-    "max-attempts",
-    "MAX_ATTEMPTS",
-    defaultRetryPolicy.maxAttempts,
-    1,
-    1000,
-    "Tries per notification, across runs, before it becomes a dead letter."
-  ),
-  grace: duration(
-    "grace",
-    "GRACE_PERIOD",
-    "20s",
-    "After SIGTERM/SIGINT, how long in-flight notifications may take before they are cut off (Kubernetes waits 30s)."
-  ),
-  outageAfter: integer(
-    "outage-after",
-    "OUTAGE_AFTER",
-    20,
-    1,
-    100_000,
-    "Stop the run when this many notifications in a row fail with a transient error (after their retries)."
-  ),
-  retryDelay: duration(
-    "retry-delay",
-    "RETRY_DELAY",
-    "5m",
-    "Wait before a failed notification is tried again by a later run; doubled after each failure, at most 6h."
-  )
-}
-
 const sendOptions = { ...runOnlyOptions, ...tuningOptions }
-
-const resolveReference = (spec: ReferenceSpec) =>
-  spec._tag === "At" ? Effect.succeed(spec.date) : Effect.map(DateTime.now, (now) => referenceDateOf(now, spec.zone))
 
 /** One line naming each variable that is missing or malformed; never a value. */
 export const describeConfigError = (error: ConfigError.ConfigError): string => {
@@ -247,18 +138,18 @@ const exitCodeOf = (summary: RunSummary): ExitCode =>
     ? ExitCode.SomeFailed
     : ExitCode.Success
 
-type OptionsOf<T> = { readonly [K in keyof T]: T[K] extends Options.Options<infer A> ? A : never }
-type RunOptions = OptionsOf<typeof tuningOptions> & {
+type RunOptions = TuningOptions & {
   readonly reference: ReferenceSpec
   readonly dryRun: boolean
 }
 
 /** One run of send-delay-notifications (or its dry run); never fails: how it ended is in the result. */
-const runOnce = (layers: AppLayers, options: RunOptions, runId: string) =>
+const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tuningSpec }: RunOptions, runId: string) =>
   Effect.gen(function*() {
-    const reference = yield* resolveReference(options.reference)
+    const reference = yield* resolveReference(referenceSpec)
+    const options = yield* resolveTuning(tuningSpec)
     const app = yield* build(layers.send)
-    if (options.dryRun) {
+    if (dryRun) {
       const wouldSend = yield* previewDelayNotifications(reference).pipe(Effect.provide(app))
       return { runId, code: ExitCode.Success, reference, wouldSend } satisfies RunResult
     }
@@ -282,6 +173,11 @@ const runOnce = (layers: AppLayers, options: RunOptions, runId: string) =>
         Effect.succeed({ runId, code: exit.code, ...(exit.reason === undefined ? {} : { error: exit.reason }) }),
       DatabaseError: (error): Effect.Effect<RunResult> =>
         Effect.succeed({ runId, code: ExitCode.Aborted, error: error.message }),
+      ConfigError: (error): Effect.Effect<RunResult> =>
+        Effect.logError("Invalid configuration. Aborting job...").pipe(
+          Effect.annotateLogs({ error: describeConfigError(error) }),
+          Effect.as({ runId, code: ExitCode.Aborted, error: describeConfigError(error) })
+        ),
       LeaseTooShort: (error): Effect.Effect<RunResult> =>
         Effect.logError("Invalid settings: the lease is too short. Aborting job...").pipe(
           Effect.annotateLogs({ error: error.message }),
@@ -326,33 +222,43 @@ const sendCommand = (layers: AppLayers) =>
 
 const scheduleCommand = (layers: AppLayers) =>
   Command.make("schedule", {
-    schedule: Options.all({
-      expression: Options.text("cron").pipe(
+    expression: orFromEnv(
+      Options.text("cron").pipe(
         Options.withDescription(
           "When to run, as a cron expression (minute hour day-of-month month day-of-week; an optional leading " +
             "seconds field), in --time-zone. Env: SCHEDULE."
         ),
-        Options.withFallbackConfig(Config.string("SCHEDULE"))
+        Options.mapEffect((expression) =>
+          Either.match(Cron.parse(expression), {
+            onLeft: (error) => Effect.fail(usageError(`--cron: ${error.message}: "${expression}"`)),
+            onRight: () => Effect.succeed(expression)
+          })
+        )
       ),
-      zone: timeZone
-    }).pipe(
-      Options.mapEffect(({ expression, zone }) =>
-        Either.match(Cron.parse(expression, zone), {
-          onLeft: (error) => Effect.fail(usageError(`--cron: ${error.message}: "${expression}"`)),
-          onRight: (cron) => Effect.succeed({ cron, expression, zone })
-        })
+      Config.string("SCHEDULE").pipe(
+        Config.mapOrFail((expression) =>
+          Either.match(Cron.parse(expression), {
+            onLeft: (error) => Either.left(ConfigError.InvalidData(["SCHEDULE"], `${error.message}: "${expression}"`)),
+            onRight: () => Either.right(expression)
+          })
+        )
       )
     ),
+    zone: timeZone,
     ...tuningOptions
-  }, ({ schedule: { cron, expression, zone }, ...tuning }) =>
+  }, ({ expression: expressionSpec, zone: zoneSpec, ...tuning }) =>
     Effect.gen(function*() {
+      const zone = yield* zoneSpec
+      const expression = yield* expressionSpec
+      // Its form was checked when it was read; only the zone is new here.
+      const cron = yield* Effect.orDie(Cron.parse(expression, zone))
       const shutdown = yield* Shutdown
       const code = yield* runOnSchedule(
         { cron, expression, zone },
         shutdown.requested,
         Effect.suspend(() =>
           Effect.map(
-            runOnce(layers, { ...tuning, reference: { _tag: "Now", zone }, dryRun: false }, randomUUID()),
+            runOnce(layers, { ...tuning, reference: { _tag: "Now", zone: Effect.succeed(zone) }, dryRun: false }, randomUUID()),
             (result) => ({
               runId: result.runId,
               code: result.code,
@@ -412,7 +318,7 @@ const formatStatus = (status: LedgerStatus): string => {
 const statusCommand = (layers: AppLayers) =>
   Command.make("status", {
     json: Options.boolean("json").pipe(Options.withDescription("Print the status as JSON.")),
-    limit: Options.integer("limit").pipe(Options.withDescription("Dead letters to list."), Options.withDefault(50))
+    limit: count("limit", 50, 0, 10_000, "Dead letters to list.")
   }, (options) =>
     Effect.gen(function*() {
       const now = yield* DateTime.now
@@ -457,7 +363,8 @@ const pruneCommand = (layers: AppLayers) =>
     retention: duration(
       "retention",
       "RETENTION",
-      "30d",
+      Duration.days(30),
+      { min: Duration.hours(1), max: Duration.days(3650) },
       "Keep rows younger than this. Older rows whose todo no longer exists with that due date are deleted."
     ),
     maxShare: integer(
@@ -472,8 +379,8 @@ const pruneCommand = (layers: AppLayers) =>
     force: Options.boolean("force").pipe(Options.withDescription("Prune even past --max-share."))
   }, (options) =>
     Effect.gen(function*() {
-      const before = DateTime.subtractDuration(yield* DateTime.now, options.retention)
-      const guard = { force: options.force, maxShare: options.maxShare }
+      const before = DateTime.subtractDuration(yield* DateTime.now, yield* options.retention)
+      const guard = { force: options.force, maxShare: yield* options.maxShare }
       const { pruned, todosTable } = yield* withAdmin(layers, "Could not prune the job's state.", (admin) =>
         admin.prune(before, guard).pipe(
           Effect.catchTag("PruneRefused", (refused) =>

@@ -1,16 +1,19 @@
 import { NodeContext } from "@effect/platform-node"
-import { Console, Effect, Exit, Layer } from "effect"
+import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { describeConfigError, ExitCode, runCli } from "./Cli.js"
 import { logFormatConfig, loggerLayer } from "./layers/LoggerLive.js"
 import { MainLive } from "./layers/MainLive.js"
+import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
 import { Shutdown } from "./services/Shutdown.js"
 
 const main = Effect.gen(function*() {
   const format = yield* logFormatConfig
+  const noColor = Option.isSome(yield* Config.option(Config.string("NO_COLOR")))
   return yield* runCli(process.argv, MainLive).pipe(
     Effect.provide(TelemetryLive),
-    Effect.provide(loggerLayer(format, process.stdout.isTTY === true))
+    Effect.provide(loggerLayer(format, process.stdout.isTTY === true)),
+    withPlainText(noColor || process.stdout.isTTY !== true)
   )
 }).pipe(
   // Only the logging and telemetry settings can fail here; the commands handle their own.

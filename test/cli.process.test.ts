@@ -82,4 +82,73 @@ describe("the built CLI as a process", () => {
     expect(output).not.toContain("pa55word")
     expect(output).not.toContain("s3cr3t-value")
   })
+
+  const unreachable = {
+    DATABASE_URL: "postgres://job:pw@127.0.0.1:9/todos",
+    SERVICES_URL: "http://127.0.0.1:9",
+    CLIENT_ID: "todos",
+    CLIENT_SECRET: "s3cr3t-value"
+  }
+
+  it("refuses options out of range, an impossible --at and a bad --time-zone with exit 2 and one line, whatever the mode", async () => {
+    for (
+      const [args, line] of [
+        [["send-delay-notifications", "--lease", "100000000d"], "--lease must be between 1s and 1d."],
+        [["send-delay-notifications", "--dry-run", "--lease", "100000000d"], "--lease must be between 1s and 1d."],
+        [["send-delay-notifications", "--grace", "0s"], "--grace must be between 1s and 1h."],
+        [["schedule", "--cron", "* * * * *", "--concurrency", "0"], "--concurrency must be between 1 and 1024."],
+        [["send-delay-notifications", "--at", "2022-02-30T10:00:00Z"], `--at: Expected a date (2022-06-03) or a date-time (2022-06-03T23:30:00Z): "2022-02-30T10:00:00Z"`],
+        [["status", "--limit", "-1"], "--limit must be between 0 and 10000."],
+        [["prune", "--retention", "5m"], "--retention must be between 1h and 3650d."],
+        [["send-delay-notifications", "--time-zone", "Mars/Base"], `--time-zone: Unknown time zone (use an IANA name such as Europe/Berlin, or an offset such as +02:00): "Mars/Base"`]
+      ] as const
+    ) {
+      const result = await runBuilt(args, { env: unreachable })
+      expect(result.code, args.join(" ")).toBe(2)
+      expect(result.stderr.split("\n")[0]).toBe(line)
+      expect(result.stderr).not.toMatch(stackTrace)
+    }
+  })
+
+  it("a bad variable behind an option is configuration: exit 1, one line naming it (not usage)", async () => {
+    for (
+      const [env, line] of [
+        [{ TIME_ZONE: "Mars/Base" }, "TIME_ZONE: Unknown time zone"],
+        [{ LEASE: "100000000d" }, "LEASE: must be between 1s and 1d"],
+        [{ CONCURRENCY: "0" }, "CONCURRENCY: must be between 1 and 1024"],
+        [{ GRACE_PERIOD: "soon" }, "GRACE_PERIOD: Expected a duration such as 500ms, 90s, 5m, 2h or 30d"]
+      ] as const
+    ) {
+      const result = await runBuilt(["send-delay-notifications", "--dry-run"], { env: { ...unreachable, ...env } })
+      expect(result.code, JSON.stringify(env)).toBe(1)
+      const errors = result.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.level === "ERROR")
+      expect(errors).toHaveLength(1)
+      expect(errors[0].message).toBe("Invalid configuration. Aborting job...")
+      expect(errors[0].error).toContain(line)
+    }
+    const schedule = await runBuilt(["schedule"], { env: { ...unreachable, SCHEDULE: "61 * * * *" } })
+    expect(schedule.code).toBe(1)
+    expect(schedule.stdout).toContain(`SCHEDULE: Expected a value between 0 and 59: \\"61 * * * *\\"`)
+  })
+
+  it("exits 1 naming OTEL_EXPORTER_OTLP_HEADERS when a value is not URL encoding, without printing it", async () => {
+    const result = await runBuilt(["send-delay-notifications", "--now"], {
+      env: { ...unreachable, OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9", OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%zz-token" }
+    })
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim()).toBe(
+      "Invalid configuration. Aborting job... OTEL_EXPORTER_OTLP_HEADERS: A value is not valid URL encoding (a % not followed by two hex digits)"
+    )
+    expect(result.stdout + result.stderr).not.toContain("zz-token")
+  })
+
+  it("writes --help and usage as plain text into a pipe (no ANSI escape codes)", async () => {
+    const help = await runBuilt(["send-delay-notifications", "--help"])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("--lease text")
+    expect(help.stdout).not.toContain("\u001b")
+    const usage = await runBuilt(["send-delay-notifications", "--bogus"])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).not.toContain("\u001b")
+  })
 })

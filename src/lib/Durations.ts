@@ -1,6 +1,7 @@
 /**
- * Durations as people write them, the same for every option and variable: "90s", "5m", "2h",
- * "30d", "500ms", or Effect's "5 minutes"; each with a range, checked where it is read.
+ * Settings as people write them, the same for every option and variable: durations ("90s",
+ * "5m", "2h", "30d", "500ms", or Effect's "5 minutes") and integers, each with a range, checked
+ * where it is read.
  */
 import { Config, ConfigError, Duration, Either, Option } from "effect"
 
@@ -41,4 +42,13 @@ export const durationConfig = (name: string, fallback: Duration.Duration, range:
       const problem = outOfRange(parsed.value, range)
       return problem === undefined ? Either.right(parsed.value) : Either.left(ConfigError.InvalidData([name], problem))
     })
+  )
+
+/** An integer variable within [min, max]; a bad one is named with its range. */
+export const integerConfig = (name: string, fallback: number, min: number, max: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapOrFail((n) =>
+      n >= min && n <= max ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be between ${min} and ${max}`))
+    )
   )

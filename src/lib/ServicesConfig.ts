@@ -2,8 +2,8 @@
  * The configuration of the auth and notify services, read by the layers that talk to them:
  * SERVICES_URL and the NOTIFY_* limits, each with its range (README's configuration table).
  */
-import { Config, ConfigError, Duration, Either } from "effect"
-import { durationConfig } from "./Durations.js"
+import { Config, Duration } from "effect"
+import { durationConfig, integerConfig } from "./Durations.js"
 
 /** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
 export const servicesUrl = Config.string("SERVICES_URL").pipe(
@@ -20,14 +20,6 @@ export const requestTimeout = durationConfig("NOTIFY_TIMEOUT", Duration.seconds(
   max: Duration.minutes(10)
 })
 
-const countConfig = (name: string, fallback: number, min: number, max: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.mapOrFail((n) =>
-      n >= min && n <= max ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be between ${min} and ${max}`))
-    )
-  )
-
 /** How the live client retries within a run; from NOTIFY_* variables. */
 export interface RetryWithinRun {
   /** Each request's deadline (NOTIFY_TIMEOUT, default 10 seconds). */
@@ -42,7 +34,7 @@ export interface RetryWithinRun {
 
 export const retryConfig: Config.Config<RetryWithinRun> = Config.all({
   timeout: requestTimeout,
-  retries: countConfig("NOTIFY_RETRIES", 3, 0, 10),
+  retries: integerConfig("NOTIFY_RETRIES", 3, 0, 10),
   base: durationConfig("NOTIFY_RETRY_BASE", Duration.millis(250), { min: Duration.millis(1), max: Duration.minutes(1) }),
   budget: durationConfig("NOTIFY_RETRY_BUDGET", Duration.seconds(30), { min: Duration.zero, max: Duration.minutes(10) })
 })

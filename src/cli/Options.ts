@@ -1,0 +1,187 @@
+/**
+ * The command line's options: durations and counts with their ranges, the reference date, the
+ * run's tuning. An option that a variable may also set is read in two steps: the flag when the
+ * command line is parsed (a bad flag is usage, exit 2) and, without it, the variable when the
+ * command runs (a bad variable is configuration, exit 1, naming it).
+ */
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Config, ConfigError, DateTime, Duration, Effect, Either, Option } from "effect"
+import { parseReference, parseTimeZone, referenceDateOf } from "../domain/ReferenceDate.js"
+import type { CalendarDate } from "../domain/Todo.js"
+import { durationConfig, type DurationRange, integerConfig, outOfRange, parseDuration } from "../lib/Durations.js"
+
+export const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+
+/** A value still to be read from its variable when the command runs (or the flag's, already read). */
+export type FromEnv<A> = Effect.Effect<A, ConfigError.ConfigError>
+
+export const orFromEnv = <A>(flag: Options.Options<A>, variable: Config.Config<A>): Options.Options<FromEnv<A>> =>
+  flag.pipe(
+    Options.optional,
+    Options.map(Option.match({ onNone: (): FromEnv<A> => variable, onSome: (value) => Effect.succeed(value) }))
+  )
+
+const describeRange = (range: DurationRange) => `${Duration.format(range.min)} to ${Duration.format(range.max)}`
+
+/** A duration flag with a range, and its variable with the same forms and range. */
+export const duration = (name: string, env: string, fallback: Duration.Duration, range: DurationRange, description: string) =>
+  orFromEnv(
+    Options.text(name).pipe(
+      Options.withDescription(
+        `${description} Range: ${describeRange(range)}. Env: ${env}. Default: ${Duration.format(fallback)}.`
+      ),
+      Options.mapEffect((text) =>
+        Option.match(parseDuration(text), {
+          onNone: () => Effect.fail(usageError(`--${name}: expected a duration such as 500ms, 90s, 5m, 2h or 30d: "${text}"`)),
+          onSome: (value) => {
+            const problem = outOfRange(value, range)
+            return problem === undefined ? Effect.succeed(value) : Effect.fail(usageError(`--${name} ${problem}.`))
+          }
+        })
+      )
+    ),
+    durationConfig(env, fallback, range)
+  )
+
+/** An integer flag with a range, and its variable with the same range. */
+export const integer = (name: string, env: string, fallback: number, min: number, max: number, description: string) =>
+  orFromEnv(
+    Options.integer(name).pipe(
+      Options.withDescription(`${description} Range: ${min} to ${max}. Env: ${env}. Default: ${fallback}.`),
+      Options.mapEffect((n) =>
+        n >= min && n <= max ? Effect.succeed(n) : Effect.fail(usageError(`--${name} must be between ${min} and ${max}.`))
+      )
+    ),
+    integerConfig(env, fallback, min, max)
+  )
+
+/** An integer flag with a range and a default, no variable. */
+export const count = (name: string, fallback: number, min: number, max: number, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(`${description} Range: ${min} to ${max}. Default: ${fallback}.`),
+    Options.withDefault(fallback),
+    Options.mapEffect((n) =>
+      n >= min && n <= max ? Effect.succeed(n) : Effect.fail(usageError(`--${name} must be between ${min} and ${max}.`))
+    )
+  )
+
+/** TIME_ZONE: an IANA name or an offset. */
+const timeZoneConfig = Config.string("TIME_ZONE").pipe(
+  Config.withDefault("UTC"),
+  Config.mapOrFail((text) => Either.mapLeft(parseTimeZone(text), (e) => ConfigError.InvalidData(["TIME_ZONE"], e.message)))
+)
+
+export const timeZone = orFromEnv(
+  Options.text("time-zone").pipe(
+    Options.withDescription(
+      "Time zone whose calendar date is the reference date (and, for schedule, of the cron expression): an IANA " +
+        "name or an offset. Env: TIME_ZONE. Default: UTC."
+    ),
+    Options.mapEffect((text) => Either.mapLeft(parseTimeZone(text), (e) => usageError(`--time-zone: ${e.message}`)))
+  ),
+  timeZoneConfig
+)
+
+/** When the run's reference date is: now, or pinned by --at (checked when parsed; read in the zone when run). */
+export type ReferenceSpec =
+  | { readonly _tag: "Now"; readonly zone: FromEnv<DateTime.TimeZone> }
+  | { readonly _tag: "At"; readonly at: string; readonly zone: FromEnv<DateTime.TimeZone> }
+
+export const reference: Options.Options<ReferenceSpec> = Options.all({
+  now: Options.boolean("now").pipe(
+    Options.withDescription("Take the current time as the reference (the default when --at is not given).")
+  ),
+  at: Options.text("at").pipe(
+    Options.withDescription(
+      "Pin the reference: a date (2022-06-03) or a date-time (2022-06-03T23:30:00Z, or without an offset for a " +
+        "wall-clock time in --time-zone). For replays and tests."
+    ),
+    Options.optional
+  ),
+  zone: timeZone
+}).pipe(
+  Options.mapEffect(({ at, now, zone }) =>
+    Effect.gen(function*() {
+      if (at._tag === "None") return { _tag: "Now", zone } as const
+      if (now) return yield* Effect.fail(usageError("Give either --now or --at, not both."))
+      // The form is checked now (usage); the zone, perhaps from TIME_ZONE, when the command runs.
+      yield* Either.mapLeft(parseReference(at.value, DateTime.zoneUnsafeMakeNamed("UTC")), (e) => usageError(`--at: ${e.message}`))
+      return { _tag: "At", at: at.value, zone } as const
+    })
+  )
+)
+
+/** The reference date of a run. */
+export const resolveReference = (spec: ReferenceSpec): Effect.Effect<CalendarDate, ConfigError.ConfigError> =>
+  Effect.flatMap(spec.zone, (zone) =>
+    spec._tag === "At"
+      ? Effect.orDie(parseReference(spec.at, zone)) // its form was checked when parsed
+      : Effect.map(DateTime.now, (now) => referenceDateOf(now, zone)))
+
+/** How a run sends: shared by send-delay-notifications and schedule. */
+export const tuningOptions = {
+  concurrency: integer("concurrency", "CONCURRENCY", 64, 1, 1024, "Notifications in flight at once."),
+  rate: orFromEnv(
+    Options.integer("rate").pipe(
+      Options.withDescription(
+        "At most this many requests per second toward the notify service (retries included). Range: 1 to 100000. " +
+          "Env: RATE. Default: no limit."
+      ),
+      Options.mapEffect((rate) =>
+        rate < 1 || rate > 100_000 ? Effect.fail(usageError("--rate must be between 1 and 100000.")) : Effect.succeed(rate)
+      ),
+      Options.map((rate): number | undefined => rate)
+    ),
+    Config.map(Config.option(integerConfig("RATE", 1, 1, 100_000)), Option.getOrUndefined)
+  ),
+  fair: Options.boolean("fair").pipe(
+    Options.withDescription(
+      "Claim round-robin over workspaces (one todo of each before a second of any) instead of oldest first, so one " +
+        "huge workspace cannot starve the others."
+    ),
+    Options.map((fair): FromEnv<boolean> => Effect.succeed(fair))
+  ),
+  batchSize: integer("batch-size", "BATCH_SIZE", 200, 1, 10_000, "Todos claimed per database round trip."),
+  lease: duration(
+    "lease",
+    "LEASE",
+    Duration.minutes(5),
+    { min: Duration.seconds(1), max: Duration.days(1) },
+    "How long a claim holds without renewal (the run renews its claims every quarter of it); a crashed run's " +
+      "claims are taken over by a later run after it."
+  ),
+  maxAttempts: integer("max-attempts", "MAX_ATTEMPTS", 10, 1, 1000, "Tries per notification, across runs, before it becomes a dead letter."),
+  grace: duration(
+    "grace",
+    "GRACE_PERIOD",
+    Duration.seconds(20),
+    { min: Duration.seconds(1), max: Duration.hours(1) },
+    "After SIGTERM/SIGINT, how long in-flight notifications may take before they are cut off (Kubernetes waits 30s)."
+  ),
+  outageAfter: integer(
+    "outage-after",
+    "OUTAGE_AFTER",
+    20,
+    1,
+    100_000,
+    "Stop the run when this many notifications in a row fail with a transient error (after their retries)."
+  ),
+  retryDelay: duration(
+    "retry-delay",
+    "RETRY_DELAY",
+    Duration.minutes(5),
+    { min: Duration.seconds(1), max: Duration.days(7) },
+    "Wait before a failed notification is tried again by a later run; doubled after each failure, at most 6h."
+  )
+}
+
+type ValueOf<T> = T extends Options.Options<infer A> ? A : never
+
+/** The tuning options as parsed: each value still to be read from its variable when no flag gave it. */
+export type TuningOptions = { readonly [K in keyof typeof tuningOptions]: ValueOf<(typeof tuningOptions)[K]> }
+
+/** The run's tuning, read. */
+export type Tuning = { readonly [K in keyof TuningOptions]: Effect.Effect.Success<TuningOptions[K]> }
+
+/** The run's tuning, each value from its flag or else its variable. */
+export const resolveTuning = (options: TuningOptions): Effect.Effect<Tuning, ConfigError.ConfigError> => Effect.all(options)
