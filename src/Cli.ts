@@ -21,7 +21,8 @@ import {
   tuningOptions,
   usageError
 } from "./cli/Options.js"
-import { ExitCode } from "./ExitCode.js"
+import { ExitCode, signalExitCode } from "./ExitCode.js"
+import { describeCause } from "./lib/Errors.js"
 import { LoggerLive } from "./layers/LoggerLive.js"
 import { reportOf, type RunResult, writeReport } from "./RunReport.js"
 import { runOnSchedule } from "./Schedule.js"
@@ -148,7 +149,19 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
   Effect.gen(function*() {
     const reference = yield* resolveReference(referenceSpec)
     const options = yield* resolveTuning(tuningSpec)
-    const app = yield* build(layers.send)
+    const shutdown = yield* Shutdown
+    // A signal while connecting ends the run at once, with the signal's code.
+    const started = yield* Effect.raceFirst(
+      Effect.map(build(layers.send), Either.right),
+      Effect.map(shutdown.requested, Either.left)
+    )
+    if (Either.isLeft(started)) {
+      yield* Effect.logWarning("Stopping: the run had not begun; nothing was claimed.").pipe(
+        Effect.annotateLogs({ signal: started.left })
+      )
+      return { runId, code: signalExitCode[started.left], reference } satisfies RunResult
+    }
+    const app = started.right
     if (dryRun) {
       const wouldSend = yield* previewDelayNotifications(reference).pipe(Effect.provide(app))
       return { runId, code: ExitCode.Success, reference, wouldSend } satisfies RunResult
@@ -161,7 +174,7 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
       retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },
       rate: options.rate,
       fair: options.fair,
-      stopSignal: yield* Effect.map(Shutdown, (shutdown) => shutdown.requested),
+      stopSignal: shutdown.requested,
       grace: options.grace,
       outageAfter: options.outageAfter
     }).pipe(Effect.provide(app))
@@ -184,6 +197,13 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
           Effect.as({ runId, code: ExitCode.Usage, error: error.message })
         )
     }),
+    // A defect (a bug, an exception in a library): one line with the cause, never a silent exit.
+    Effect.catchAllDefect((defect): Effect.Effect<RunResult> =>
+      Effect.logError("Unexpected failure. Aborting job...").pipe(
+        Effect.annotateLogs({ error: describeCause(defect) }),
+        Effect.as({ runId, code: ExitCode.Aborted, crashed: true, error: describeCause(defect) })
+      )
+    ),
     Effect.annotateLogs({ runId })
   )
 
@@ -245,16 +265,25 @@ const scheduleCommand = (layers: AppLayers) =>
       )
     ),
     zone: timeZone,
+    maxRunTime: duration(
+      "max-run-time",
+      "MAX_RUN_TIME",
+      Duration.hours(1),
+      { min: Duration.minutes(1), max: Duration.days(1) },
+      "A run still going after this is stopped (its known outcomes written, its claims handed back or left to " +
+        "their lease) so that one hung run never stops the schedule."
+    ),
     ...tuningOptions
-  }, ({ expression: expressionSpec, zone: zoneSpec, ...tuning }) =>
+  }, ({ expression: expressionSpec, maxRunTime: maxRunTimeSpec, zone: zoneSpec, ...tuning }) =>
     Effect.gen(function*() {
       const zone = yield* zoneSpec
+      const maxRunTime = yield* maxRunTimeSpec
       const expression = yield* expressionSpec
       // Its form was checked when it was read; only the zone is new here.
       const cron = yield* Effect.orDie(Cron.parse(expression, zone))
       const shutdown = yield* Shutdown
       const code = yield* runOnSchedule(
-        { cron, expression, zone },
+        { cron, expression, zone, maxRunTime, overtimeCode: ExitCode.Aborted },
         shutdown.requested,
         Effect.suspend(() =>
           Effect.map(
@@ -453,9 +482,15 @@ export const runCli = (
           Effect.as(ExitCode.Aborted)
         )
         : Effect.logError("Unexpected failure. Aborting job...").pipe(
-          Effect.annotateLogs({ error: String(error) }),
+          Effect.annotateLogs({ error: describeCause(error) }),
           Effect.as(ExitCode.Aborted)
         )
+    ),
+    Effect.catchAllDefect((defect) =>
+      Effect.logError("Unexpected failure. Aborting job...").pipe(
+        Effect.annotateLogs({ error: describeCause(defect) }),
+        Effect.as(ExitCode.Aborted)
+      )
     )
   )
 }

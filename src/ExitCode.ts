@@ -18,3 +18,6 @@ export const ExitCode = {
   Terminated: 143
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+/** The exit code of a run stopped by a signal. */
+export const signalExitCode = { SIGTERM: ExitCode.Terminated, SIGINT: ExitCode.Interrupted } as const

@@ -15,13 +15,17 @@ export interface RunResult {
   readonly wouldSend?: number
   /** Why the run aborted, on one line. */
   readonly error?: string
+  /** It ended on an unexpected failure (a defect). */
+  readonly crashed?: boolean
 }
 
 /** The --report file: the run summary as JSON, for pipelines that act on it. */
 export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt: DateTime.Utc) => ({
   runId: result.runId,
   exitCode: result.code,
-  outcome: result.wouldSend !== undefined
+  outcome: result.crashed === true
+    ? "crashed"
+    : result.wouldSend !== undefined
     ? "dry-run"
     : result.summary === undefined
     ? "aborted"

@@ -28,7 +28,15 @@ export interface ScheduledRun<Code extends number> {
  * (that run's code).
  */
 export const runOnSchedule = <Code extends number, R>(
-  schedule: { readonly cron: Cron.Cron; readonly expression: string; readonly zone: DateTime.TimeZone },
+  schedule: {
+    readonly cron: Cron.Cron
+    readonly expression: string
+    readonly zone: DateTime.TimeZone
+    /** A run still going after this is stopped (interrupted: its known outcomes are written), and the schedule goes on. */
+    readonly maxRunTime: Duration.Duration
+    /** The exit code reported for a run stopped that way. */
+    readonly overtimeCode: Code
+  },
   stop: Effect.Effect<StopSignal>,
   run: Effect.Effect<ScheduledRun<Code>, never, R>
 ): Effect.Effect<0 | Code, never, R> =>
@@ -44,7 +52,22 @@ export const runOnSchedule = <Code extends number, R>(
         yield* Effect.logInfo("Scheduler stopped.").pipe(Effect.annotateLogs({ signal: woken }))
         return 0 as const
       }
-      const result = yield* run
+      // A run that hangs (whatever the cause) must not end the schedule.
+      const result = yield* run.pipe(
+        Effect.timeoutTo({
+          duration: schedule.maxRunTime,
+          onTimeout: () => undefined,
+          onSuccess: (result): ScheduledRun<Code> | undefined => result
+        }),
+        Effect.flatMap((result) =>
+          result !== undefined ? Effect.succeed(result) : Effect.logError(
+            "A scheduled run took longer than --max-run-time: it was stopped; the schedule goes on."
+          ).pipe(
+            Effect.annotateLogs({ maxRunTime: Duration.format(schedule.maxRunTime) }),
+            Effect.as({ runId: "-", code: schedule.overtimeCode, stoppedBySignal: false })
+          )
+        )
+      )
       yield* Effect.logInfo("Scheduled run finished.").pipe(
         Effect.annotateLogs({ runId: result.runId, exitCode: result.code })
       )

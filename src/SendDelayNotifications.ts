@@ -71,6 +71,8 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
   todo: ClaimedTodo,
   retry: RetryPolicy,
   hooks: {
+    /** Waited on before each further request of this send (the rate limit, when there is one). */
+    readonly pace?: Effect.Effect<void> | undefined
     /** Told of each transient failure (the circuit breaker). */
     readonly onTransientFailure?: Effect.Effect<void>
     /** Whether telemetry is exported (TelemetryEnabled, read once per run: a lookup per todo was measured at 4 %). */
@@ -85,7 +87,7 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
     todoId: todo.id,
     message: delayMessage(todo),
     idempotencyKey: idempotencyKey(todo)
-  }))
+  }, hooks.pace))
   if (Either.isRight(result)) {
     if (telemetry) yield* Metric.increment(Metrics.sent)
     return { outcome: { _tag: "Sent", todo } satisfies Outcome, retries: result.right.retries }
@@ -115,12 +117,23 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
 })
 
 /**
+ * At most `rate` requests in any second: permits come evenly (a burst of at most a hundredth of
+ * the rate), where a bucket of a whole second's permits would let twice the rate through in one.
+ */
+const rateLimiter = (rate: number) => {
+  const burst = Math.max(1, Math.round(rate / 100))
+  return RateLimiter.make({ limit: burst, interval: Duration.millis((burst * 1000) / rate), algorithm: "token-bucket" })
+}
+
+/**
  * A claimed batch: its outcomes are written back together once every todo of it is done (or, when
  * the run stops, as far as they are known). Its span runs from the claim to that write.
  */
 interface Batch {
   readonly size: number
   readonly outcomes: Array<Outcome>
+  /** Claimed todos no worker has taken up yet: handed back if the run ends before they are. */
+  readonly untaken: Set<ClaimedTodo>
   /** Until when, by this process's Clock, the run surely holds these claims (renewals push it on). */
   deadline: number
   readonly span: Tracer.Span
@@ -197,7 +210,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         if (todos.length === 0 && dropped > 0) continue
         if (todos.length === 0) break
         const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
-        const batch: Batch = { size: todos.length, outcomes: [], deadline: claimedAt + leaseMs, span }
+        const batch: Batch = { size: todos.length, outcomes: [], untaken: new Set(todos), deadline: claimedAt + leaseMs, span }
         live.add(batch)
         return Chunk.unsafeFromArray(todos.map((todo) => ({ todo, batch })))
       }
@@ -269,6 +282,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   const writeKnownOutcomes = Effect.gen(function*() {
     let unwritten: Unwritten | undefined
     for (const batch of [...live]) {
+      // Never taken up (the run was cut short): handed back untried.
+      for (const todo of batch.untaken) batch.outcomes.push({ _tag: "Released", todo })
+      counts.released += batch.untaken.size
+      batch.untaken.clear()
       if (batch.outcomes.length === 0) continue
       const written = yield* Effect.either(write(batch))
       if (Either.isLeft(written)) {
@@ -286,7 +303,9 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   const sendAll = Effect.gen(function*() {
     const limiter = options.rate === undefined
       ? undefined
-      : yield* RateLimiter.make({ limit: options.rate, interval: "1 second", algorithm: "token-bucket" })
+      : yield* rateLimiter(options.rate)
+    // The rate limit counts requests: the first of a send waits here, its retries in the client.
+    const pace = limiter === undefined ? undefined : limiter(Effect.void)
     // A wait for the rate limit ends at once when a stop is requested (then: false).
     const waitTurn = limiter === undefined
       ? undefined
@@ -295,7 +314,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome, never, NotificationClient> => {
       // Stopping, or the claim could lapse before the send ends: handed back untried.
       if (stopRequested || clock.unsafeCurrentTimeMillis() + longestMs > batch.deadline) return released(todo)
-      return sendDelayNotification(todo, options.retry, { onTransientFailure, telemetry }).pipe(
+      return sendDelayNotification(todo, options.retry, { onTransientFailure, telemetry, pace }).pipe(
         Effect.map(({ outcome, retries }) => {
           counts.retried += retries
           return outcome
@@ -311,34 +330,38 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         telemetry ? Effect.withParentSpan(batch.span) : identity
       )
     }
-    const handle = (todo: ClaimedTodo, batch: Batch) =>
-      waitTurn === undefined || stopRequested
+    // Called as a worker takes the todo up.
+    const handle = (todo: ClaimedTodo, batch: Batch) => {
+      batch.untaken.delete(todo)
+      return waitTurn === undefined || stopRequested
         ? send(todo, batch)
         : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
+    }
     const pipeline = forEachConcurrently(
       claims,
       ({ batch, todo }) => Effect.flatMap(handle(todo, batch), (outcome) => settle(batch, outcome)),
       { concurrency: options.concurrency, bufferSize: options.batchSize }
     )
     yield* Effect.forkScoped(renewClaims)
-    if (options.stopSignal === undefined) return yield* Effect.ensuring(pipeline, writeKnownOutcomes)
-    const grace = options.grace ?? Duration.seconds(20)
-    // Completes only when the grace period after a signal is over; the pipeline normally wins.
-    const graceOver = options.stopSignal.pipe(
-      Effect.tap((signal) => requestStop(signal)),
-      Effect.tap((signal) =>
-        Effect.logWarning("Stopping: claiming no more; in-flight notifications may finish.").pipe(
-          Effect.annotateLogs({ signal, gracePeriod: Duration.format(grace) })
-        )
-      ),
-      Effect.zipRight(Effect.sleep(grace)),
-      Effect.zipRight(Effect.logError("The grace period ended: in-flight notifications were cut off."))
-    )
     // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
-    yield* Effect.ensuring(Effect.raceFirst(pipeline, graceOver), writeKnownOutcomes)
+    yield* Effect.ensuring(pipeline, writeKnownOutcomes)
   }).pipe(Effect.scoped)
 
-  yield* Effect.zipRight(enqueue, sendAll).pipe(
+  const grace = options.grace ?? Duration.seconds(20)
+  // Completes only when the grace period after a signal is over; the run normally ends first. It
+  // covers the enqueue too: a signal then lets it finish within the grace period, and nothing is claimed.
+  const graceOver = options.stopSignal === undefined ? Effect.never : options.stopSignal.pipe(
+    Effect.tap((signal) => requestStop(signal)),
+    Effect.tap((signal) =>
+      Effect.logWarning("Stopping: claiming no more; in-flight notifications may finish.").pipe(
+        Effect.annotateLogs({ signal, gracePeriod: Duration.format(grace) })
+      )
+    ),
+    Effect.zipRight(Effect.sleep(grace)),
+    Effect.zipRight(Effect.logError("The grace period ended: in-flight notifications were cut off."))
+  )
+
+  yield* Effect.raceFirst(Effect.zipRight(enqueue, sendAll), graceOver).pipe(
     Effect.tapError((error) =>
       Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
         Effect.annotateLogs({ startDate: reference, error: error.message, sent: counts.sent, failed: counts.failed })

@@ -3,6 +3,7 @@ import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { describeConfigError, ExitCode, runCli } from "./Cli.js"
 import { logFormatConfig, loggerLayer } from "./layers/LoggerLive.js"
 import { MainLive } from "./layers/MainLive.js"
+import { describeCause } from "./lib/Errors.js"
 import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
 import { Shutdown } from "./services/Shutdown.js"
@@ -28,6 +29,15 @@ const main = Effect.gen(function*() {
 // Shutdown instead, and the process exits with the run's own code as soon as it is done.
 // Writes to a pipe are asynchronous: exit once stdout and stderr have taken the last log lines.
 const exitWith = (code: number) => process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+
+// An exception or a rejected promise outside any run (a library's own callback): one line and
+// exit 1, never a stack trace or a silent end. Those inside a run are caught by the run itself.
+const crash = (error: unknown) => {
+  process.stderr.write(`Unexpected failure. Aborting job... ${describeCause(error)}\n`)
+  exitWith(ExitCode.Aborted)
+}
+process.on("uncaughtException", crash)
+process.on("unhandledRejection", crash)
 
 // The process lives until the program ends, even while it only waits (schedule between runs has
 // no socket or timer of Node's own at times).

@@ -91,6 +91,30 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       expect(yield* Fiber.join(schedule.fiber)).toBe(ExitCode.Success)
     }))
 
+  it.scoped("a run that hangs is stopped after --max-run-time and the schedule goes on", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(midnight)
+      let calls = 0
+      // The first send never answers (past every deadline the job sets); the later ones do.
+      const hanging = Layer.succeed(NotificationClient, {
+        longestSend: Duration.zero,
+        send: () => (++calls === 1 ? Effect.never : Effect.succeed({ retries: 0 }))
+      })
+      const schedule = yield* startSchedule(["--cron", "*/5 * * * *", "--max-run-time", "10m", "--concurrency", "1"], hanging)
+      yield* schedule.asleep(1)
+      yield* TestClock.adjust("5 minutes") // 00:05: the run starts and hangs on its first send
+      yield* waitUntil(() => calls === 1)
+      yield* TestClock.adjust("10 minutes") // 00:15: past --max-run-time
+      yield* schedule.asleep(2)
+      expect(schedule.count("A scheduled run took longer than --max-run-time: it was stopped; the schedule goes on.")).toBe(1)
+      expect(schedule.logs.lines.filter((l) => l.message === "Scheduled run finished.").map((l) => l.annotations.exitCode))
+        .toEqual([ExitCode.Aborted])
+      expect(schedule.logs.lines.filter((l) => l.message === "Next run scheduled.").at(-1)?.annotations.at)
+        .toBe("2022-06-03T00:20:00.000Z")
+      yield* schedule.signal("SIGTERM")
+      expect(yield* Fiber.join(schedule.fiber)).toBe(ExitCode.Success)
+    }))
+
   it.scoped("SIGTERM during a run stops that run as a single run would, and the scheduler exits 143", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(midnight)

@@ -132,7 +132,14 @@ export const tuningOptions = {
       ),
       Options.map((rate): number | undefined => rate)
     ),
-    Config.map(Config.option(integerConfig("RATE", 1, 1, 100_000)), Option.getOrUndefined)
+    // No default: without RATE there is no limit.
+    Config.integer("RATE").pipe(
+      Config.mapOrFail((n) =>
+        n >= 1 && n <= 100_000 ? Either.right(n) : Either.left(ConfigError.InvalidData(["RATE"], "must be between 1 and 100000"))
+      ),
+      Config.option,
+      Config.map(Option.getOrUndefined)
+    )
   ),
   fair: Options.boolean("fair").pipe(
     Options.withDescription(

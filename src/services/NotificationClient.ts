@@ -102,8 +102,18 @@ export const retryTransient = <E>(attempt: Effect.Effect<void, NotificationError
   })
 
 /** Live client: POST {SERVICES_URL}/notify/notifications with the workspace's bearer token. */
+/** A host name or address of this machine (loopback), where plain http:// stays on the machine. */
+const isLoopback = (hostname: string) =>
+  hostname === "localhost" || hostname.endsWith(".localhost") || /^127\.\d+\.\d+\.\d+$/.test(hostname) ||
+  hostname === "[::1]"
+
 const makeHttp = Effect.gen(function*() {
   const url = new URL(`${yield* servicesUrl}/notify/notifications`)
+  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+    yield* Effect.logWarning(
+      "SERVICES_URL is plain http:// to another machine: the client credentials and the tokens travel in clear text. Use https://."
+    ).pipe(Effect.annotateLogs({ servicesHost: url.host }))
+  }
   const dispatcher = yield* HttpDispatcher
   const tokens = yield* ServiceTokens
   const policy = yield* retryConfig
@@ -147,12 +157,14 @@ const makeHttp = Effect.gen(function*() {
     return answer
   })
 
-  const attempt = (notification: Notification) =>
+  const attempt = (notification: Notification, paced: Effect.Effect<void>) =>
     Effect.gen(function*() {
+      yield* paced
       let answer = yield* postOnce(notification)
       if (answer.status === 401) {
         // The token expired or was revoked early: fetch a new one and try once more.
         yield* tokens.invalidate(notification.workspaceId)
+        yield* paced
         answer = yield* postOnce(notification)
       }
       if (answer.status >= 200 && answer.status < 300) return
@@ -184,16 +196,27 @@ const makeHttp = Effect.gen(function*() {
       })
     )
 
-  const send = Effect.fn("NotificationClient.send")(function*(notification: Notification) {
-    return yield* retryTransient(attempt(notification), policy)
+  const send = Effect.fn("NotificationClient.send")(function*(notification: Notification, pace?: Effect.Effect<void>) {
+    let requests = 0
+    // Every request after the first waits its turn (the caller paced the first).
+    const paced = pace === undefined ? Effect.void : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
+    return yield* retryTransient(attempt(notification, paced), policy)
   })
 
   return NotificationClient.of({ send, longestSend: longestSend(policy) })
 })
 
 export class NotificationClient extends Context.Tag("app/NotificationClient")<NotificationClient, {
-  /** Fails with ClientRejected when the auth service refuses the job's own credentials (no todo's fault). */
-  readonly send: (notification: Notification) => Effect.Effect<Delivery, NotificationError | ClientRejected>
+  /**
+   * Fails with ClientRejected when the auth service refuses the job's own credentials (no todo's
+   * fault). `pace` is waited on before each request to the notify service after the first (its
+   * retries within the run, the re-post after a 401), so that a rate limit counts requests; the
+   * caller paces the first.
+   */
+  readonly send: (
+    notification: Notification,
+    pace?: Effect.Effect<void>
+  ) => Effect.Effect<Delivery, NotificationError | ClientRejected>
   /** The longest one `send` can take, its retries within the run included. */
   readonly longestSend: Duration.Duration
 }>() {

@@ -1,4 +1,5 @@
 import { Context, Deferred, Effect, Exit, Layer } from "effect"
+import { signalExitCode } from "../ExitCode.js"
 
 export type StopSignal = "SIGTERM" | "SIGINT"
 
@@ -15,11 +16,10 @@ export class Shutdown extends Context.Tag("app/Shutdown")<Shutdown, {
     Shutdown,
     Effect.gen(function*() {
       const requested = yield* Deferred.make<StopSignal>()
-      const exitCode = { SIGTERM: 143, SIGINT: 130 } as const
       let received = false
       const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
         const listener = () => {
-          if (received) process.exit(exitCode[signal])
+          if (received) process.exit(signalExitCode[signal])
           received = true
           Deferred.unsafeDone(requested, Exit.succeed(signal))
         }

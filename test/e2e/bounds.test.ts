@@ -58,6 +58,25 @@ describe("the services' answers: every buffer and every wait bounded", () => {
         expect(failure?.error).toBe("Could not get a service token: No answer from the auth service within 3s")
       }), { timeout: 60_000 })
 
+    it.scoped("--rate limits requests, retries included: the notify service never sees more than N in a second", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(30, 3)
+        // Every message fails once (500) and is retried at once: 60 requests for 30 todos.
+        const fake = yield* serveFakeNotifyLive({ failFirst: 1, failStatus: 500 })
+        const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url), NOTIFY_RETRY_BASE: "1ms" }
+        const run = yield* Effect.promise(() =>
+          runBuilt(["send-delay-notifications", "--at", "2022-06-03", "--rate", "10", "--concurrency", "16"], { env })
+        )
+        expect(run.code).toBe(0)
+        expect(fake.state.notifications.length).toBe(30)
+        const times = fake.state.requestTimes
+        expect(times.length).toBe(60)
+        // Any 11 requests in a row span a second or more (less a little for the network).
+        const windows = times.slice(10).map((time, i) => time - times[i]!)
+        expect(Math.min(...windows)).toBeGreaterThanOrEqual(950)
+      }), { timeout: 60_000 })
+
     it.scoped("a token answer larger than 64 KiB is an error, not read whole", () =>
       Effect.gen(function*() {
         yield* createTodosTable

@@ -33,7 +33,7 @@ describe("PostgreSQL lost mid-run (a server of this test's own, stopped and star
       const fake = yield* serveFakeNotifyLive({ latencyMs: 20 })
       const env = { DATABASE_URL: database.url, ...servicesEnv(fake.url), ...shortSends }
       expect((yield* Effect.promise(() => runBuilt(["migrate"], { env }))).code).toBe(0)
-      const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "3s"]
+      const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "20s"]
 
       const first = startBuilt(args, { env })
       yield* waitUntil(() => fake.state.notifications.length >= 200)

@@ -41,7 +41,7 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
         // Live services: the fake's latency is real time, not the TestClock's.
         const fake = yield* serveFakeNotifyLive({ latencyMs: 2 })
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url), ...shortSends }
-        const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "3s"]
+        const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "20s"]
 
         const killAt = 500 + Math.floor(Math.random() * 3_000)
         const first = startBuilt(args, { env })

@@ -109,16 +109,16 @@ describe("exactly once under faults", () => {
     it.scoped("claims held behind a slow rate limit outlive no lease: nothing sent twice (renewed leases)", () =>
       Effect.gen(function*() {
         yield* createTodosTable
-        yield* insertDelayedTodos(57, 5)
+        yield* insertDelayedTodos(120, 5)
         const fake = yield* serveFakeNotifyLive()
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url), ...shortSends }
-        const args = ["send-delay-notifications", ...at, "--rate", "4", "--lease", "4s", "--batch-size", "10", "--concurrency", "4"]
+        // Claims wait up to 30 s behind the rate limit, past their 20 s lease.
+        const args = ["send-delay-notifications", ...at, "--rate", "4", "--lease", "20s", "--batch-size", "60", "--concurrency", "4"]
         const run = yield* Effect.promise(() => runBuilt(args, { env }))
         expect(run.code).toBe(0)
-        expect(fake.state.notifications.length).toBe(57)
-        expect(fake.state.notifyRequests).toBe(57)
+        expect(fake.state.notifications.length).toBe(120)
         expect(fake.state.duplicates).toBe(0)
-        expect(summaryLine(run.stdout)).toMatchObject({ sent: 57, claimsLost: 0 })
+        expect(summaryLine(run.stdout)).toMatchObject({ sent: 120, claimsLost: 0 })
         expect((yield* ledgerRows).every((r) => r.state === "sent")).toBe(true)
       }), { timeout: 120_000 })
 

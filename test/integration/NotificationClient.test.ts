@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Logger, LogLevel, TestClock } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../../dev/seedTodos.js"
 import { TodoId, WorkspaceId } from "../../src/domain/Todo.js"
 import { NotificationClient } from "../../src/services/NotificationClient.js"
 import { captureLogs } from "../support/TestApp.js"
-import { clientId, clientSecret, fakeAndClient } from "../support/notify.js"
+import { clientId, clientSecret, fakeAndClient, liveClientLayer } from "../support/notify.js"
 
 const notification = (todoId: string, workspaceId: string) => ({
   todoId: TodoId.make(todoId),
@@ -22,6 +22,22 @@ const manyTodos = (count: number, workspaces: Array<string>) =>
   )
 
 describe("NotificationClient over HTTP against the fake notify service", () => {
+  it.scoped("warns at start when SERVICES_URL is plain http:// to another machine, not for loopback or https", () =>
+    Effect.gen(function*() {
+      const warnings = (url: string) =>
+        Effect.gen(function*() {
+          const logs = yield* captureLogs
+          yield* Layer.build(liveClientLayer(url)).pipe(Effect.provide(logs.layer))
+          return logs.lines.filter((line) => line.level === "WARN").map((line) => line.message)
+        })
+      expect(yield* warnings("http://notify.internal:3001")).toEqual([
+        "SERVICES_URL is plain http:// to another machine: the client credentials and the tokens travel in clear text. Use https://."
+      ])
+      expect(yield* warnings("http://127.0.0.1:3001")).toEqual([])
+      expect(yield* warnings("http://localhost:3001")).toEqual([])
+      expect(yield* warnings("https://notify.internal")).toEqual([])
+    }))
+
   it.scoped("asks for a token exactly as the contract says", () =>
     Effect.gen(function*() {
       const { client, fake } = yield* fakeAndClient()
@@ -44,7 +60,7 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       const owner = new Map(todos.map((t) => [t.todoId as string, t.workspaceId as string]))
       const { client, fake } = yield* fakeAndClient({ workspaceOf: (todoId) => owner.get(todoId) })
       const send = Context.get(client, NotificationClient).send
-      yield* Effect.forEach(todos, send, { concurrency: 64, discard: true })
+      yield* Effect.forEach(todos, (todo) => send(todo), { concurrency: 64, discard: true })
       expect(fake.state.tokenRequests.length).toBe(3)
       expect(fake.state.answers).toEqual({ 201: 300 })
       expect(fake.state.notifications.length).toBe(300)

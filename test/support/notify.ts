@@ -31,7 +31,8 @@ export const serveFakeNotifyLive = (options: Parameters<typeof serveFakeNotify>[
   TestServices.provideLive(serveFakeNotify({ clientId, clientSecret, ...options }))
 
 /**
- * Sends that cannot take long (a 250 ms timeout, no retries: at most a second), so a run may use a
- * lease of a few seconds; a longer send could outlive such a claim and is refused at start.
+ * Sends that cannot take long (a 1 s deadline, two quick retries: at most 13 s in all), so a run
+ * may use a lease of 20 s, which the tests wait out; a longer send could outlive such a claim and
+ * is refused at start. Retries keep a slow answer on a loaded machine from failing a todo.
  */
-export const shortSends = { NOTIFY_TIMEOUT: "250 millis", NOTIFY_RETRIES: "0" }
+export const shortSends = { NOTIFY_TIMEOUT: "1s", NOTIFY_RETRIES: "2", NOTIFY_RETRY_BASE: "10ms", NOTIFY_RETRY_BUDGET: "1s" }
