@@ -1,4 +1,6 @@
-// Preloaded into every contender (node -r bench/rss.cjs ...): reports the process's peak RSS at exit.
+// Preloaded into every contender (node -r bench/rss.cjs ...): reports the process's peak RSS and
+// its own CPU time (user + system) at exit.
 process.on("exit", () => {
-  process.stderr.write(`\nBENCH_MAX_RSS_KB=${process.resourceUsage().maxRSS}\n`)
+  const usage = process.resourceUsage()
+  process.stderr.write(`\nBENCH_MAX_RSS_KB=${usage.maxRSS}\nBENCH_CPU_US=${usage.userCPUTime + usage.systemCPUTime}\n`)
 })

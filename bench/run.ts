@@ -23,7 +23,9 @@ const { values } = parseArgs({
     contenders: { type: "string", default: "cli,hand-tuned,seed-design" },
     out: { type: "string", default: "bench/RESULTS.md" },
     // Export the CLI's traces and metrics over OTLP to a sink in this process (the cost of telemetry on).
-    otlp: { type: "boolean", default: false }
+    otlp: { type: "boolean", default: false },
+    // cheap: bench/cheap-notify.mjs on plain node:http (default); effect: dev/fake-notify.ts on @effect/platform.
+    fake: { type: "string", default: "cheap" }
   }
 })
 const runs = Number(values.runs)
@@ -48,6 +50,10 @@ interface Measurement {
   readonly notified: number
   readonly unique: number
   readonly rssMb: number
+  /** The contender's own CPU time (user + system) per notification, in microseconds. */
+  readonly cpuUs: number
+  /** The fake's CPU time per notification during the run, in microseconds. */
+  readonly fakeCpuUs: number
   readonly roundTrips: number
   readonly firstMs: number | undefined
   readonly exit: string
@@ -66,7 +72,10 @@ const waitForExit = (child: ChildProcess) =>
 
 const startFake = async (latency: number) => {
   const port = await freePort()
-  const child = spawn(process.execPath, ["--import", "tsx", "dev/fake-notify.ts", "--port", String(port), "--latency", String(latency), "--token-lifetime", "86400"], {
+  const args = values.fake === "effect"
+    ? ["--import", "tsx", "dev/fake-notify.ts", "--port", String(port), "--latency", String(latency), "--token-lifetime", "86400"]
+    : ["bench/cheap-notify.mjs", String(port), String(latency)]
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret },
     stdio: ["ignore", "pipe", "inherit"]
@@ -80,6 +89,7 @@ const startFake = async (latency: number) => {
       notifications: number
       uniqueMessages: number
       firstNotificationAt: number | null
+      cpuMicros?: number
     },
     stop: () => child.kill("SIGTERM")
   }
@@ -146,6 +156,7 @@ const main = async () => {
             await db.query("CHECKPOINT")
             await fake.reset()
             await new Promise((resolve) => setTimeout(resolve, 1200)) // cumulative statistics are flushed about once a second
+            const fakeCpuBefore = (await fake.stats()).cpuMicros ?? NaN
             const xactBefore = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
             const started = Date.now()
             const t0 = performance.now()
@@ -182,11 +193,14 @@ const main = async () => {
             await new Promise((resolve) => setTimeout(resolve, 1200)) // cumulative statistics are flushed about once a second
             const xactAfter = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
             const rss = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN) / 1024
+            const perNotification = (micros: number) => micros / Math.max(1, stats.uniqueMessages)
             measured.push({
               wallMs,
               notified: stats.notifications,
               unique: stats.uniqueMessages,
               rssMb: rss,
+              cpuUs: perNotification(Number(/BENCH_CPU_US=(\d+)/.exec(stderr)?.[1] ?? NaN)),
+              fakeCpuUs: perNotification((stats.cpuMicros ?? NaN) - fakeCpuBefore),
               roundTrips: (xactAfter - xactBefore) / Math.max(1, stats.notifications),
               firstMs: stats.firstNotificationAt === null ? undefined : stats.firstNotificationAt - started,
               exit: exit.signal ?? String(exit.code),
@@ -231,7 +245,7 @@ const writeResults = (input: {
     const delayed = r.n / 2
     const capped = r.runs.some((m) => m.capped)
     rows.push(
-      `| ${r.n.toLocaleString("en")} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${(cliRate / rate).toFixed(2)} | ${r.runs.every((m) => Number.isNaN(m.rssMb)) ? "n/a" : `${median(r.runs.map((m) => m.rssMb).filter((x) => !Number.isNaN(x))).toFixed(0)} MB`} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${delayed.toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} |`
+      `| ${r.n.toLocaleString("en")} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${(cliRate / rate).toFixed(2)} | ${r.runs.every((m) => Number.isNaN(m.rssMb)) ? "n/a" : `${median(r.runs.map((m) => m.rssMb).filter((x) => !Number.isNaN(x))).toFixed(0)} MB`} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${delayed.toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} |`
     )
   }
   const first = input.results
@@ -253,7 +267,13 @@ const writeResults = (input: {
   const l20Hand = rateOf(largest, 20, "hand-tuned")
   const l0 = rateOf(largest, 0, "cli")
   const l0Hand = rateOf(largest, 0, "hand-tuned")
+  const cpuOf = (n: number, latency: number, contender: Contender) => {
+    const r = input.results.find((x) => x.n === n && x.latency === latency && x.contender === contender)
+    return r === undefined ? NaN : median(r.runs.map((m) => m.cpuUs))
+  }
+  const cpuRatio = cpuOf(largest, 0, "cli") / cpuOf(largest, 0, "hand-tuned")
   const targets = [
+    `- CPU per notification, L = 0 ms, N = ${largest.toLocaleString("en")}: the CLI ${Math.round(cpuOf(largest, 0, "cli"))} µs, the hand-tuned script ${Math.round(cpuOf(largest, 0, "hand-tuned"))} µs: ${cpuRatio.toFixed(2)} × (target at most 1.25: ${verdict(cpuRatio <= 1.25)}).`,
     `- L = 20 ms, concurrency 64, N = ${largest.toLocaleString("en")}: ${Math.round(l20).toLocaleString("en")}/s is ${(100 * l20 / 3200).toFixed(0)} % of the ideal 3,200/s (target 90 %: ${verdict(l20 >= 2880)}) and ${(l20 / l20Hand).toFixed(2)} × the hand-tuned script (target 1.2: ${verdict(l20 / l20Hand >= 1.2)}).`,
     `- L = 0 ms, N = ${largest.toLocaleString("en")}: ${(l0 / l0Hand).toFixed(2)} × the hand-tuned script (target at least 1: ${verdict(l0 >= l0Hand)}).`,
     `- Peak RSS of the CLI at N = ${largest.toLocaleString("en")}: ${rssOf(largest).toFixed(0)} MB (target at most 150 MB at 1,000,000: ${largest >= 1_000_000 ? verdict(rssOf(largest) <= 150) : "not measured in this run, see bench/RESULTS-1M.md"}); ${(rssOf(largest) / rssOf(Math.min(...input.results.map((r) => r.n)))).toFixed(2)} × the smallest run (target at most 1.3).`,
@@ -275,11 +295,14 @@ the runs shown; ratios compare the CLI with each contender within the same run o
 N todos over N/100 workspaces (at least 10), half of them delayed (due dates spread over two
 years); the fake notify service answers after L ms; concurrency ${concurrency} for the CLI and the
 hand-tuned script. "notified" counts distinct todos the fake received; "round trips" are database
-transactions (pg_stat_database.xact_commit) per notification. The CLI's time includes adding the
+transactions (pg_stat_database.xact_commit) per notification. "CPU µs / notification" is the
+contender's own CPU time (user + system, \`process.resourceUsage()\` at its exit) divided by the
+notifications: unlike wall time, it does not depend on how the two cores are shared with
+PostgreSQL and the fake. The fake is ${values.fake === "effect" ? "dev/fake-notify.ts (@effect/platform)" : "bench/cheap-notify.mjs (plain node:http)"}, in its own process; its CPU per notification is the last column. The CLI's time includes adding the
 todos to its ledger; migrations ran before.
 
-| N | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| N | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | CPU µs / notification | fake's CPU µs / notification |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
 Cold start: \`node dist/main.js --help\` median ${Math.round(input.helpMs)} ms over 11 runs.
@@ -297,7 +320,7 @@ const NOTES = `
 ## Method
 
 - Contenders, each a separate process started by the harness with \`node -r bench/rss.cjs\`
-  (which reports \`process.resourceUsage().maxRSS\` at exit):
+  (which reports \`process.resourceUsage()\`'s peak RSS and CPU time at exit):
   - **cli**: \`node dist/main.js send-delay-notifications --at 2022-06-03 --concurrency 64\`,
     with every guarantee: ledger, SKIP LOCKED claims, Idempotency-Key, batched outcomes.
   - **hand-tuned** (bench/hand-tuned.mjs): pg with keyset pages of 1,000 over the primary key,

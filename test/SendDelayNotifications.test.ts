@@ -126,7 +126,7 @@ describe("send-delay-notifications on test layers", () => {
       expect(yield* sentWith(["--now", "--time-zone", "Asia/Tokyo"])).toEqual([peterTodoId])
     }))
 
-  it.scoped("--rate holds the notifications per second (TestClock)", () =>
+  it.scoped("--rate holds the requests per second, evenly: never more than N in any second (TestClock)", () =>
     Effect.gen(function*() {
       const todos = Array.from({ length: 30 }, (_, i) => ({
         ...seedDelayedTodos[1]!,
@@ -141,7 +141,8 @@ describe("send-delay-notifications on test layers", () => {
         sentAfter.push((yield* app.sent).length)
       }
       expect(yield* Fiber.join(run)).toBe(ExitCode.Success)
-      expect(sentAfter).toEqual([10, 20, 30, 30])
+      // One at once, then one every 100 ms: a whole second's burst up front would let 20 through in one second.
+      expect(sentAfter).toEqual([1, 11, 21, 30])
     }))
 
   it.scoped("rejects bad usage with exit 2 and sends nothing", () =>
