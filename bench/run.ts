@@ -369,10 +369,21 @@ the rest is what remains below. Memory: the CLI's heap is flat (a test runs 100,
 At N = 1,000,000 the first notification came 4.6 s after start: adding 500,000 todos to the
 ledger is one statement that runs before the first claim (bench/RESULTS-1M.md).
 
-What remains is the cost of Effect's runtime per notification (fibers, spans, Effect.fn call sites,
-the HttpClient's request/response wrappers): about 0.3 to 0.4 ms of CPU per notification on this
-machine, against roughly 0.15 ms for plain undici. With PostgreSQL, the fake and the job sharing
-two cores, that CPU time, not the notify latency, is what limits the CLI.
+6. **@effect/platform's HttpClient** (its request and response wrappers, an AbortSignal and
+   FiberRefs per request, and a body read whole): the notify and auth calls now go to undici's
+   \`Dispatcher.request\` directly, wrapped once per request (src/lib/HttpExchange.ts), with one
+   timer for the whole exchange's deadline and at most 64 KiB of an answer read.
+7. **Effect.fn per notification** (a captured stack and a span per call, twice per notification):
+   the per-notification functions are \`Effect.fnUntraced\` unless telemetry is exported.
+
+## Why these figures differ from earlier tables
+
+Earlier tables used dev/fake-notify.ts (on @effect/platform's HttpServer) as the notify service.
+On two cores it spent so much CPU that it slowed every contender, hiding most of the difference
+between them. The fake is now bench/cheap-notify.mjs on plain node:http (\`--fake effect\` runs
+the old one), and each contender's own CPU time per notification is reported: that figure does not
+depend on how the cores are shared. The CLI's figures also include items 6 and 7 above, and the
+fault handling of issues 12 and 13 (renewed leases, bounded answers, paced retries).
 `
 
 await main()

@@ -62,23 +62,16 @@ export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{
 export const minimumLease = (longestSend: Duration.Duration): Duration.Duration =>
   Duration.millis(Math.ceil(((Duration.toMillis(longestSend) + 1000) * 4) / 3))
 
-/**
- * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
- * later try or, after the last one, a dead letter; the run goes on. The client's credentials being
- * refused is not the todo's failure: it fails with ClientRejected, for the run to stop.
- */
-export const sendDelayNotification = Effect.fn("sendDelayNotification")(function*(
-  todo: ClaimedTodo,
-  retry: RetryPolicy,
-  hooks: {
-    /** Waited on before each further request of this send (the rate limit, when there is one). */
-    readonly pace?: Effect.Effect<void> | undefined
-    /** Told of each transient failure (the circuit breaker). */
-    readonly onTransientFailure?: Effect.Effect<void>
-    /** Whether telemetry is exported (TelemetryEnabled, read once per run: a lookup per todo was measured at 4 %). */
-    readonly telemetry?: boolean
-  } = {}
-) {
+export interface NotifyHooks {
+  /** Waited on before each further request of this send (the rate limit, when there is one). */
+  readonly pace?: Effect.Effect<void> | undefined
+  /** Told of each transient failure (the circuit breaker). */
+  readonly onTransientFailure?: Effect.Effect<void>
+  /** Whether telemetry is exported (TelemetryEnabled, read once per run: a lookup per todo was measured at 4 %). */
+  readonly telemetry?: boolean
+}
+
+const notifyTodo = function*(todo: ClaimedTodo, retry: RetryPolicy, hooks: NotifyHooks = {}) {
   const client = yield* NotificationClient
   const telemetry = hooks.telemetry === true
   if (telemetry) yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
@@ -114,7 +107,20 @@ export const sendDelayNotification = Effect.fn("sendDelayNotification")(function
   )
   if (telemetry && outcome._tag === "DeadLetter") yield* Metric.increment(Metrics.deadLetters)
   return { outcome, retries: error.retries ?? 0 }
-})
+}
+
+// A span (and a captured stack) per notification only when traces leave the process: on the
+// path taken once per notification, Effect.fn's cost showed in every profile (bench/RESULTS.md).
+const notifyTraced = Effect.fn("sendDelayNotification")(notifyTodo)
+const notifyUntraced = Effect.fnUntraced(notifyTodo)
+
+/**
+ * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
+ * later try or, after the last one, a dead letter; the run goes on. The client's credentials being
+ * refused is not the todo's failure: it fails with ClientRejected, for the run to stop.
+ */
+export const sendDelayNotification = (todo: ClaimedTodo, retry: RetryPolicy, hooks: NotifyHooks = {}) =>
+  hooks.telemetry === true ? notifyTraced(todo, retry, hooks) : notifyUntraced(todo, retry, hooks)
 
 /**
  * At most `rate` requests in any second: permits come evenly (a burst of at most a hundredth of

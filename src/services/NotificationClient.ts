@@ -196,12 +196,14 @@ const makeHttp = Effect.gen(function*() {
       })
     )
 
-  const send = Effect.fn("NotificationClient.send")(function*(notification: Notification, pace?: Effect.Effect<void>) {
+  const sendOne = function*(notification: Notification, pace?: Effect.Effect<void>) {
     let requests = 0
     // Every request after the first waits its turn (the caller paced the first).
     const paced = pace === undefined ? Effect.void : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
     return yield* retryTransient(attempt(notification, paced), policy)
-  })
+  }
+  // Traced only when traces leave the process (see sendDelayNotification).
+  const send = telemetry ? Effect.fn("NotificationClient.send")(sendOne) : Effect.fnUntraced(sendOne)
 
   return NotificationClient.of({ send, longestSend: longestSend(policy) })
 })
