@@ -357,24 +357,25 @@ Found with \`node --cpu-prof dist/main.js send-delay-notifications ...\` against
 5. **One token per todo** showed up when every todo had its own workspace (a data artefact of an
    early harness): tokens are cached per workspace and concurrent sends share one request, so the
    benchmark data uses N/100 workspaces.
-
-Why the speed targets are missed: the CLI is CPU-bound. At L = 20 ms the job has 64 requests in
-flight but cannot issue them fast enough; at L = 0 the hand-tuned script spends about 0.15 ms of
-CPU per notification and the CLI twice that. Its extra work is the guarantees (claims, a
-ledger row per todo, Idempotency-Key) only in small part (0.01 round trips per notification);
-the rest is what remains below. Memory: the CLI's heap is flat (a test runs 100,000 todos in a
-48 MB heap), but V8 lets it grow to 180 to 260 MB of RSS when the machine has room. With
-\`BENCH_CLI_NODE_ARGS=--max-old-space-size=64\` (N = 100,000, L = 0, one run) its peak RSS was
-148 MB, at 2,141/s instead of 3,062/s: the cap trades CPU (more collections) for memory.
-At N = 1,000,000 the first notification came 4.6 s after start: adding 500,000 todos to the
-ledger is one statement that runs before the first claim (bench/RESULTS-1M.md).
-
 6. **@effect/platform's HttpClient** (its request and response wrappers, an AbortSignal and
    FiberRefs per request, and a body read whole): the notify and auth calls now go to undici's
    \`Dispatcher.request\` directly, wrapped once per request (src/lib/HttpExchange.ts), with one
    timer for the whole exchange's deadline and at most 64 KiB of an answer read.
 7. **Effect.fn per notification** (a captured stack and a span per call, twice per notification):
    the per-notification functions are \`Effect.fnUntraced\` unless telemetry is exported.
+
+Why the speed targets are missed: the CLI is CPU-bound. Its own CPU time per notification (the
+table) is about two and a half times the hand-tuned script's. Its extra work is the guarantees (claims,
+a ledger row per todo, Idempotency-Key, renewed leases) only in small part (0.01 round trips per
+notification); the rest is Effect's runtime per notification (fibers, FiberRefs, the run loop)
+and the garbage it leaves: in a profile of the CLI at L = 0 and N = 100,000 after items 6 and 7,
+garbage collection took 11 % of the samples, the socket writes 12 %, and no frame of the job or
+of Effect more than 3 %. Memory: the CLI's heap is flat (a test runs 100,000 todos in a
+48 MB heap), but V8 lets it grow to 180 to 260 MB of RSS when the machine has room. With
+\`BENCH_CLI_NODE_ARGS=--max-old-space-size=64\` (N = 100,000, L = 0, one run, an earlier
+version) its peak RSS was 148 MB: the cap trades CPU (more collections) for memory.
+At N = 1,000,000 the first notification came 4.6 s after start: adding 500,000 todos to the
+ledger is one statement that runs before the first claim (bench/RESULTS-1M.md).
 
 ## Why these figures differ from earlier tables
 
@@ -384,6 +385,10 @@ between them. The fake is now bench/cheap-notify.mjs on plain node:http (\`--fak
 the old one), and each contender's own CPU time per notification is reported: that figure does not
 depend on how the cores are shared. The CLI's figures also include items 6 and 7 above, and the
 fault handling of issues 12 and 13 (renewed leases, bounded answers, paced retries).
+
+Cold start: the earlier table had 276 ms for \`node dist/main.js --help\`; on the day of this
+table the commit before this work (24c08c0), built and timed the same way, also took 0.52 s:
+the machine was slower, not the code (the bundle is the same size, 3.3 MB).
 `
 
 await main()
