@@ -160,8 +160,9 @@ const main = async () => {
             const xactBefore = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
             const started = Date.now()
             const t0 = performance.now()
-            // BENCH_CLI_NODE_ARGS: node flags for the CLI only (e.g. --max-old-space-size=64).
-            const nodeArgs = contender === "cli" ? (process.env.BENCH_CLI_NODE_ARGS ?? "").split(" ").filter(Boolean) : []
+            // BENCH_CLI_NODE_ARGS: node flags for the CLI (e.g. --cpu-prof); BENCH_SCRIPT_NODE_ARGS: for the scripts.
+            const nodeArgs = (process.env[contender === "cli" ? "BENCH_CLI_NODE_ARGS" : "BENCH_SCRIPT_NODE_ARGS"] ?? "")
+              .split(" ").filter(Boolean)
             const child = spawn(process.execPath, [...nodeArgs, "-r", "./bench/rss.cjs", ...commandOf(contender)], {
               cwd: root,
               env: {
@@ -192,6 +193,7 @@ const main = async () => {
             const stats = await fake.stats()
             await new Promise((resolve) => setTimeout(resolve, 1200)) // cumulative statistics are flushed about once a second
             const xactAfter = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
+            if (process.env.BENCH_PRINT_STDERR) console.log(stderr.split("\n").filter((l) => l.startsWith("COUNTS")).join("\n"))
             const rss = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN) / 1024
             const perNotification = (micros: number) => micros / Math.max(1, stats.uniqueMessages)
             measured.push({

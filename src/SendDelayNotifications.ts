@@ -1,5 +1,4 @@
 import {
-  Chunk,
   Clock,
   Data,
   DateTime,
@@ -7,9 +6,8 @@ import {
   Duration,
   Effect,
   Either,
-  identity,
   Metric,
-  Option,
+  Queue,
   RateLimiter,
   Stream,
   type Tracer
@@ -18,8 +16,7 @@ import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
 import { type RunSummary, sendRate, type StopReason } from "./domain/RunSummary.js"
 import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { Metrics, TelemetryEnabled } from "./lib/Metrics.js"
-import { forEachConcurrently } from "./lib/Pipeline.js"
-import { NotificationClient } from "./services/NotificationClient.js"
+import { NotificationClient, type NotificationError } from "./services/NotificationClient.js"
 import type { ClientRejected } from "./services/ServiceTokens.js"
 import { type Outcome, TodoRepository } from "./services/TodoRepository.js"
 
@@ -69,25 +66,20 @@ export interface NotifyHooks {
   readonly onTransientFailure?: Effect.Effect<void>
   /** Whether telemetry is exported (TelemetryEnabled, read once per run: a lookup per todo was measured at 4 %). */
   readonly telemetry?: boolean
+  /** Told of the retries within the run of each accepted send. */
+  readonly onRetried?: (retries: number) => void
+  /** The auth service refused the job's own credentials (no todo's failure): what becomes of the todo. */
+  readonly onRejected: (error: ClientRejected, todo: ClaimedTodo) => Effect.Effect<Outcome>
 }
 
-const notifyTodo = function*(todo: ClaimedTodo, retry: RetryPolicy, hooks: NotifyHooks = {}) {
-  const client = yield* NotificationClient
-  const telemetry = hooks.telemetry === true
-  if (telemetry) yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
-  const result = yield* Effect.either(client.send({
-    workspaceId: todo.workspaceId,
-    todoId: todo.id,
-    message: delayMessage(todo),
-    idempotencyKey: idempotencyKey(todo)
-  }, hooks.pace))
-  if (Either.isRight(result)) {
-    if (telemetry) yield* Metric.increment(Metrics.sent)
-    return { outcome: { _tag: "Sent", todo } satisfies Outcome, retries: result.right.retries }
-  }
-  const error = result.left
-  if (error._tag === "ClientRejected") return yield* Effect.fail(error)
-  if (telemetry) yield* Metric.increment(Metrics.failed)
+/** A notification that failed: logged for this todo alone, and tried again later or dead-lettered. */
+const notificationFailed = Effect.fnUntraced(function*(
+  todo: ClaimedTodo,
+  error: NotificationError,
+  retry: RetryPolicy,
+  hooks: NotifyHooks
+) {
+  if (hooks.telemetry === true) yield* Metric.increment(Metrics.failed)
   if (error.transient && hooks.onTransientFailure !== undefined) yield* hooks.onTransientFailure
   const attempts = todo.attempts + 1
   const next = afterFailure(attempts, retry)
@@ -105,22 +97,60 @@ const notifyTodo = function*(todo: ClaimedTodo, retry: RetryPolicy, hooks: Notif
         : { deadLetter: true })
     })
   )
-  if (telemetry && outcome._tag === "DeadLetter") yield* Metric.increment(Metrics.deadLetters)
-  return { outcome, retries: error.retries ?? 0 }
-}
+  if (hooks.telemetry === true && outcome._tag === "DeadLetter") yield* Metric.increment(Metrics.deadLetters)
+  hooks.onRetried?.(error.retries ?? 0)
+  return outcome
+})
 
-// A span (and a captured stack) per notification only when traces leave the process: on the
-// path taken once per notification, Effect.fn's cost showed in every profile (bench/RESULTS.md).
-const notifyTraced = Effect.fn("sendDelayNotification")(notifyTodo)
-const notifyUntraced = Effect.fnUntraced(notifyTodo)
+// The path taken once per notification is combinators and plain functions, no generator, and a
+// span (with a captured stack) only when traces leave the process: Effect.fn's cost and each
+// step's allocations showed in every profile (bench/RESULTS.md).
+const notifyUntraced = (
+  client: NotificationClient["Type"],
+  todo: ClaimedTodo,
+  retry: RetryPolicy,
+  hooks: NotifyHooks
+): Effect.Effect<Outcome> =>
+  Effect.matchEffect(
+    client.send({
+      workspaceId: todo.workspaceId,
+      todoId: todo.id,
+      message: delayMessage(todo),
+      idempotencyKey: idempotencyKey(todo)
+    }, hooks.pace),
+    {
+      onSuccess: (delivery) => {
+        hooks.onRetried?.(delivery.retries)
+        const outcome: Outcome = { _tag: "Sent", todo }
+        return hooks.telemetry === true ? Effect.as(Metric.increment(Metrics.sent), outcome) : Effect.succeed(outcome)
+      },
+      onFailure: (error) =>
+        error._tag === "ClientRejected" ? hooks.onRejected(error, todo) : notificationFailed(todo, error, retry, hooks)
+    }
+  )
+
+const notifyTraced = Effect.fn("sendDelayNotification")(function*(
+  client: NotificationClient["Type"],
+  todo: ClaimedTodo,
+  retry: RetryPolicy,
+  hooks: NotifyHooks
+) {
+  yield* Effect.annotateCurrentSpan({ workspaceId: todo.workspaceId, todoId: todo.id })
+  return yield* notifyUntraced(client, todo, retry, hooks)
+})
 
 /**
  * Sends one claimed todo's notification. A failure is logged for this todo alone and becomes a
  * later try or, after the last one, a dead letter; the run goes on. The client's credentials being
- * refused is not the todo's failure: it fails with ClientRejected, for the run to stop.
+ * refused is not the todo's failure: `hooks.onRejected` decides (the run stops).
  */
-export const sendDelayNotification = (todo: ClaimedTodo, retry: RetryPolicy, hooks: NotifyHooks = {}) =>
-  hooks.telemetry === true ? notifyTraced(todo, retry, hooks) : notifyUntraced(todo, retry, hooks)
+export const sendDelayNotification = (
+  client: NotificationClient["Type"],
+  todo: ClaimedTodo,
+  retry: RetryPolicy,
+  hooks: NotifyHooks
+): Effect.Effect<Outcome> =>
+  hooks.telemetry === true ? notifyTraced(client, todo, retry, hooks) : notifyUntraced(client, todo, retry, hooks)
 
 /**
  * At most `rate` requests in any second: permits come evenly (a burst of at most a hundredth of
@@ -136,14 +166,17 @@ const rateLimiter = (rate: number) => {
  * the run stops, as far as they are known). Its span runs from the claim to that write.
  */
 interface Batch {
-  readonly size: number
+  readonly todos: ReadonlyArray<ClaimedTodo>
+  /** The next todo a worker takes up: those from here on are untaken, handed back if the run ends first. */
+  next: number
   readonly outcomes: Array<Outcome>
-  /** Claimed todos no worker has taken up yet: handed back if the run ends before they are. */
-  readonly untaken: Set<ClaimedTodo>
   /** Until when, by this process's Clock, the run surely holds these claims (renewals push it on). */
   deadline: number
   readonly span: Tracer.Span
 }
+
+/** Ends the queue of batches, once per worker. */
+const noMoreBatches: unique symbol = Symbol("noMoreBatches")
 
 /** Claimed todos left unwritten when a run ended, with the database error that kept them so. */
 interface Unwritten {
@@ -201,9 +234,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     }
   })
 
-  // Until nothing claimable is left: a claim whose rows had all vanished (deleted todos, moved
-  // due dates) returns none, and is not the end.
-  const claims = Stream.repeatEffectChunkOption(
+  // Claims batches until nothing claimable is left, one batch ahead of the workers (the queue
+  // holds one): a claim whose rows had all vanished (deleted todos, moved due dates) returns
+  // none, and is not the end.
+  const claimBatches = (queue: Queue.Queue<Batch | typeof noMoreBatches>) =>
     Effect.gen(function*() {
       while (!stopRequested) {
         const claimedAt = clock.unsafeCurrentTimeMillis()
@@ -216,13 +250,13 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         if (todos.length === 0 && dropped > 0) continue
         if (todos.length === 0) break
         const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
-        const batch: Batch = { size: todos.length, outcomes: [], untaken: new Set(todos), deadline: claimedAt + leaseMs, span }
+        const batch: Batch = { todos, next: 0, outcomes: [], deadline: claimedAt + leaseMs, span }
         live.add(batch)
-        return Chunk.unsafeFromArray(todos.map((todo) => ({ todo, batch })))
+        yield* Queue.offer(queue, batch)
       }
-      return yield* Effect.fail(Option.none())
-    }).pipe(Effect.mapError((error) => (Option.isOption(error) ? error : Option.some(error))))
-  )
+      // Every batch is queued before these: a worker that takes one has no batch left to take.
+      yield* Queue.offerAll(queue, Array.from({ length: options.concurrency }, () => noMoreBatches))
+    })
 
   // Every quarter of the lease, the live claims are extended; a batch's deadline moves on only
   // when the renewal surely covered it (claimed before the renewal began, and not yet lapsed).
@@ -274,14 +308,13 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => batch.span.end(end, exit))))
     )
 
-  // One round trip records a whole batch, when its last todo is done.
-  const settle = (batch: Batch, outcome: Outcome) =>
-    Effect.suspend(() => {
-      count(outcome, 1)
-      if (outcome._tag === "Sent") failuresInARow = 0
-      batch.outcomes.push(outcome)
-      return batch.outcomes.length < batch.size ? Effect.void : write(batch)
-    })
+  // Counts a todo's outcome into its batch; true when that was the batch's last (to be written).
+  const settle = (batch: Batch, outcome: Outcome): boolean => {
+    count(outcome, 1)
+    if (outcome._tag === "Sent") failuresInARow = 0
+    batch.outcomes.push(outcome)
+    return batch.outcomes.length === batch.todos.length
+  }
 
   // When the run ends however it ends: what is known of the batches not yet written is written;
   // sends still unanswered keep their claims (resent, same key, after the lease).
@@ -289,9 +322,11 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     let unwritten: Unwritten | undefined
     for (const batch of [...live]) {
       // Never taken up (the run was cut short): handed back untried.
-      for (const todo of batch.untaken) batch.outcomes.push({ _tag: "Released", todo })
-      counts.released += batch.untaken.size
-      batch.untaken.clear()
+      for (; batch.next < batch.todos.length; batch.next++) {
+        const outcome: Outcome = { _tag: "Released", todo: batch.todos[batch.next]! }
+        count(outcome, 1)
+        batch.outcomes.push(outcome)
+      }
       if (batch.outcomes.length === 0) continue
       const written = yield* Effect.either(write(batch))
       if (Either.isLeft(written)) {
@@ -317,37 +352,56 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       ? undefined
       : Effect.raceFirst(limiter(Effect.succeed(true)), Effect.as(Deferred.await(stop), false))
     const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
-    const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome, never, NotificationClient> => {
+    const hooks: NotifyHooks = {
+      onTransientFailure,
+      telemetry,
+      pace,
+      onRetried: (retries) => (counts.retried += retries),
+      // Handed back untried, and the run stops.
+      onRejected: (error, todo) =>
+        Effect.zipRight(
+          rejected === undefined
+            ? Effect.zipRight(Effect.sync(() => (rejected = error)), requestStop("credentials-rejected"))
+            : Effect.void,
+          released(todo)
+        )
+    }
+    const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome> => {
       // Stopping, or the claim could lapse before the send ends: handed back untried.
       if (stopRequested || clock.unsafeCurrentTimeMillis() + longestMs > batch.deadline) return released(todo)
-      return sendDelayNotification(todo, options.retry, { onTransientFailure, telemetry, pace }).pipe(
-        Effect.map(({ outcome, retries }) => {
-          counts.retried += retries
-          return outcome
-        }),
-        Effect.catchTag("ClientRejected", (error) =>
-          Effect.zipRight(
-            rejected === undefined
-              ? Effect.zipRight(Effect.sync(() => (rejected = error)), requestStop("credentials-rejected"))
-              : Effect.void,
-            released(todo)
-          )),
-        // Under its batch's span when traces are exported; not worth a context per todo otherwise.
-        telemetry ? Effect.withParentSpan(batch.span) : identity
-      )
+      const sent = sendDelayNotification(client, todo, options.retry, hooks)
+      // Under its batch's span when traces are exported; not worth a context per todo otherwise.
+      return telemetry ? Effect.withParentSpan(sent, batch.span) : sent
     }
     // Called as a worker takes the todo up.
-    const handle = (todo: ClaimedTodo, batch: Batch) => {
-      batch.untaken.delete(todo)
-      return waitTurn === undefined || stopRequested
+    const handle = (todo: ClaimedTodo, batch: Batch) =>
+      waitTurn === undefined || stopRequested
         ? send(todo, batch)
         : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
-    }
-    const pipeline = forEachConcurrently(
-      claims,
-      ({ batch, todo }) => Effect.flatMap(handle(todo, batch), (outcome) => settle(batch, outcome)),
-      { concurrency: options.concurrency, bufferSize: options.batchSize }
-    )
+
+    // A fixed set of workers takes todos from the batches in hand, in claim order, and one batch
+    // from the queue when none is left in hand: no fiber, queue step or allocation per todo.
+    const queue = yield* Queue.bounded<Batch | typeof noMoreBatches>(1)
+    const inHand: Array<Batch> = []
+    const worker = Effect.gen(function*() {
+      while (true) {
+        const batch = inHand[0]
+        if (batch === undefined) {
+          const taken = yield* Queue.take(queue)
+          if (taken === noMoreBatches) return
+          inHand.push(taken)
+          continue
+        }
+        const todo = batch.todos[batch.next++]!
+        if (batch.next === batch.todos.length) inHand.shift()
+        const outcome = yield* handle(todo, batch)
+        if (settle(batch, outcome)) yield* write(batch)
+      }
+    })
+    const pipeline = Effect.all([claimBatches(queue), ...Array.from({ length: options.concurrency }, () => worker)], {
+      concurrency: "unbounded",
+      discard: true
+    })
     yield* Effect.forkScoped(renewClaims)
     // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
     yield* Effect.ensuring(pipeline, writeKnownOutcomes)

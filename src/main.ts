@@ -1,4 +1,4 @@
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { describeConfigError, ExitCode, runCli } from "./Cli.js"
 import { logFormatConfig, loggerLayer } from "./layers/LoggerLive.js"

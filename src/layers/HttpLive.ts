@@ -3,7 +3,8 @@
  * closes. Deadlines and body limits are per exchange (lib/HttpExchange).
  */
 import { Effect, Layer } from "effect"
-import { Agent } from "undici"
+// The Agent's own module, not the package's index (see undici-agent.d.ts).
+import Agent from "undici/lib/dispatcher/agent.js"
 import { HttpDispatcher } from "../lib/HttpExchange.js"
 
 export const HttpLive = Layer.scoped(

@@ -43,54 +43,104 @@ export interface Exchange {
   readonly maxBytes?: number
 }
 
+/**
+ * The request's life, as undici's dispatch handler: no AbortController, response stream or async
+ * iterator per request (each showed in the profile of a run; bench/RESULTS.md). Settles once.
+ */
+class PostHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined
+  private settled = false
+  private cancelled = false
+  private timedOut = false
+  private answered = false
+  private status = 0
+  private headers: IncomingHttpHeaders = {}
+  private readonly chunks: Array<Buffer> = []
+  private size = 0
+  readonly timer: ReturnType<typeof setTimeout>
+
+  constructor(
+    private readonly limit: number,
+    deadline: number,
+    private readonly resume: (effect: Effect.Effect<Answer, ExchangeError>) => void
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true
+      this.cancel()
+    }, deadline)
+  }
+
+  /** Ends the exchange from this side (deadline or interruption); the request is aborted. */
+  cancel() {
+    this.cancelled = true
+    this.controller?.abort(new Error("The exchange was cancelled"))
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController) {
+    if (this.cancelled) controller.abort(new Error("The exchange was cancelled"))
+    else this.controller = controller
+  }
+
+  onResponseStart(_: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders) {
+    this.answered = true
+    this.status = status
+    this.headers = headers
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer) {
+    if (this.settled) return
+    if (this.size + chunk.length > this.limit) {
+      this.chunks.push(chunk.subarray(0, this.limit - this.size))
+      this.succeed(true)
+      // The rest is not read: the connection is closed.
+      controller.abort(new Error("The answer is longer than the job reads"))
+      return
+    }
+    this.chunks.push(chunk)
+    this.size += chunk.length
+  }
+
+  onResponseEnd() {
+    this.succeed(false)
+  }
+
+  onResponseError(_: Dispatcher.DispatchController | undefined, cause: Error) {
+    if (this.settled) return
+    this.settled = true
+    clearTimeout(this.timer)
+    this.resume(Effect.fail(new ExchangeError({ timedOut: this.timedOut, answered: this.answered, cause })))
+  }
+
+  private succeed(truncated: boolean) {
+    if (this.settled) return
+    this.settled = true
+    clearTimeout(this.timer)
+    const chunks = this.chunks
+    this.resume(Effect.succeed({
+      status: this.status,
+      headers: this.headers,
+      body: chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+      truncated
+    }))
+  }
+}
+
 /** POSTs `exchange.body`; see the module comment. Interrupting it aborts the request. */
 export const post = (dispatcher: Dispatcher, exchange: Exchange): Effect.Effect<Answer, ExchangeError> =>
   Effect.async<Answer, ExchangeError>((resume) => {
-    const controller = new AbortController()
-    let timedOut = false
-    let answered = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      controller.abort()
-    }, exchange.deadline)
-    const limit = exchange.maxBytes ?? maxAnswerBytes
-    dispatcher.request({
+    const handler = new PostHandler(exchange.maxBytes ?? maxAnswerBytes, exchange.deadline, resume)
+    dispatcher.dispatch({
       origin: exchange.origin,
       path: exchange.path,
       method: "POST",
       headers: exchange.headers,
       body: exchange.body,
-      signal: controller.signal,
       // The deadline above bounds the whole exchange; these only must not cut it shorter.
       headersTimeout: exchange.deadline + 1000,
       bodyTimeout: exchange.deadline + 1000
-    }).then(async (response) => {
-      answered = true
-      const chunks: Array<Buffer> = []
-      let size = 0
-      let truncated = false
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        if (size + chunk.length > limit) {
-          chunks.push(chunk.subarray(0, limit - size))
-          truncated = true
-          break // ends the body stream: the rest is not read, the connection is closed
-        }
-        chunks.push(chunk)
-        size += chunk.length
-      }
-      clearTimeout(timer)
-      resume(Effect.succeed({
-        status: response.statusCode,
-        headers: response.headers,
-        body: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
-        truncated
-      }))
-    }).catch((cause: unknown) => {
-      clearTimeout(timer)
-      resume(Effect.fail(new ExchangeError({ timedOut, answered, cause })))
-    })
+    }, handler)
     return Effect.sync(() => {
-      clearTimeout(timer)
-      controller.abort()
+      clearTimeout(handler.timer)
+      handler.cancel()
     })
   })

@@ -1,11 +1,11 @@
-import { Clock, Context, Duration, Effect, Either, Layer, Metric, Random, Redacted, Schema } from "effect"
+import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Metric, Random, Redacted, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
-import { HttpDispatcher, post } from "../lib/HttpExchange.js"
+import { type Answer, type ExchangeError, HttpDispatcher, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
 import { countOne, Metrics, TelemetryEnabled } from "../lib/Metrics.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
-import { type ClientRejected, excerpt, ServiceTokens } from "./ServiceTokens.js"
+import { type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
 export interface Notification {
@@ -70,36 +70,49 @@ const withRetries = (error: NotificationError, retries: number) =>
 export const longestSend = (policy: RetryWithinRun): Duration.Duration =>
   Duration.sum(Duration.times(policy.timeout, 4 * (policy.retries + 1)), policy.retries > 0 ? policy.budget : Duration.zero)
 
+/** The delivery of a send that its first request completed. */
+const firstTime: Delivery = { retries: 0 }
+
 /**
  * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
  * an exponential backoff with full jitter; at most `retries` more times and `budget` of waiting.
+ * Written as combinators, not a generator: its success path runs once per notification.
  */
-export const retryTransient = <E>(attempt: Effect.Effect<void, NotificationError | E>, policy: RetryWithinRun) =>
-  Effect.gen(function*() {
-    let waited = 0
-    for (let retry = 1;; retry++) {
-      const result = yield* Effect.either(attempt)
-      if (Either.isRight(result)) return { retries: retry - 1 } satisfies Delivery
+export const retryTransient = <E, F>(
+  attempt: Effect.Effect<void, E>,
+  policy: RetryWithinRun,
+  /** Makes a failure this notification's (a NotificationError), or leaves it the caller's. */
+  classify: (error: E) => NotificationError | F
+): Effect.Effect<Delivery, NotificationError | F> => {
+  const budget = Duration.toMillis(policy.budget)
+  const base = Duration.toMillis(policy.base)
+  const tryNumber = (retry: number, waited: number): Effect.Effect<Delivery, NotificationError | F> =>
+    Effect.catchAll(retry === 1 ? Effect.as(attempt, firstTime) : Effect.as(attempt, { retries: retry - 1 }), (failure) => {
+      const error = classify(failure)
       // Anything but a NotificationError (the client refused) is not this notification's to retry.
-      if (!(result.left instanceof NotificationError)) return yield* Effect.fail(result.left)
-      const error = result.left
+      if (!(error instanceof NotificationError)) return Effect.fail(error)
       const giveUp = retry === 1 ? error : withRetries(error, retry - 1)
-      if (!error.transient || retry > policy.retries) return yield* giveUp
-      const backoff = Duration.toMillis(policy.base) * 2 ** (retry - 1)
-      const delay = error.retryAfterMs ?? Math.round(backoff * (yield* Random.next))
-      if (waited + delay > Duration.toMillis(policy.budget)) return yield* giveUp
-      waited += delay
-      yield* countOne(Metrics.retried)
-      yield* logDebugWith("Retrying notification", () => ({
-        workspaceId: error.workspaceId,
-        todoId: error.todoId,
-        error: error.message,
-        retry,
-        delayMs: delay
-      }))
-      yield* Effect.sleep(Duration.millis(delay))
-    }
-  })
+      if (!error.transient || retry > policy.retries) return Effect.fail(giveUp)
+      const delayed = error.retryAfterMs === undefined
+        ? Effect.map(Random.next, (r) => Math.round(base * 2 ** (retry - 1) * r))
+        : Effect.succeed(error.retryAfterMs)
+      return Effect.flatMap(delayed, (delay) => {
+        if (waited + delay > budget) return Effect.fail(giveUp)
+        return countOne(Metrics.retried).pipe(
+          Effect.zipRight(logDebugWith("Retrying notification", () => ({
+            workspaceId: error.workspaceId,
+            todoId: error.todoId,
+            error: error.message,
+            retry,
+            delayMs: delay
+          }))),
+          Effect.zipRight(Effect.sleep(Duration.millis(delay))),
+          Effect.zipRight(tryNumber(retry + 1, waited + delay))
+        )
+      })
+    })
+  return tryNumber(1, 0)
+}
 
 /** Live client: POST {SERVICES_URL}/notify/notifications with the workspace's bearer token. */
 /** A host name or address of this machine (loopback), where plain http:// stays on the machine. */
@@ -124,17 +137,13 @@ const makeHttp = Effect.gen(function*() {
   const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
 
-  const postOnce = Effect.fnUntraced(function*(notification: Notification) {
-    const token = yield* tokens.get(notification.workspaceId)
-    const body = JSON.stringify({ message: notification.message })
-    yield* logDebugWith("Request", () => ({
-      workspaceId: notification.workspaceId,
-      todoId: notification.todoId,
-      method: "POST",
-      url: url.href,
-      body: { message: notification.message }
-    }))
-    const request = post(dispatcher, {
+  const debugOn = FiberRef.getWith(
+    FiberRef.currentMinimumLogLevel,
+    (minimum) => Effect.succeed(LogLevel.lessThanEqual(minimum, LogLevel.Debug))
+  )
+
+  const request = (notification: Notification, token: Redacted.Redacted<string>) => {
+    const answer = post(dispatcher, {
       origin: url.origin,
       path: url.pathname,
       headers: {
@@ -142,11 +151,23 @@ const makeHttp = Effect.gen(function*() {
         "content-type": "application/json",
         "idempotency-key": notification.idempotencyKey
       },
-      body,
+      body: JSON.stringify({ message: notification.message }),
       deadline
     })
-    const answer = yield* (telemetry ? Metric.trackDurationWith(request, Metrics.notifyLatency, Duration.toMillis) : request)
-    yield* logDebugWith("Response", () => ({
+    return telemetry ? Metric.trackDurationWith(answer, Metrics.notifyLatency, Duration.toMillis) : answer
+  }
+
+  // The request with its debug lines around it (built only when debug logging is on).
+  const requestLogged = Effect.fnUntraced(function*(notification: Notification, token: Redacted.Redacted<string>) {
+    yield* Effect.logDebug("Request").pipe(Effect.annotateLogs({
+      workspaceId: notification.workspaceId,
+      todoId: notification.todoId,
+      method: "POST",
+      url: url.href,
+      body: { message: notification.message }
+    }))
+    const answer = yield* request(notification, token)
+    yield* Effect.logDebug("Response").pipe(Effect.annotateLogs({
       workspaceId: notification.workspaceId,
       todoId: notification.todoId,
       status: answer.status,
@@ -157,53 +178,74 @@ const makeHttp = Effect.gen(function*() {
     return answer
   })
 
-  const attempt = (notification: Notification, paced: Effect.Effect<void>) =>
-    Effect.gen(function*() {
-      yield* paced
-      let answer = yield* postOnce(notification)
-      if (answer.status === 401) {
-        // The token expired or was revoked early: fetch a new one and try once more.
-        yield* tokens.invalidate(notification.workspaceId)
-        yield* paced
-        answer = yield* postOnce(notification)
-      }
-      if (answer.status >= 200 && answer.status < 300) return
+  const postOnce = (notification: Notification) =>
+    Effect.flatMap(
+      tokens.get(notification.workspaceId),
+      (token) => Effect.flatMap(debugOn, (debug) => debug ? requestLogged(notification, token) : request(notification, token))
+    )
+
+  const refused = (notification: Notification, answer: Answer) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const retryAfter = answer.headers["retry-after"]
-      const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, yield* Clock.currentTimeMillis)
-      return yield* new NotificationError({
+      const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now)
+      return new NotificationError({
         workspaceId: notification.workspaceId,
         todoId: notification.todoId,
         status: answer.status,
         reason: excerpt(answer.body),
         ...(retryAfterMs === undefined ? {} : { retryAfterMs })
       })
-    }).pipe(
-      Effect.catchTags({
-        TokenError: (error) =>
-          failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error }),
-        // No answer in time, no connection, or the connection broke mid-answer: whether it got
-        // through is unknown, so it is transient (a resend carries the same Idempotency-Key).
-        ExchangeError: (error) =>
-          failed(
-            notification,
-            error.timedOut
-              ? `No answer from the notify service within ${timeoutText}`
-              : error.answered
-              ? `The connection broke while reading the notify service's answer: ${describeCause(error.cause)}`
-              : `Could not reach the notify service: ${describeCause(error.cause)}`,
-            { cause: error.cause }
-          )
-      })
-    )
+    })
+  const accepted = (answer: Answer) => answer.status >= 200 && answer.status < 300
 
-  const sendOne = function*(notification: Notification, pace?: Effect.Effect<void>) {
-    let requests = 0
+  const attempt = (notification: Notification, paced: Effect.Effect<void> | undefined) => {
+    const posted = Effect.flatMap(postOnce(notification), (answer) => {
+      if (accepted(answer)) return Effect.void
+      if (answer.status !== 401) return refused(notification, answer)
+      // The token expired or was revoked early: fetch a new one and try once more.
+      return tokens.invalidate(notification.workspaceId).pipe(
+        Effect.zipRight(paced ?? Effect.void),
+        Effect.zipRight(postOnce(notification)),
+        Effect.flatMap((again) => accepted(again) ? Effect.void : refused(notification, again))
+      )
+    })
+    return paced === undefined ? posted : Effect.zipRight(paced, posted)
+  }
+
+  // What went wrong with one try, as this notification's failure (ClientRejected stays the run's).
+  const classify = (notification: Notification) => (error: NotificationError | TokenError | ExchangeError | ClientRejected) => {
+    switch (error._tag) {
+      case "TokenError":
+        return failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error })
+      // No answer in time, no connection, or the connection broke mid-answer: whether it got
+      // through is unknown, so it is transient (a resend carries the same Idempotency-Key).
+      case "ExchangeError":
+        return failed(
+          notification,
+          error.timedOut
+            ? `No answer from the notify service within ${timeoutText}`
+            : error.answered
+            ? `The connection broke while reading the notify service's answer: ${describeCause(error.cause)}`
+            : `Could not reach the notify service: ${describeCause(error.cause)}`,
+          { cause: error.cause }
+        )
+      default:
+        return error
+    }
+  }
+
+  const sendOne = (notification: Notification, pace?: Effect.Effect<void>) => {
     // Every request after the first waits its turn (the caller paced the first).
-    const paced = pace === undefined ? Effect.void : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
-    return yield* retryTransient(attempt(notification, paced), policy)
+    let requests = 0
+    const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
+    return retryTransient(attempt(notification, paced), policy, classify(notification))
   }
   // Traced only when traces leave the process (see sendDelayNotification).
-  const send = telemetry ? Effect.fn("NotificationClient.send")(sendOne) : Effect.fnUntraced(sendOne)
+  const send = telemetry
+    ? Effect.fn("NotificationClient.send")(function*(notification: Notification, pace?: Effect.Effect<void>) {
+      return yield* sendOne(notification, pace)
+    })
+    : sendOne
 
   return NotificationClient.of({ send, longestSend: longestSend(policy) })
 })

@@ -52,6 +52,12 @@ export class ClientRejected extends Data.TaggedError("ClientRejected")<{
   }
 }
 
+/**
+ * Tokens kept at once: enough for every workspace of a large backlog in turn, and bounded (a
+ * backlog over a million workspaces would otherwise keep a token for each).
+ */
+const tokensKept = 20_000
+
 /** Token requests for one workspace that may fail in one run; after that its sends fail at once. */
 const tokenFailuresPerWorkspace = 3
 
@@ -128,27 +134,44 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         return { token: Redacted.make(access_token), timeToLive } satisfies CachedToken
       })
 
+      // Fetches: concurrent requests for one workspace share one; failures are not kept.
       const cache = yield* Cache.makeWith({
-        capacity: 100_000,
+        capacity: tokensKept,
         lookup: fetchToken,
-        // Failures are not cached: the next send asks again.
         timeToLive: Exit.match({ onFailure: () => Duration.zero, onSuccess: (cached) => cached.timeToLive })
       })
+      // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
+      // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.
+      const clock = yield* Effect.clock
+      const held = new Map<WorkspaceId, { readonly token: Redacted.Redacted<string>; readonly until: number }>()
+      const hold = (workspaceId: WorkspaceId, cached: CachedToken) => {
+        if (held.size >= tokensKept) held.delete(held.keys().next().value!)
+        held.set(workspaceId, { token: cached.token, until: clock.unsafeCurrentTimeMillis() + Duration.toMillis(cached.timeToLive) })
+        return cached.token
+      }
 
       // Failed token requests by workspace, and the last failure: at most a few requests per
       // workspace and run, whatever its backlog (each later send fails at once with that error).
       const failures = new Map<WorkspaceId, { count: number; last: TokenError }>()
-      const get = (workspaceId: WorkspaceId) => {
-        const failed = failures.get(workspaceId)
-        if (failed !== undefined && failed.count >= tokenFailuresPerWorkspace) return Effect.fail(failed.last)
-        return cache.get(workspaceId).pipe(
-          Effect.map((cached) => cached.token),
-          Effect.tapErrorTag("TokenError", (error) =>
-            Effect.sync(() => failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error })))
-        )
-      }
+      const get = (workspaceId: WorkspaceId) =>
+        Effect.suspend(() => {
+          const inHand = held.get(workspaceId)
+          if (inHand !== undefined && inHand.until > clock.unsafeCurrentTimeMillis()) return Effect.succeed(inHand.token)
+          const failed = failures.get(workspaceId)
+          if (failed !== undefined && failed.count >= tokenFailuresPerWorkspace) return Effect.fail(failed.last)
+          return cache.get(workspaceId).pipe(
+            Effect.map((cached) => hold(workspaceId, cached)),
+            Effect.tapErrorTag("TokenError", (error) =>
+              Effect.sync(() => failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error })))
+          )
+        })
+      const invalidate = (workspaceId: WorkspaceId) =>
+        Effect.suspend(() => {
+          held.delete(workspaceId)
+          return cache.invalidate(workspaceId)
+        })
 
-      return ServiceTokens.of({ get, invalidate: (workspaceId) => cache.invalidate(workspaceId) })
+      return ServiceTokens.of({ get, invalidate })
     })
   )
 }
