@@ -176,7 +176,8 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
       fair: options.fair,
       stopSignal: shutdown.requested,
       grace: options.grace,
-      outageAfter: options.outageAfter
+      outageAfter: options.outageAfter,
+      progressEvery: options.progress
     }).pipe(Effect.provide(app))
     return { runId, code: exitCodeOf(summary), reference, summary } satisfies RunResult
   }).pipe(
@@ -445,7 +446,7 @@ const rootCommand = (layers: AppLayers) =>
       HelpDoc.p(
         "Environment: DATABASE_URL (postgres://..., sslmode honoured; or DATABASE_URL_FILE), DATABASE_CA_FILE, SERVICES_URL (base URL of the auth and notify services), " +
           "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), TODOS_TABLE (default todos; or schema.table), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule), OTEL_EXPORTER_OTLP_ENDPOINT (export traces and metrics); options also read " +
-          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, MAX_RUN_TIME, RETENTION, PRUNE_MAX_SHARE; " +
+          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, PROGRESS_EVERY, MAX_RUN_TIME, RETENTION, PRUNE_MAX_SHARE; " +
           "limits: NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET, DATABASE_STATEMENT_TIMEOUT, MIGRATE_LOCK_TIMEOUT; " +
           "NO_COLOR (plain help). Ranges and defaults: README, Configuration."
       ),

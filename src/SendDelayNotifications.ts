@@ -7,6 +7,7 @@ import {
   Effect,
   Either,
   Metric,
+  Option,
   Queue,
   RateLimiter,
   Stream,
@@ -17,8 +18,9 @@ import { type RunSummary, sendRate, type StopReason } from "./domain/RunSummary.
 import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { Metrics, TelemetryEnabled } from "./lib/Metrics.js"
 import { NotificationClient, type NotificationError } from "./services/NotificationClient.js"
+import { Progress } from "./services/Progress.js"
 import type { ClientRejected } from "./services/ServiceTokens.js"
-import { type Outcome, TodoRepository } from "./services/TodoRepository.js"
+import { type Outcome, TodoRepository, wholeTable } from "./services/TodoRepository.js"
 
 export type { StopReason } from "./domain/RunSummary.js"
 
@@ -42,6 +44,8 @@ export interface RunOptions {
   readonly grace?: Duration.Duration | undefined
   /** The notify service counts as down after this many notifications in a row fail transiently (after their retries). */
   readonly outageAfter?: number | undefined
+  /** How often progress is reported (default 10 seconds); the first report comes after one period. */
+  readonly progressEvery?: Duration.Duration | undefined
 }
 
 /** A lease too short for one send: a claim could lapse mid-send and another run send the todo too. */
@@ -224,14 +228,29 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   // Batches claimed and not yet written (all their claims still this run's).
   const live = new Set<Batch>()
 
+  // The backlog enters the ledger part by part (a few ten thousand todos each) while claims run,
+  // so the first notification does not wait for all of it. --fair enqueues in one part: its ranks
+  // (one todo of every workspace before a second of any) are computed over what one statement adds.
+  let enqueued = false
+  const partsAdded = { added: 0, of: 1 }
+  const partAdded = yield* Queue.sliding<true>(1)
   const enqueue = Effect.gen(function*() {
-    const { undecodable } = yield* repository.enqueueDelayed(reference)
-    for (const row of undecodable) {
-      counts.skipped++
-      yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
-        Effect.annotateLogs({ workspaceId: row.workspaceId, todoId: row.todoId, error: row.reason })
-      )
+    const parts = options.fair === true ? [wholeTable] : yield* repository.tableParts
+    partsAdded.of = parts.length
+    for (const part of parts) {
+      if (stopRequested) break
+      partsAdded.added++
+      const { undecodable } = yield* repository.enqueueDelayed(reference, part)
+      for (const row of undecodable) {
+        counts.skipped++
+        yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
+          Effect.annotateLogs({ workspaceId: row.workspaceId, todoId: row.todoId, error: row.reason })
+        )
+      }
+      yield* Queue.offer(partAdded, true)
     }
+    enqueued = true
+    yield* Queue.offer(partAdded, true)
   })
 
   // Claims batches until nothing claimable is left, one batch ahead of the workers (the queue
@@ -240,6 +259,8 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   const claimBatches = (queue: Queue.Queue<Batch | typeof noMoreBatches>) =>
     Effect.gen(function*() {
       while (!stopRequested) {
+        // Read before the claim: once every part is in, an empty claim is the end.
+        const allIn = enqueued
         const claimedAt = clock.unsafeCurrentTimeMillis()
         const { dropped, todos } = yield* repository.claim({
           owner: options.runId,
@@ -248,7 +269,11 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
           order: options.fair === true ? "fair" : "oldest-first"
         })
         if (todos.length === 0 && dropped > 0) continue
-        if (todos.length === 0) break
+        if (todos.length === 0 && allIn) break
+        if (todos.length === 0) {
+          yield* Queue.take(partAdded)
+          continue
+        }
         const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
         const batch: Batch = { todos, next: 0, outcomes: [], deadline: claimedAt + leaseMs, span }
         live.add(batch)
@@ -276,6 +301,37 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       }
     }
   })
+
+  // Every period: counts, what is left to claim (one count query), rate and estimated end.
+  const reportProgress = Effect.gen(function*() {
+    const progress = yield* Progress
+    const every = options.progressEvery ?? Duration.seconds(10)
+    let before = { at: clock.unsafeCurrentTimeMillis(), done: 0 }
+    while (true) {
+      yield* Effect.sleep(every)
+      const left = yield* Effect.option(repository.leftToClaim)
+      const now = clock.unsafeCurrentTimeMillis()
+      const done = counts.sent + counts.failed + counts.deadLetters
+      const perSecond = ((done - before.done) * 1000) / Math.max(1, now - before.at)
+      before = { at: now, done }
+      let inHand = 0
+      for (const batch of live) inHand += batch.todos.length - batch.outcomes.length
+      const leftToClaim = Option.getOrUndefined(left)
+      yield* progress.report({
+        sent: counts.sent,
+        failed: counts.failed,
+        deadLetters: counts.deadLetters,
+        leftToClaim,
+        inHand,
+        perSecond,
+        enqueueing: enqueued ? undefined : partsAdded,
+        estimatedEnd: enqueued && leftToClaim !== undefined && perSecond > 0
+          ? DateTime.unsafeMake(now + ((leftToClaim + inHand) / perSecond) * 1000)
+          : undefined,
+        elapsed: Duration.millis(now - startedAt)
+      })
+    }
+  }).pipe(Effect.ensuring(Effect.flatMap(Progress, (progress) => progress.end)))
 
   const count = (outcome: Outcome, by: 1 | -1) => {
     if (outcome._tag === "Released") counts.released += by
@@ -403,13 +459,14 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       discard: true
     })
     yield* Effect.forkScoped(renewClaims)
+    yield* Effect.forkScoped(reportProgress)
     // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
     yield* Effect.ensuring(pipeline, writeKnownOutcomes)
   }).pipe(Effect.scoped)
 
   const grace = options.grace ?? Duration.seconds(20)
   // Completes only when the grace period after a signal is over; the run normally ends first. It
-  // covers the enqueue too: a signal then lets it finish within the grace period, and nothing is claimed.
+  // covers the enqueue too: a signal then lets the part being added finish within the grace period, and no other part is added.
   const graceOver = options.stopSignal === undefined ? Effect.never : options.stopSignal.pipe(
     Effect.tap((signal) => requestStop(signal)),
     Effect.tap((signal) =>
@@ -421,7 +478,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     Effect.zipRight(Effect.logError("The grace period ended: in-flight notifications were cut off."))
   )
 
-  yield* Effect.raceFirst(Effect.zipRight(enqueue, sendAll), graceOver).pipe(
+  yield* Effect.raceFirst(Effect.all([enqueue, sendAll], { concurrency: 2, discard: true }), graceOver).pipe(
     Effect.tapError((error) =>
       Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
         Effect.annotateLogs({ startDate: reference, error: error.message, sent: counts.sent, failed: counts.failed })

@@ -173,6 +173,14 @@ export const tuningOptions = {
     100_000,
     "Stop the run when this many notifications in a row fail with a transient error (after their retries)."
   ),
+  progress: duration(
+    "progress",
+    "PROGRESS_EVERY",
+    Duration.seconds(10),
+    { min: Duration.seconds(1), max: Duration.hours(1) },
+    "How often a run reports its progress: a log line (sent, failed, left to claim, rate, estimated end), or on a " +
+      "terminal one line that rewrites itself."
+  ),
   retryDelay: duration(
     "retry-delay",
     "RETRY_DELAY",

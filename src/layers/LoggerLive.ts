@@ -1,4 +1,5 @@
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
+import { progressBarLayer } from "./ProgressBar.js"
 
 const levels: Record<string, LogLevel.LogLevel> = {
   all: LogLevel.All,
@@ -52,9 +53,13 @@ export const jsonLineLogger = Logger.map(Logger.structuredLogger, (entry) =>
     ...(entry.cause === undefined ? {} : { cause: entry.cause })
   })).pipe(Logger.withConsoleLog)
 
-/** The process's logger for LOG_FORMAT, given whether stdout is a terminal. */
+/**
+ * The process's logger for LOG_FORMAT, given whether stdout is a terminal; pretty lines on a
+ * terminal come with the progress bar (layers/ProgressBar), elsewhere progress is a log line.
+ */
 export const loggerLayer = (format: "auto" | "json" | "pretty", isTerminal: boolean) =>
-  Logger.replace(
-    Logger.defaultLogger,
-    format === "json" || (format === "auto" && !isTerminal) ? jsonLineLogger : Logger.prettyLoggerDefault
-  )
+  format === "json" || (format === "auto" && !isTerminal)
+    ? Logger.replace(Logger.defaultLogger, jsonLineLogger)
+    : isTerminal
+    ? progressBarLayer()
+    : Logger.replace(Logger.defaultLogger, Logger.prettyLoggerDefault)

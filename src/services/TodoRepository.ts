@@ -88,6 +88,19 @@ export interface Claimed {
 }
 
 /**
+ * A part of the todos table, as a range of its pages (PostgreSQL's blocks, read by a TID range
+ * scan): a run enqueues the backlog part by part and claims as soon as the first is in, so the
+ * first notification does not wait for the whole backlog. `to` undefined: to the end.
+ */
+export interface TablePart {
+  readonly from: number
+  readonly to: number | undefined
+}
+
+/** The whole table as one part. */
+export const wholeTable: TablePart = { from: 0, to: undefined }
+
+/**
  * Where the ledger's time comes from. `database`: PostgreSQL's now(), one clock for every worker,
  * so a pod whose clock is off cannot take over live claims (production). `clock`: Effect's Clock,
  * so tests can move it with TestClock.
@@ -99,16 +112,27 @@ export type LedgerTime = "database" | "clock"
  * claimed by a run, which failed and when to try again.
  */
 export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
-  /** Adds every todo due on or before `reference` that the ledger does not know yet; reports bad rows. */
+  /**
+   * Adds every todo of `part` (default: the whole table) due on or before `reference` that the
+   * ledger does not know yet; reports bad rows (of the whole table, with the part that starts it).
+   */
   readonly enqueueDelayed: (
-    reference: CalendarDate
+    reference: CalendarDate,
+    part?: TablePart
   ) => Effect.Effect<{ readonly added: number; readonly undecodable: ReadonlyArray<UndecodableTodo> }, DatabaseError>
+  /**
+   * The todos table in parts of about 2 MB each (a few ten thousand todos), in page order; the
+   * whole table as one part when it is not a plain table (a view, a partitioned table).
+   */
+  readonly tableParts: Effect.Effect<ReadonlyArray<TablePart>, DatabaseError>
   /**
    * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
    * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists
    * with that due date is dropped from the ledger instead of returned (and counted).
    */
   readonly claim: (request: ClaimRequest) => Effect.Effect<Claimed, DatabaseError>
+  /** Pending todos whose next try is due and that no run holds: what is left to claim now. */
+  readonly leftToClaim: Effect.Effect<number, DatabaseError>
   /** Extends every live claim of `owner` to `lease` from now; returns how many it held. */
   readonly renew: (owner: string, lease: Duration.Duration) => Effect.Effect<number, DatabaseError>
   /**
@@ -142,6 +166,8 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
   static readonly failing = (cause: unknown): Layer.Layer<TodoRepository> =>
     Layer.succeed(TodoRepository, {
       enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
+      tableParts: Effect.fail(new DatabaseError({ operation: "Reading the size of the todos table", cause })),
+      leftToClaim: Effect.fail(new DatabaseError({ operation: "Counting the todos left to claim", cause })),
       claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
       renew: () => Effect.fail(new DatabaseError({ operation: "Renewing claims", cause })),
       pending: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
@@ -274,17 +300,45 @@ const makeSql = (time: LedgerTime) => Effect.gen(function*() {
     dueDate: sql`${schema}.try_date(t."dueDate"::text)`
   }
 
-  /** The todos due on or before `reference`, as (ws, id, due). */
-  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate) =>
+  /** The rows of a part of the todos table (all for the whole table). */
+  const inPart = (part: TablePart) =>
+    part.from === 0 && part.to === undefined
+      ? sql`true`
+      : part.to === undefined
+      ? sql`t.ctid >= ${`(${part.from},0)`}::tid`
+      : sql`t.ctid >= ${`(${part.from},0)`}::tid AND t.ctid < ${`(${part.to},0)`}::tid`
+
+  /** The todos (of a part of the table) due on or before `reference`, as (ws, id, due). */
+  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable) =>
     shape === "typed"
-      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM ${todos} t WHERE t."dueDate" <= ${reference}::date`
-      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM ${todos} t) v
+      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM ${todos} t
+            WHERE ${inPart(part)} AND t."dueDate" <= ${reference}::date`
+      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM ${todos} t
+              WHERE ${inPart(part)}) v
             WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
 
-  const enqueueDelayed = (reference: CalendarDate) =>
+  /** Pages per part: 2 MB of the table, a few ten thousand todos, each added in well under a second. */
+  const pagesPerPart = 256
+  const tableParts = sql<{ readonly kind: string; readonly pages: number }>`
+    SELECT c.relkind::text AS kind, (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int AS pages
+    FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`.pipe(
+    Effect.map((rows) => {
+      const { kind, pages } = rows[0] ?? { kind: "", pages: 0 }
+      if (kind !== "r" || pages <= pagesPerPart) return [wholeTable]
+      const parts: Array<TablePart> = []
+      for (let from = 0; from < pages; from += pagesPerPart) {
+        // The last part is open-ended: pages added since are read too.
+        parts.push({ from, to: from + pagesPerPart >= pages ? undefined : from + pagesPerPart })
+      }
+      return parts
+    }),
+    Effect.mapError(fail("Reading the size of the todos table"))
+  )
+
+  const enqueueDelayed = (reference: CalendarDate, part: TablePart = wholeTable) =>
     Effect.gen(function*() {
       const shape = yield* todosShape
-      const source = delayedSource(shape, reference)
+      const source = delayedSource(shape, reference, part)
       const now = yield* ledgerNow
       // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
       const [inserted] = yield* sql<{ readonly added: number }>`
@@ -300,7 +354,7 @@ const makeSql = (time: LedgerTime) => Effect.gen(function*() {
         )
         SELECT count(*)::int AS added FROM added`
       // A row is reported only when it may be due: its due date is unreadable, or due and its ids are not.
-      const rejected = shape === "typed" ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
+      const rejected = shape === "typed" || part.from > 0 ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
         SELECT t.id::text AS id, t."workspaceId"::text AS "workspaceId", t."dueDate"::text AS "dueDate" FROM ${todos} t
         WHERE ${convert.dueDate} IS NULL
            OR (${convert.dueDate} <= ${reference}::date AND (${convert.workspaceId} IS NULL OR ${convert.id} IS NULL))
@@ -352,6 +406,14 @@ const makeSql = (time: LedgerTime) => Effect.gen(function*() {
     }).pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(fail("Claiming delayed todos")(error))),
       Effect.withSpan("TodoRepository.claim")
+    )
+
+  const leftToClaim = Effect.flatMap(ledgerNow, (now) =>
+    sql<{ readonly n: number }>`
+      SELECT count(*)::int AS n FROM ${table}
+      WHERE state = 'pending' AND next_attempt_at <= ${now} AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})`).pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.mapError(fail("Counting the todos left to claim"))
     )
 
   const renew = (owner: string, lease: Duration.Duration) =>
@@ -449,7 +511,7 @@ const makeSql = (time: LedgerTime) => Effect.gen(function*() {
     )
   }
 
-  return TodoRepository.of({ enqueueDelayed, claim, renew, pending, record })
+  return TodoRepository.of({ enqueueDelayed, tableParts, claim, leftToClaim, renew, pending, record })
 })
 
 interface LedgerRow {
@@ -469,11 +531,11 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
   const claimable = (row: LedgerRow, now: number) =>
     row.state === "pending" && row.nextAttemptAt <= now && row.claimExpiresAt <= now
   return TodoRepository.of({
-    enqueueDelayed: (reference) =>
+    enqueueDelayed: (reference, part = wholeTable) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         let added = 0
         const ranks = new Map<string, number>()
-        const fresh = todos
+        const fresh = todos.slice(part.from, part.to)
           .filter((todo) => isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
           .sort((a, b) => a.dueDate.localeCompare(b.dueDate) || a.id.localeCompare(b.id))
         for (const todo of fresh) {
@@ -492,6 +554,15 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         }
         return { added, undecodable: [] }
       }),
+    // A "page" of the array is one todo; parts of 100, as the SQL table's parts of 256 pages.
+    tableParts: Effect.sync(() => {
+      const parts: Array<TablePart> = []
+      for (let from = 0; from < todos.length; from += 100) {
+        parts.push({ from, to: from + 100 >= todos.length ? undefined : from + 100 })
+      }
+      return parts.length === 0 ? [wholeTable] : parts
+    }),
+    leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
     pending: (reference) =>
       Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) =>
         Stream.fromIterable(
