@@ -16,6 +16,7 @@ import {
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
 import { type RunSummary, sendRate, type StopReason } from "./domain/RunSummary.js"
 import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
+import { type Feed, type FeedBatch, makeFeed } from "./lib/Feed.js"
 import { Metrics, TelemetryEnabled } from "./lib/Metrics.js"
 import { NotificationClient, type NotificationError } from "./services/NotificationClient.js"
 import { Progress } from "./services/Progress.js"
@@ -169,18 +170,14 @@ const rateLimiter = (rate: number) => {
  * A claimed batch: its outcomes are written back together once every todo of it is done (or, when
  * the run stops, as far as they are known). Its span runs from the claim to that write.
  */
-interface Batch {
-  readonly todos: ReadonlyArray<ClaimedTodo>
-  /** The next todo a worker takes up: those from here on are untaken, handed back if the run ends first. */
-  next: number
+interface Batch extends FeedBatch<ClaimedTodo> {
+  /** Its todos; from `next` on untaken, handed back if the run ends first. */
+  readonly items: ReadonlyArray<ClaimedTodo>
   readonly outcomes: Array<Outcome>
   /** Until when, by this process's Clock, the run surely holds these claims (renewals push it on). */
   deadline: number
   readonly span: Tracer.Span
 }
-
-/** Ends the queue of batches, once per worker. */
-const noMoreBatches: unique symbol = Symbol("noMoreBatches")
 
 /** Claimed todos left unwritten when a run ended, with the database error that kept them so. */
 interface Unwritten {
@@ -256,9 +253,11 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   // Claims batches until nothing claimable is left, one batch ahead of the workers (the queue
   // holds one): a claim whose rows had all vanished (deleted todos, moved due dates) returns
   // none, and is not the end.
-  const claimBatches = (queue: Queue.Queue<Batch | typeof noMoreBatches>) =>
+  const claimBatches = (feed: Feed<Batch>) =>
     Effect.gen(function*() {
       while (!stopRequested) {
+        yield* feed.wantMore
+        if (stopRequested) break
         // Read before the claim: once every part is in, an empty claim is the end.
         const allIn = enqueued
         const claimedAt = clock.unsafeCurrentTimeMillis()
@@ -275,13 +274,11 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
           continue
         }
         const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
-        const batch: Batch = { todos, next: 0, outcomes: [], deadline: claimedAt + leaseMs, span }
+        const batch: Batch = { items: todos, next: 0, outcomes: [], deadline: claimedAt + leaseMs, span }
         live.add(batch)
-        yield* Queue.offer(queue, batch)
+        feed.add(batch)
       }
-      // Every batch is queued before these: a worker that takes one has no batch left to take.
-      yield* Queue.offerAll(queue, Array.from({ length: options.concurrency }, () => noMoreBatches))
-    })
+    }).pipe(Effect.ensuring(Effect.sync(() => feed.end())))
 
   // Every quarter of the lease, the live claims are extended; a batch's deadline moves on only
   // when the renewal surely covered it (claimed before the renewal began, and not yet lapsed).
@@ -315,7 +312,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
       const perSecond = ((done - before.done) * 1000) / Math.max(1, now - before.at)
       before = { at: now, done }
       let inHand = 0
-      for (const batch of live) inHand += batch.todos.length - batch.outcomes.length
+      for (const batch of live) inHand += batch.items.length - batch.outcomes.length
       const leftToClaim = Option.getOrUndefined(left)
       yield* progress.report({
         sent: counts.sent,
@@ -369,7 +366,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     count(outcome, 1)
     if (outcome._tag === "Sent") failuresInARow = 0
     batch.outcomes.push(outcome)
-    return batch.outcomes.length === batch.todos.length
+    return batch.outcomes.length === batch.items.length
   }
 
   // When the run ends however it ends: what is known of the batches not yet written is written;
@@ -378,8 +375,8 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     let unwritten: Unwritten | undefined
     for (const batch of [...live]) {
       // Never taken up (the run was cut short): handed back untried.
-      for (; batch.next < batch.todos.length; batch.next++) {
-        const outcome: Outcome = { _tag: "Released", todo: batch.todos[batch.next]! }
+      for (; batch.next < batch.items.length; batch.next++) {
+        const outcome: Outcome = { _tag: "Released", todo: batch.items[batch.next]! }
         count(outcome, 1)
         batch.outcomes.push(outcome)
       }
@@ -435,26 +432,19 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
         ? send(todo, batch)
         : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
 
-    // A fixed set of workers takes todos from the batches in hand, in claim order, and one batch
-    // from the queue when none is left in hand: no fiber, queue step or allocation per todo.
-    const queue = yield* Queue.bounded<Batch | typeof noMoreBatches>(1)
-    const inHand: Array<Batch> = []
+    // A fixed set of workers takes todos from the batches in hand, in claim order; the claims
+    // stay a batch (or a worker each) ahead of them.
+    const feed = yield* makeFeed<Batch>(Math.max(options.batchSize, options.concurrency))
     const worker = Effect.gen(function*() {
       while (true) {
-        const batch = inHand[0]
-        if (batch === undefined) {
-          const taken = yield* Queue.take(queue)
-          if (taken === noMoreBatches) return
-          inHand.push(taken)
-          continue
-        }
-        const todo = batch.todos[batch.next++]!
-        if (batch.next === batch.todos.length) inHand.shift()
+        const taken = yield* feed.take
+        if (taken === undefined) return
+        const [todo, batch] = taken
         const outcome = yield* handle(todo, batch)
         if (settle(batch, outcome)) yield* write(batch)
       }
     })
-    const pipeline = Effect.all([claimBatches(queue), ...Array.from({ length: options.concurrency }, () => worker)], {
+    const pipeline = Effect.all([claimBatches(feed), ...Array.from({ length: options.concurrency }, () => worker)], {
       concurrency: "unbounded",
       discard: true
     })

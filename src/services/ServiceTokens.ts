@@ -4,6 +4,7 @@ import type { WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { HttpDispatcher, maxAnswerBytes, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
+import { TelemetryEnabled } from "../lib/Metrics.js"
 import { secretConfig } from "../lib/Secrets.js"
 import { requestTimeout, servicesUrl } from "../lib/ServicesConfig.js"
 
@@ -13,14 +14,17 @@ const expiryMargin = Duration.seconds(30)
 const defaultLifetime = Duration.minutes(50)
 
 const TokenResponse = Schema.Struct({ access_token: Schema.String })
-const JwtPayload = Schema.parseJson(Schema.Struct({ exp: Schema.optional(Schema.Number) }))
+// Made once: building a schema's decoder per token fetch showed in the profile of a run over
+// many workspaces (a token for every other notification).
+const decodeTokenResponse = Schema.decodeUnknown(Schema.parseJson(TokenResponse))
+const decodeJwtPayload = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ exp: Schema.optional(Schema.Number) })))
 
 /** The exp claim of a JWT in epoch milliseconds, when it has a readable one. */
 export const tokenExpiry = (jwt: string): number | undefined => {
   const payload = jwt.split(".")[1]
   if (payload === undefined) return undefined
   const decoded = Encoding.decodeBase64UrlString(payload).pipe(
-    Either.flatMap((json) => Schema.decodeUnknownEither(JwtPayload)(json))
+    Either.flatMap((json) => decodeJwtPayload(json))
   )
   return Either.isRight(decoded) && decoded.right.exp !== undefined ? decoded.right.exp * 1000 : undefined
 }
@@ -86,7 +90,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       const url = new URL(`${baseUrl}/auth/token`)
       const basic = `Basic ${Buffer.from(`${clientId}:${Redacted.value(clientSecret)}`).toString("base64")}`
 
-      const fetchToken = Effect.fn("ServiceTokens.fetch")(function*(workspaceId: WorkspaceId) {
+      const fetchOne = function*(workspaceId: WorkspaceId) {
         const failed = (reason: string, status?: number, cause?: unknown) =>
           new TokenError({
             workspaceId,
@@ -123,7 +127,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         if (answer.truncated) {
           return yield* failed(`the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status)
         }
-        const { access_token } = yield* Schema.decodeUnknown(Schema.parseJson(TokenResponse))(body).pipe(
+        const { access_token } = yield* decodeTokenResponse(body).pipe(
           Effect.mapError(() => failed("the auth service answered without an access_token", answer.status))
         )
         const now = yield* Clock.currentTimeMillis
@@ -132,7 +136,10 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           ? defaultLifetime
           : Duration.millis(Math.max(0, expiresAt - now - Duration.toMillis(expiryMargin)))
         return { token: Redacted.make(access_token), timeToLive } satisfies CachedToken
-      })
+      }
+      // A span per fetch only when traces leave the process: with many workspaces there is a
+      // fetch for every other notification (see sendDelayNotification).
+      const fetchToken = (yield* TelemetryEnabled) ? Effect.fn("ServiceTokens.fetch")(fetchOne) : Effect.fnUntraced(fetchOne)
 
       // Fetches: concurrent requests for one workspace share one; failures are not kept.
       const cache = yield* Cache.makeWith({
