@@ -51,7 +51,7 @@ type Contender = "cli" | "cli-progress" | "cli-uncapped" | "hand-tuned" | "seed-
 const contenders = values.contenders!.split(",") as ReadonlyArray<Contender>
 const cliCommand = [process.env.BENCH_CLI_SCRIPT ?? "dist/main.js", "send-delay-notifications", "--at", reference, "--concurrency", String(concurrency)]
 const commandOf = (contender: Contender): Array<string> =>
-  contender === "cli"
+  contender === "cli" || contender === "cli-uncapped"
     ? cliCommand
     : contender === "cli-progress"
     // The CLI reporting its progress every second (ten times the default): what progress costs.
@@ -413,9 +413,11 @@ const NOTES = `
 ## Method
 
 - Contenders, each a separate process started by the harness with \`node -r bench/rss.cjs\`
-  (which reports \`process.resourceUsage()\`'s peak RSS and CPU time at exit):
+  (which reports \`process.resourceUsage()\`'s peak RSS and CPU time, user and system, at exit):
   - **cli**: \`node dist/main.js send-delay-notifications --at 2022-06-03 --concurrency 64\`,
-    with every guarantee: ledger, SKIP LOCKED claims, Idempotency-Key, batched outcomes.
+    with every guarantee: ledger, SKIP LOCKED claims, Idempotency-Key, batched outcomes; with the
+    image's NODE_OPTIONS (read from the Dockerfile). **cli-uncapped**: the same without them.
+    **cli-progress**: the same with \`--progress 1s\`.
   - **hand-tuned** (bench/hand-tuned.mjs): pg with keyset pages of 1,000 over the primary key,
     undici with keep-alive and the same concurrency, one batched UPDATE per page; no claims, no
     retries, no guarantees.
@@ -425,7 +427,13 @@ const NOTES = `
     once above 10,000 todos and stopped after a time budget (\`--seed-budget\`, 20 s; its RSS is
     then unknown, "n/a").
 - Before each run the ledger is emptied, the seed's marks are cleared and the fake is reset.
-- \`npm run bench -- --large\` adds N = 1,000,000; \`--runs\` sets the number of runs.
+  After the CLI's run at L = 0 the CLI runs once more with nothing new (steady state).
+- \`npm run bench -- --large\` adds N = 1,000,000 (L = 0, N/100 workspaces, the CLI, cli-uncapped
+  and the script); \`--runs\` sets the number of runs (this table: one each, see "Noise");
+  \`--sizes\`, \`--latencies\`, \`--workloads\`, \`--contenders\` narrow it. The figures are kept in
+  bench/results.json; \`--render\` writes this file again from them.
+- \`BENCH_CLI_NODE_ARGS\` (e.g. \`--cpu-prof\`), \`BENCH_SCRIPT_NODE_ARGS\` and \`BENCH_CLI_SCRIPT\`
+  (another build of the CLI, for A/B runs) help with profiles.
 - \`npx tsx bench/queue-choice.ts 10000\` compares the job's ledger with @effect/sql's
   SqlPersistedQueue (README, "Why a ledger of its own").
 
@@ -433,55 +441,109 @@ const NOTES = `
 
 Found with \`node --cpu-prof dist/main.js send-delay-notifications ...\` against the fake, at L = 0:
 
-1. **\`Stream.mapEffect(f, { concurrency, unordered })\`** forks and joins a fiber per element:
-   measured at about 5,000 elements/s with a no-op \`f\` (10,000 elements in 1.85 s). Replaced by
-   \`forEachConcurrently\` (src/lib/Pipeline.ts): a bounded queue and a fixed set of worker fibers,
-   about 250,000 elements/s in the same micro-benchmark.
-2. **One outcome write per todo**: the first writer took whatever outcomes had arrived, which at
-   these rates was one or two, so nearly one UPDATE per notification (writev of the pg socket was
-   the largest native cost). Now each claimed batch is written back in one statement when its
-   last todo is done: about 0.01 transactions per notification, claims included.
-3. **Debug log lines built and dropped**: \`Effect.annotateLogs\` on the per-request debug lines
-   ran (a FiberRef update and a HashMap per line) even at info level. They are now built only
-   when debug logging is on (src/lib/Log.ts).
-4. **A second span per request**: @effect/platform's HttpClient opens its own span and
-   propagation headers per request, on top of the job's \`NotificationClient.send\` span; it is
-   disabled for the notify client (about +10 % in a raw client loop).
-5. **One token per todo** showed up when every todo had its own workspace (a data artefact of an
-   early harness): tokens are cached per workspace and concurrent sends share one request, so the
-   benchmark data uses N/100 workspaces.
-6. **@effect/platform's HttpClient** (its request and response wrappers, an AbortSignal and
-   FiberRefs per request, and a body read whole): the notify and auth calls now go to undici's
-   \`Dispatcher.request\` directly, wrapped once per request (src/lib/HttpExchange.ts), with one
-   timer for the whole exchange's deadline and at most 64 KiB of an answer read.
+1. **\`Stream.mapEffect(f, { concurrency, unordered })\`** forks and joins a fiber per element
+   (about 5,000 elements/s with a no-op \`f\`): replaced by a fixed set of worker fibers.
+2. **One outcome write per todo**: each claimed batch is now written back in one statement when
+   its last todo is done: about 0.01 transactions per notification, claims included.
+3. **Debug log lines built and dropped**: built only when debug logging is on (src/lib/Log.ts).
+4. **A second span per request** from @effect/platform's HttpClient: gone with item 6.
+5. **One token per todo** (an early harness gave every todo its own workspace): tokens are
+   cached per workspace; the N/2 workload now measures the token path on purpose.
+6. **@effect/platform's HttpClient** (request and response wrappers, an AbortSignal and FiberRefs
+   per request, a body read whole): the calls go to undici directly (src/lib/HttpExchange.ts).
 7. **Effect.fn per notification** (a captured stack and a span per call, twice per notification):
-   the per-notification functions are \`Effect.fnUntraced\` unless telemetry is exported.
+   \`Effect.fnUntraced\` unless telemetry is exported. 415 to 257 µs per notification.
+8. **undici's \`request\` API** still made an AbortController, a response Readable and an async
+   iterator per request (createAbortSignal alone 1.8 % of the samples): the exchange is now an
+   undici dispatch handler (one object per request, one timer for the deadline).
+9. **Generators on the per-notification path** (\`Effect.gen\`/\`fnUntraced\` bodies, a YieldWrap per
+   step) and an \`Effect.either\` plus a closure per step: the send, its retry loop and the
+   outcome are combinators (\`matchEffect\`, \`catchAll\`, \`flatMap\`) over plain functions.
+10. **A queue step and an object per todo** between the claims and the workers: workers take the
+    next todo of the batches in hand (an array read; src/lib/Feed.ts), and wait only when none
+    is left; the claims stay a batch ahead.
+11. **Effect's \`Cache.get\` per send** (hashing the workspace id, the clock, several steps): tokens
+    in hand are read from a Map first (at most 20,000 kept); token decoders were built per fetch
+    and are now made once; a token fetch opens a span only with telemetry.
+12. **Claimed rows decoded again with Schema** (two UUID patterns, a date check per row): the
+    ledger's uuid/date/int columns can hold nothing else, so they are typed, not decoded.
+13. **The whole of undici and @effect/platform-node's index in the bundle** (3.3 MB, parsed at
+    every start): the Agent and NodeContext come from their own modules (2.8 MB).
 
-Why the speed targets are missed: the CLI is CPU-bound. Its own CPU time per notification (the
-table) is about two and a half times the hand-tuned script's. Its extra work is the guarantees (claims,
-a ledger row per todo, Idempotency-Key, renewed leases) only in small part (0.01 round trips per
-notification); the rest is Effect's runtime per notification (fibers, FiberRefs, the run loop)
-and the garbage it leaves: in a profile of the CLI at L = 0 and N = 100,000 after items 6 and 7,
-garbage collection took 11 % of the samples, the socket writes 12 %, and no frame of the job or
-of Effect more than 3 %. Memory: the CLI's heap is flat (a test runs 100,000 todos in a
-48 MB heap), but V8 lets it grow to 180 to 260 MB of RSS when the machine has room. With
-\`BENCH_CLI_NODE_ARGS=--max-old-space-size=64\` (N = 100,000, L = 0, one run, an earlier
-version) its peak RSS was 148 MB: the cap trades CPU (more collections) for memory.
-At N = 1,000,000 the first notification came 4.6 s after start: adding 500,000 todos to the
-ledger is one statement that runs before the first claim (bench/RESULTS-1M.md).
+Items 8 to 13 together: 266 to about 145 µs per notification at N = 100,000, L = 0 (one run each
+on a quiet machine; later runs of the same build read 136 to 180 µs, see "Noise").
+A further step that made the first try of a send skip the token lookup and the retry machinery
+(a token in hand, no debug, no pacing) showed no difference beyond the noise in six alternating
+runs (159 against 156 µs on average), so it was left out.
+
+### Profiles before and after (N = 100,000, L = 0, the CLI with \`--cpu-prof\`)
+
+Milliseconds of samples by where the code comes from (self time), for the same 50,000
+notifications; the script's profile for comparison. The profiler counts time in a native call
+(writev) as wall time, so "socket writes" includes waiting in the kernel; the process's system
+CPU time was 1.4 s (CLI) and 1.0 s (script) in a run without the profiler.
+
+| | before (58bf3a6) | after | hand-tuned script |
+| --- | --- | --- | --- |
+| Effect's runtime | 4,223 | 1,843 | 0 |
+| Node internals and native | 3,078 | 1,739 | 1,008 |
+| undici | 2,235 | 1,479 | 1,183 |
+| socket writes (writev) | 1,968 | 2,140 | 717 |
+| garbage collection | 1,770 | 1,135 | 330 |
+| the job's own code | 1,307 | 659 | 163 (the script's) |
+| pg, other | 332 | 372 | 79 |
+| **total (not idle)** | **14,913** | **9,367** | **3,480** |
+
+Top frames before: writev 12.7 %, GC 11.9 %, the fiber run loop (fiberRuntime.ts:198, :1385,
+:1176) 7.3 %, createAbortSignal 1.8 %, module compilation 1.5 %, the job's client 2.5 %, undici's
+\`_resume\` 1.3 % and RequestHandler 1.1 %, getFiberRef 1.2 %. After: writev 22.1 %, GC 12.1 %,
+module compilation 2.5 %, the fiber run loop 3.2 %, undici's \`_resume\` 1.9 % and \`resumeH1\`
+1.2 %, the job's request building 1.3 % and outcome rows 1.1 %; no other frame above 1 %.
+
+## Why the CPU and speed targets are missed
+
+The CLI is CPU-bound on two cores shared with PostgreSQL and the fake. What is left above the
+script's CPU is spread thin: Effect's run loop (each step of a send is an object and a turn of
+the loop), the garbage of those steps (GC is three times the script's), and the guarantees'
+own work per notification (a claim row, an outcome row, an Idempotency-Key, the deadline timer).
+No frame of the job or of Effect is above 2 %, so no single change is left that would close the
+gap; the next steps would be fewer Effect steps per send (a first try entirely in plain code,
+which measured as noise) or a per-batch rather than per-todo effect. At L = 20 ms the same CPU
+per notification makes each wave of 64 answers take a few milliseconds to handle, which is why
+the CLI stays below the ideal 64 / L.
+
+## Memory
+
+The live heap is flat (a test drains 100,000 todos in a 48 MB heap), but without a cap V8 lets
+old-space garbage grow to about 200 MB of RSS. \`--max-old-space-size\` cannot be set from inside
+a running process (\`v8.setFlagsFromString\` after start does not move the limit), so the image
+sets it: \`NODE_OPTIONS=--max-old-space-size=96\` in the Dockerfile and the ConfigMap. At
+N = 200,000 that measured 130 to 146 MB against 202 MB without (one run each, earlier builds of
+this table's code; 64 MB gave 146 MB, adding \`--max-semi-space-size=8\` changed nothing); the
+CPU per notification did not move beyond the noise.
+
+## Large backlogs and the steady state
+
+The backlog enters the ledger in parts of 256 pages of the todos table (TID range scans, no
+index needed) while claims already run, so the first notification no longer waits for the whole
+backlog (before: 4.6 s at 1,000,000). The steady state (nothing new) is one enqueue pass over
+the todos table (each part: a scan of its pages and an anti-join against the ledger's primary
+key) and one empty claim; it costs the todos service's database a sequential read of the table,
+as before. No index on the todos table is needed or added.
+
+## Noise
+
+Runs of the same build on this machine varied by up to ±15 % in wall time and CPU per
+notification within the hour (e.g. 136 to 180 µs for one build at N = 100,000, L = 0), so this
+table (one run per row) supports differences of more than about 20 % only.
 
 ## Why these figures differ from earlier tables
 
-Earlier tables used dev/fake-notify.ts (on @effect/platform's HttpServer) as the notify service.
-On two cores it spent so much CPU that it slowed every contender, hiding most of the difference
-between them. The fake is now bench/cheap-notify.mjs on plain node:http (\`--fake effect\` runs
-the old one), and each contender's own CPU time per notification is reported: that figure does not
-depend on how the cores are shared. The CLI's figures also include items 6 and 7 above, and the
-fault handling of issues 12 and 13 (renewed leases, bounded answers, paced retries).
-
-Cold start: the earlier table had 276 ms for \`node dist/main.js --help\`; on the day of this
-table the commit before this work (24c08c0), built and timed the same way, also took 0.52 s:
-the machine was slower, not the code (the bundle is the same size, 3.3 MB).
+Earlier tables used dev/fake-notify.ts (on @effect/platform's HttpServer) as the notify service;
+on two cores it slowed every contender. The fake is bench/cheap-notify.mjs on plain node:http
+(\`--fake effect\` runs the old one), and each process's own CPU per notification is reported.
+Since the previous table: items 8 to 13, the parted enqueue, the image's heap cap for the CLI
+rows, the N/2 workload, 200,000 and 1,000,000 todos, and one run per row instead of three.
 `
 
 if (values.render) writeResults(JSON.parse(readFileSync(path.resolve(root, "bench/results.json"), "utf8")))
