@@ -14,7 +14,7 @@ import {
   type Tracer
 } from "effect"
 import { afterFailure, type RetryPolicy } from "./domain/RetryPolicy.js"
-import { type RunSummary, sendRate, type StopReason } from "./domain/RunSummary.js"
+import { type RunSummary, sendRate, type StopReason, type StopSignal } from "./domain/RunSummary.js"
 import { type CalendarDate, type ClaimedTodo, delayMessage, idempotencyKey } from "./domain/Todo.js"
 import { type Feed, type FeedBatch, makeFeed } from "./lib/Feed.js"
 import { Metrics, TelemetryEnabled } from "./lib/Metrics.js"
@@ -40,7 +40,7 @@ export interface RunOptions {
   /** Claim round-robin over workspaces instead of oldest first. */
   readonly fair?: boolean | undefined
   /** Completes when the process is asked to stop (SIGTERM/SIGINT): claim no more, finish what is in flight. */
-  readonly stopSignal?: Effect.Effect<"SIGTERM" | "SIGINT"> | undefined
+  readonly stopSignal?: Effect.Effect<StopSignal> | undefined
   /** How long in-flight sends may take after a stop signal before they are cut off. */
   readonly grace?: Duration.Duration | undefined
   /** The notify service counts as down after this many notifications in a row fail transiently (after their retries). */
@@ -149,7 +149,7 @@ const notifyTraced = Effect.fn("sendDelayNotification")(function*(
  * later try or, after the last one, a dead letter; the run goes on. The client's credentials being
  * refused is not the todo's failure: `hooks.onRejected` decides (the run stops).
  */
-export const sendDelayNotification = (
+export const notifyTodo = (
   client: NotificationClient["Type"],
   todo: ClaimedTodo,
   retry: RetryPolicy,
@@ -422,7 +422,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome> => {
       // Stopping, or the claim could lapse before the send ends: handed back untried.
       if (stopRequested || clock.unsafeCurrentTimeMillis() + longestMs > batch.deadline) return released(todo)
-      const sent = sendDelayNotification(client, todo, options.retry, hooks)
+      const sent = notifyTodo(client, todo, options.retry, hooks)
       // Under its batch's span when traces are exported; not worth a context per todo otherwise.
       return telemetry ? Effect.withParentSpan(sent, batch.span) : sent
     }

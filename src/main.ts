@@ -1,9 +1,9 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
-import { describeConfigError, ExitCode, runCli } from "./Cli.js"
-import { logFormatConfig, loggerLayer } from "./layers/LoggerLive.js"
-import { MainLive } from "./layers/MainLive.js"
-import { describeCause } from "./lib/Errors.js"
+import { ExitCode, runCli } from "./Cli.js"
+import { logFormatConfig, logFormatLayer } from "./layers/Logging.js"
+import { productionLayers } from "./layers/AppLayers.js"
+import { describeCause, describeConfigError } from "./lib/Errors.js"
 import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
 import { Shutdown } from "./services/Shutdown.js"
@@ -11,9 +11,9 @@ import { Shutdown } from "./services/Shutdown.js"
 const main = Effect.gen(function*() {
   const format = yield* logFormatConfig
   const noColor = Option.isSome(yield* Config.option(Config.string("NO_COLOR")))
-  return yield* runCli(process.argv, MainLive).pipe(
+  return yield* runCli(process.argv, productionLayers).pipe(
     Effect.provide(TelemetryLive),
-    Effect.provide(loggerLayer(format, process.stdout.isTTY === true)),
+    Effect.provide(logFormatLayer(format, process.stdout.isTTY === true)),
     withPlainText(noColor || process.stdout.isTTY !== true)
   )
 }).pipe(

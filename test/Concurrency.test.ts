@@ -5,6 +5,7 @@ import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/doma
 import { NotificationClient } from "../src/services/NotificationClient.js"
 import { TodoRepository } from "../src/services/TodoRepository.js"
 import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
+import { inMemoryLedger } from "./support/InMemoryLedger.js"
 
 const backlog = (count: number): ReadonlyArray<DelayedTodo> =>
   Array.from({ length: count }, (_, i) => ({
@@ -43,7 +44,7 @@ const slowClaims = (todos: ReadonlyArray<DelayedTodo>) =>
     TodoRepository,
     Effect.map(TodoRepository, (ledger) =>
       TodoRepository.of({ ...ledger, claim: (request) => Effect.zipRight(Effect.sleep("50 millis"), ledger.claim(request)) }))
-  ).pipe(Layer.provide(TodoRepository.fromTodos(todos)))
+  ).pipe(Layer.provide(inMemoryLedger(todos)))
 
 const runWith = (todos: ReadonlyArray<DelayedTodo>, concurrency: number, batchSize: number) =>
   Effect.gen(function*() {

@@ -5,8 +5,8 @@ import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
 import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/domain/Todo.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
 import { Progress, type ProgressSnapshot } from "../src/services/Progress.js"
-import { TodoRepository } from "../src/services/TodoRepository.js"
 import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
+import { inMemoryLedger } from "./support/InMemoryLedger.js"
 
 const todos: ReadonlyArray<DelayedTodo> = Array.from({ length: 30 }, (_, i) => ({
   id: TodoId.make(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`),
@@ -29,7 +29,7 @@ const run = (reports: Array<ProgressSnapshot>, backlog = todos) =>
     retry: defaultRetryPolicy,
     progressEvery: Duration.seconds(1)
   }).pipe(
-    Effect.provide(Layer.merge(TodoRepository.fromTodos(backlog), slowClient)),
+    Effect.provide(Layer.merge(inMemoryLedger(backlog), slowClient)),
     Effect.provideService(Progress, { report: (snapshot) => Effect.sync(() => reports.push(snapshot)), end: Effect.void })
   )
 

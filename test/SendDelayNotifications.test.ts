@@ -3,10 +3,10 @@ import { Effect, Fiber, Layer, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../dev/seedTodos.js"
 import { ExitCode } from "../src/Cli.js"
 import { TodoId } from "../src/domain/Todo.js"
-import { NotificationClient } from "../src/services/NotificationClient.js"
-import { TodoRepository } from "../src/services/TodoRepository.js"
 import { captureLogs, cli, sendOnly, testApp } from "./support/TestApp.js"
 import { seedDelayedTodos } from "./support/seed.js"
+import { failingLedger } from "./support/InMemoryLedger.js"
+import { testClientLayer } from "./support/TestClient.js"
 
 describe("send-delay-notifications on test layers", () => {
   it.scoped("notifies exactly the seed's two delayed todos at 2022-06-03, with the seed's message", () =>
@@ -76,10 +76,10 @@ describe("send-delay-notifications on test layers", () => {
 
   it.scoped("aborts on a database failure: sends nothing, logs why, exits 1", () =>
     Effect.gen(function*() {
-      const client = yield* Layer.build(NotificationClient.testLayer())
+      const client = yield* Layer.build(testClientLayer())
       const logs = yield* captureLogs
       const appLayer = sendOnly(
-        Layer.merge(TodoRepository.failing(new Error("connection refused")), Layer.succeedContext(client))
+        Layer.merge(failingLedger(new Error("connection refused")), Layer.succeedContext(client))
       )
       const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03"], appLayer).pipe(
         Effect.provide(logs.layer)

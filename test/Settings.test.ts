@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect } from "effect"
-import { describeConfigError } from "../src/Cli.js"
+import { describeConfigError } from "../src/lib/Errors.js"
 import { requestTimeout, retryConfig } from "../src/lib/ServicesConfig.js"
 
 const read = <A>(config: Effect.Effect<A, import("effect").ConfigError.ConfigError>, env: Record<string, string>) =>

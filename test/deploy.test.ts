@@ -105,3 +105,12 @@ describe("the container and its manifests", () => {
     expect(names.size).toBeGreaterThan(5)
   })
 })
+
+describe("the built job", () => {
+  it("holds no test double: the in-memory ledger and the recording client live in test/support only", () => {
+    const bundle = readFileSync(path.join(root, "dist/main.js"), "utf8")
+    for (const name of ["test/SentNotifications", "SentNotifications", "makeInMemory", "fromTodos", "testLayer", "inMemoryLedger", "failingLedger", "testClientLayer"]) {
+      expect(bundle.includes(name), name).toBe(false)
+    }
+  })
+})

@@ -20,10 +20,10 @@ export const defaultRetryPolicy: RetryPolicy = {
 export const afterFailure = (
   attempts: number,
   policy: RetryPolicy
-): { readonly _tag: "DeadLetter" } | { readonly _tag: "RetryAfter"; readonly delay: Duration.Duration } =>
+): { readonly _tag: "DeadLetter" } | { readonly _tag: "RetryLater"; readonly delay: Duration.Duration } =>
   attempts >= policy.maxAttempts
     ? { _tag: "DeadLetter" }
     : {
-      _tag: "RetryAfter",
+      _tag: "RetryLater",
       delay: Duration.min(Duration.times(policy.baseDelay, 2 ** Math.min(attempts - 1, 30)), policy.maxDelay)
     }

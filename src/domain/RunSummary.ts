@@ -1,10 +1,13 @@
 import type { CalendarDate } from "./Todo.js"
 
+/** A request from outside to stop: Kubernetes' SIGTERM, Ctrl-C's SIGINT. */
+export type StopSignal = "SIGTERM" | "SIGINT"
+
 /**
  * Why a run stopped before it ran out of work: the notify service looked down, the auth service
  * refused the job's credentials, or a signal.
  */
-export type StopReason = "outage" | "credentials-rejected" | "SIGTERM" | "SIGINT"
+export type StopReason = "outage" | "credentials-rejected" | StopSignal
 
 /** What one run did, counted as it went. */
 export interface RunSummary {

@@ -4,7 +4,7 @@ import type { ConnectionOptions } from "node:tls"
 import { durationConfig } from "../lib/Durations.js"
 import { describeCause } from "../lib/Errors.js"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
-import { DatabaseError } from "../services/TodoRepository.js"
+import { DatabaseError } from "../services/DatabaseErrors.js"
 
 const isPostgresUrl = (url: string): boolean =>
   URL.canParse(url) && ["postgres:", "postgresql:"].includes(new URL(url).protocol)

@@ -3,7 +3,7 @@ import { Clock, type ConfigError, Context, Data, DateTime, Duration, Effect, Lay
 import { durationConfig } from "../lib/Durations.js"
 import { todosTableConfig } from "../lib/TodosTable.js"
 import { ledgerSchema, migrationLoader, migrationsTable } from "../migrations/index.js"
-import { DatabaseError } from "./TodoRepository.js"
+import { DatabaseError, failedTo } from "./DatabaseErrors.js"
 
 /**
  * prune would delete more than the allowed share of the rows that record sent notifications: the
@@ -78,7 +78,6 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
         min: Duration.seconds(1),
         max: Duration.hours(1)
       })
-      const fail = (operation: string) => (cause: unknown) => new DatabaseError({ operation, cause })
       const runMigrations = Migrator.make({})({ loader: migrationLoader, table: migrationsTable }).pipe(
         Effect.provideService(SqlClient.SqlClient, sql)
       )
@@ -134,7 +133,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
         if (existing.length === 0) yield* sql`CREATE SCHEMA ${sql(ledgerSchema)}`
         const applied = yield* runMigrations
         return applied.map(([id, name]) => `${id}_${name}`)
-      })).pipe(Effect.mapError(fail("Migrating the job's schema")), Effect.withSpan("LedgerAdmin.migrate"))
+      })).pipe(Effect.mapError(failedTo("Migrating the job's schema")), Effect.withSpan("LedgerAdmin.migrate"))
 
       const status = (now: DateTime.Utc, limit: number) =>
         Effect.gen(function*() {
@@ -156,7 +155,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
             FROM ${table} WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ${limit}`
           return { counts: counts!, oldestPending: oldestPending ?? null, deadLetters }
-        }).pipe(Effect.mapError(fail("Reading the job's state")), Effect.withSpan("LedgerAdmin.status"))
+        }).pipe(Effect.mapError(failedTo("Reading the job's state")), Effect.withSpan("LedgerAdmin.status"))
 
       const requeue = (filter: { readonly workspaceId?: string | undefined; readonly todoId?: string | undefined }, now: DateTime.Utc) =>
         sql<{ readonly n: number }>`
@@ -170,7 +169,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           )
           SELECT count(*)::int AS n FROM requeued`.pipe(
           Effect.map((rows) => rows[0]?.n ?? 0),
-          Effect.mapError(fail("Requeueing dead letters")),
+          Effect.mapError(failedTo("Requeueing dead letters")),
           Effect.withSpan("LedgerAdmin.requeue")
         )
 
@@ -201,7 +200,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           return { pruned: pruned?.n ?? 0, todosTable }
         }).pipe(
           sql.withTransaction,
-          Effect.catchTag("SqlError", (error) => Effect.fail(fail("Pruning the job's state")(error))),
+          Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Pruning the job's state")(error))),
           Effect.withSpan("LedgerAdmin.prune")
         )
 

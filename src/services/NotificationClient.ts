@@ -240,7 +240,7 @@ const makeHttp = Effect.gen(function*() {
     const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
     return retryTransient(attempt(notification, paced), policy, classify(notification))
   }
-  // Traced only when traces leave the process (see sendDelayNotification).
+  // Traced only when traces leave the process (see notifyTodo in SendDelayNotifications).
   const send = telemetry
     ? Effect.fn("NotificationClient.send")(function*(notification: Notification, pace?: Effect.Effect<void>) {
       return yield* sendOne(notification, pace)
@@ -267,38 +267,4 @@ export class NotificationClient extends Context.Tag("app/NotificationClient")<No
   /** The live client over HTTP; needs the HttpDispatcher (undici with keep-alive, layers/HttpLive). */
   static readonly layer = Layer.effect(NotificationClient, makeHttp).pipe(Layer.provide(ServiceTokens.layer))
 
-  /**
-   * A client that records what it is sent and fails, with the given HTTP status, for the given
-   * todos; read the record through `SentNotifications`.
-   */
-  static readonly testLayer = (
-    options: { readonly failFor?: ReadonlyArray<string>; readonly status?: number } = {}
-  ): Layer.Layer<NotificationClient | SentNotifications> =>
-    Layer.effectContext(Effect.sync(() => {
-      const sent: Array<Notification> = []
-      const failFor = new Set(options.failFor ?? [])
-      const client = NotificationClient.of({
-        longestSend: Duration.zero,
-        send: (notification) =>
-          failFor.has(notification.todoId)
-            ? Effect.fail(
-              new NotificationError({
-                workspaceId: notification.workspaceId,
-                todoId: notification.todoId,
-                status: options.status ?? 500,
-                reason: "Internal Server Error"
-              })
-            )
-            : Effect.sync(() => {
-              sent.push(notification)
-              return { retries: 0 }
-            })
-      })
-      return Context.make(NotificationClient, client).pipe(Context.add(SentNotifications, { all: Effect.sync(() => [...sent]) }))
-    }))
 }
-
-/** What a test client was sent, in order (test layers only). */
-export class SentNotifications extends Context.Tag("test/SentNotifications")<SentNotifications, {
-  readonly all: Effect.Effect<ReadonlyArray<Notification>>
-}>() {}

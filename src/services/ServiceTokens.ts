@@ -1,4 +1,4 @@
-import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Exit, Layer, Redacted, Schema } from "effect"
+import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Layer, Redacted, Schema } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
@@ -60,7 +60,7 @@ export class ClientRejected extends Data.TaggedError("ClientRejected")<{
  * Tokens kept at once: enough for every workspace of a large backlog in turn, and bounded (a
  * backlog over a million workspaces would otherwise keep a token for each).
  */
-const tokensKept = 20_000
+const tokensKept = 10_000
 
 /** Token requests for one workspace that may fail in one run; after that its sends fail at once. */
 const tokenFailuresPerWorkspace = 3
@@ -138,14 +138,16 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         return { token: Redacted.make(access_token), timeToLive } satisfies CachedToken
       }
       // A span per fetch only when traces leave the process: with many workspaces there is a
-      // fetch for every other notification (see sendDelayNotification).
+      // fetch for every other notification (see notifyTodo in SendDelayNotifications).
       const fetchToken = (yield* TelemetryEnabled) ? Effect.fn("ServiceTokens.fetch")(fetchOne) : Effect.fnUntraced(fetchOne)
 
-      // Fetches: concurrent requests for one workspace share one; failures are not kept.
+      // Fetches in flight: concurrent requests for one workspace share one. Nothing is kept once a
+      // fetch ends (the token goes to `held` below, failures to `failures`): a cache that kept
+      // every token again doubled the memory of a run over 100,000 workspaces.
       const cache = yield* Cache.makeWith({
-        capacity: tokensKept,
+        capacity: 1_000,
         lookup: fetchToken,
-        timeToLive: Exit.match({ onFailure: () => Duration.zero, onSuccess: (cached) => cached.timeToLive })
+        timeToLive: () => Duration.zero
       })
       // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
       // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.

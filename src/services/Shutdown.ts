@@ -1,7 +1,9 @@
 import { Context, Deferred, Effect, Exit, Layer } from "effect"
 import { signalExitCode } from "../ExitCode.js"
 
-export type StopSignal = "SIGTERM" | "SIGINT"
+import type { StopSignal } from "../domain/RunSummary.js"
+
+export type { StopSignal } from "../domain/RunSummary.js"
 
 /**
  * A request from outside to stop (Kubernetes' SIGTERM, Ctrl-C's SIGINT). The run is not

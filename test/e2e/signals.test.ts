@@ -77,6 +77,12 @@ describe("SIGTERM mid-run: the built job stops cleanly and a later run finishes"
         let output = ""
         run.child.stdout!.on("data", (chunk) => (output += chunk))
         yield* waitUntil(() => output.includes("Starting to send delay notifications."))
+        // The enqueue is under way (it starts after a first look at the table): its statement runs.
+        yield* waitUntil(Effect.map(
+          sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%INSERT INTO "delay_notifications"."notifications"%'`,
+          (rows) => rows[0]!.n > 0
+        ))
         run.child.kill("SIGTERM")
         const stopped = yield* Effect.promise(() => run.done)
         yield* sql`DROP VIEW todos`

@@ -47,7 +47,7 @@ describe("a backlog larger than one part of the todos table", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* createTodosTable
-        // About four parts of 256 pages; a quarter of the todos not yet due.
+        // A table of about 900 pages (two parts: the first 64 pages, then the rest); a quarter of the todos not yet due.
         yield* insertDelayedTodos(60_000, 60, "2020-01-01")
         yield* insertDelayedTodos(20_000, 20, "2099-01-01")
         const client = observingClient(sql)

@@ -5,7 +5,6 @@ import { ousmaneTodoId, peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
 import { SqlLive } from "../../src/layers/SqlLive.js"
-import { NotificationClient, SentNotifications } from "../../src/services/NotificationClient.js"
 import { TodoRepository } from "../../src/services/TodoRepository.js"
 import {
   createTodosTable,
@@ -17,11 +16,12 @@ import {
   TestDatabaseLive
 } from "../support/database.js"
 import { captureLogs, cli, sendOnly } from "../support/TestApp.js"
+import { SentNotifications, testClientLayer } from "../support/TestClient.js"
 
 /** Runs the CLI in-process on the live repository over this file's database and a recording client. */
-const runOnDatabase = (args: ReadonlyArray<string>, clientOptions: Parameters<typeof NotificationClient.testLayer>[0] = {}) =>
+const runOnDatabase = (args: ReadonlyArray<string>, clientOptions: Parameters<typeof testClientLayer>[0] = {}) =>
   Effect.gen(function*() {
-    const client = yield* Layer.build(NotificationClient.testLayer(clientOptions))
+    const client = yield* Layer.build(testClientLayer(clientOptions))
     const logs = yield* captureLogs
     const layers = yield* layersOnDatabase(Layer.succeedContext(client))
     const code = yield* cli(["send-delay-notifications", ...args], layers).pipe(Effect.provide(logs.layer))
@@ -211,7 +211,7 @@ describe("TodoRepository on PostgreSQL", () => {
 
   it.effect("aborts with exit 1 and sends nothing when the database cannot be reached", () =>
     Effect.gen(function*() {
-      const client = yield* Layer.build(NotificationClient.testLayer())
+      const client = yield* Layer.build(testClientLayer())
       const logs = yield* captureLogs
       const unreachable = ConfigProvider.fromMap(new Map([["DATABASE_URL", "postgres://job:pw@127.0.0.1:9/todos"]]))
       const layers = sendOnly(

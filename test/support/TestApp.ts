@@ -1,11 +1,11 @@
 import { NodeContext } from "@effect/platform-node"
 import { Console, Context, Effect, Layer, Logger } from "effect"
-import type { AppLayers } from "../../src/Cli.js"
+import type { AppLayers } from "../../src/layers/AppLayers.js"
 import { runCli } from "../../src/Cli.js"
 import type { DelayedTodo } from "../../src/domain/Todo.js"
-import { NotificationClient, SentNotifications } from "../../src/services/NotificationClient.js"
 import { Shutdown } from "../../src/services/Shutdown.js"
-import { TodoRepository } from "../../src/services/TodoRepository.js"
+import { inMemoryLedger } from "./InMemoryLedger.js"
+import { SentNotifications, testClientLayer } from "./TestClient.js"
 
 export interface LogLine {
   readonly level: string
@@ -36,11 +36,11 @@ export const sendOnly = (send: AppLayers["send"]): AppLayers => ({
 /** An app of test layers over `todos`, and what its client was sent. */
 export const testApp = (
   todos: ReadonlyArray<DelayedTodo>,
-  clientOptions: Parameters<typeof NotificationClient.testLayer>[0] = {}
+  clientOptions: Parameters<typeof testClientLayer>[0] = {}
 ) =>
   Effect.gen(function*() {
-    const client = yield* Layer.build(NotificationClient.testLayer(clientOptions))
-    const appLayer = sendOnly(Layer.merge(TodoRepository.fromTodos(todos), Layer.succeedContext(client)))
+    const client = yield* Layer.build(testClientLayer(clientOptions))
+    const appLayer = sendOnly(Layer.merge(inMemoryLedger(todos), Layer.succeedContext(client)))
     return { appLayer, sent: Context.get(client, SentNotifications).all }
   })
 

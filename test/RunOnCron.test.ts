@@ -2,16 +2,17 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import { ExitCode, runCli } from "../src/Cli.js"
-import { NotificationClient, SentNotifications } from "../src/services/NotificationClient.js"
+import { NotificationClient } from "../src/services/NotificationClient.js"
 import { Shutdown } from "../src/services/Shutdown.js"
-import { TodoRepository } from "../src/services/TodoRepository.js"
 import { seedDelayedTodos } from "./support/seed.js"
 import { captureLogs, sendOnly, waitUntil } from "./support/TestApp.js"
+import { inMemoryLedger } from "./support/InMemoryLedger.js"
+import { SentNotifications, testClientLayer } from "./support/TestClient.js"
 
 /** One ledger for every run of the schedule (as the database is), and a client that records or dawdles. */
 const scheduledApp = (client: Layer.Layer<NotificationClient>) =>
   Effect.gen(function*() {
-    const repository = yield* Layer.build(TodoRepository.fromTodos(seedDelayedTodos))
+    const repository = yield* Layer.build(inMemoryLedger(seedDelayedTodos))
     return sendOnly(Layer.merge(Layer.succeedContext(repository), client))
   })
 
@@ -36,7 +37,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
   it.scoped("runs at each tick and not before; each run is logged; SIGTERM between runs stops it with exit 0", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(midnight)
-      const client = yield* Layer.build(NotificationClient.testLayer())
+      const client = yield* Layer.build(testClientLayer())
       const schedule = yield* startSchedule(["--cron", "*/5 * * * *"], Layer.succeedContext(client))
       const sent = Context.get(client, SentNotifications).all
       yield* schedule.asleep(1)
@@ -137,7 +138,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
   it.scoped("a tick 27 days away still comes (a timer cannot wait past 24.8 days; the scheduler waits in steps)", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(midnight)
-      const client = yield* Layer.build(NotificationClient.testLayer())
+      const client = yield* Layer.build(testClientLayer())
       const schedule = yield* startSchedule(["--cron", "0 0 30 6 *"], Layer.succeedContext(client))
       yield* schedule.asleep(1)
       expect(schedule.logs.lines.find((l) => l.message === "Next run scheduled.")?.annotations.at).toBe("2022-06-30T00:00:00.000Z")
@@ -152,7 +153,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
 
   it.scoped("an invalid cron expression is a usage error (exit 2) and nothing runs", () =>
     Effect.gen(function*() {
-      const schedule = yield* startSchedule(["--cron", "*/5 * *"], NotificationClient.testLayer())
+      const schedule = yield* startSchedule(["--cron", "*/5 * *"], testClientLayer())
       expect(yield* Fiber.join(schedule.fiber)).toBe(ExitCode.Usage)
       expect(schedule.count("Scheduler started.")).toBe(0)
     }))

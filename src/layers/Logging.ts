@@ -26,7 +26,8 @@ export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
   )
 )
 
-export const LoggerLive = Layer.unwrapEffect(Effect.map(logLevelConfig, (level) => Logger.minimumLogLevel(level)))
+/** The minimum log level, from LOG_LEVEL. */
+export const LogLevelLive = Layer.unwrapEffect(Effect.map(logLevelConfig, (level) => Logger.minimumLogLevel(level)))
 
 /** LOG_FORMAT: json, pretty, or auto (the default: pretty on a terminal, JSON lines otherwise). */
 export const logFormatConfig = Config.literal("auto", "json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("auto"))
@@ -57,7 +58,7 @@ export const jsonLineLogger = Logger.map(Logger.structuredLogger, (entry) =>
  * The process's logger for LOG_FORMAT, given whether stdout is a terminal; pretty lines on a
  * terminal come with the progress bar (layers/ProgressBar), elsewhere progress is a log line.
  */
-export const loggerLayer = (format: "auto" | "json" | "pretty", isTerminal: boolean) =>
+export const logFormatLayer = (format: "auto" | "json" | "pretty", isTerminal: boolean) =>
   format === "json" || (format === "auto" && !isTerminal)
     ? Logger.replace(Logger.defaultLogger, jsonLineLogger)
     : isTerminal

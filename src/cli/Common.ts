@@ -1,0 +1,38 @@
+/**
+ * What every command shares: how a run ends with an exit code (JobExit), the exit codes' help
+ * text, and how a command builds its services (a failure is logged and exits 1).
+ */
+import { HelpDoc } from "@effect/cli"
+import { ConfigError, Data, Effect, Layer } from "effect"
+import { ExitCode } from "../ExitCode.js"
+import type { StartupError } from "../layers/AppLayers.js"
+import { describeConfigError } from "../lib/Errors.js"
+
+/** A run that ended with a non-zero exit code (already logged). */
+export class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode; readonly reason?: string }> {}
+
+const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
+  "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
+  "failed (tried again by a later run) or became dead letters, or rows could not be read; 4 the notify service " +
+  "looked down, the run stopped and left the rest pending; 5 the auth service refused the job's client credentials " +
+  "(check CLIENT_ID and CLIENT_SECRET), the run stopped and left the rest pending; 130/143 stopped by SIGINT/SIGTERM, the rest left pending."
+
+/** The exit codes, as a paragraph of the help. */
+export const exitCodesDoc = HelpDoc.p(exitCodesHelp)
+
+/** Builds a command's services; a failure here is logged and aborts the run before anything is read. */
+export const buildServices = <A>(layer: Layer.Layer<A, StartupError>) =>
+  Layer.build(layer).pipe(
+    Effect.catchAll((error) => {
+      const [message, detail] = ConfigError.isConfigError(error)
+        ? ["Invalid configuration. Aborting job...", describeConfigError(error)]
+        : error._tag === "SchemaNotCurrent"
+        ? ["The job's database schema is not current. Aborting job...", error.message]
+        : ["Could not connect to the database. Aborting job...", error.message]
+      return Effect.logError(message).pipe(
+        Effect.annotateLogs({ error: detail }),
+        Effect.zipRight(new JobExit({ code: ExitCode.Aborted, reason: `${message} ${detail}` }))
+      )
+    })
+  )
+

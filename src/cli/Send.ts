@@ -1,0 +1,244 @@
+/**
+ * The commands that run the job: send-delay-notifications (once, or as a dry run) and schedule
+ * (on a cron expression); the run's options and its exit code.
+ */
+import { Command, HelpDoc, Options, type ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import { Config, ConfigError, Cron, DateTime, Duration, Effect, Either, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import * as path from "node:path"
+import { defaultRetryPolicy } from "../domain/RetryPolicy.js"
+import type { RunSummary } from "../domain/RunSummary.js"
+import { ExitCode, signalExitCode } from "../ExitCode.js"
+import type { AppLayers } from "../layers/AppLayers.js"
+import { describeCause, describeConfigError } from "../lib/Errors.js"
+import { reportOf, type RunResult, writeReport } from "../RunReport.js"
+import { runOnSchedule } from "../RunOnCron.js"
+import { previewDelayNotifications, sendDelayNotifications } from "../SendDelayNotifications.js"
+import { Shutdown } from "../services/Shutdown.js"
+import { buildServices, exitCodesDoc, JobExit } from "./Common.js"
+import {
+  duration,
+  orFromEnv,
+  reference,
+  type ReferenceSpec,
+  resolveReference,
+  resolveTuning,
+  timeZone,
+  type TuningOptions,
+  tuningOptions,
+  usageError
+} from "./Options.js"
+
+const runOnlyOptions = {
+  reference,
+  dryRun: Options.boolean("dry-run").pipe(
+    Options.withDescription(
+      "List the delay notifications a run would send now (workspace, todo, due date) and stop: claims, sends and " +
+        "writes nothing. Needs the same configuration as a run."
+    )
+  ),
+  report: Options.text("report").pipe(
+    Options.withDescription(
+      "Write the run's summary as JSON to this file when the run ends (also when it fails or is stopped), for " +
+        "pipelines that act on it. The file is replaced whole."
+    ),
+    Options.optional,
+    Options.mapEffect((file): Effect.Effect<Option.Option<string>, ValidationError.ValidationError, FileSystem.FileSystem> =>
+      Option.isNone(file) ? Effect.succeed(file) : Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const folder = path.dirname(path.resolve(file.value))
+        const usable = yield* fs.stat(folder).pipe(Effect.map((info) => info.type === "Directory"), Effect.orElseSucceed(() => false))
+        return usable ? file : yield* Effect.fail(usageError(`--report: the folder ${folder} does not exist.`))
+      })
+    )
+  )
+}
+
+const sendOptions = { ...runOnlyOptions, ...tuningOptions }
+
+const exitCodeOf = (summary: RunSummary): ExitCode =>
+  summary.stopped === "outage"
+    ? ExitCode.Outage
+    : summary.stopped === "credentials-rejected"
+    ? ExitCode.ClientRejected
+    : summary.stopped === "SIGTERM"
+    ? ExitCode.Terminated
+    : summary.stopped === "SIGINT"
+    ? ExitCode.Interrupted
+    : summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0
+    ? ExitCode.SomeFailed
+    : ExitCode.Success
+
+type RunOptions = TuningOptions & {
+  readonly reference: ReferenceSpec
+  readonly dryRun: boolean
+}
+
+/** One run of send-delay-notifications (or its dry run); never fails: how it ended is in the result. */
+const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tuningSpec }: RunOptions, runId: string) =>
+  Effect.gen(function*() {
+    const reference = yield* resolveReference(referenceSpec)
+    const options = yield* resolveTuning(tuningSpec)
+    const shutdown = yield* Shutdown
+    // A signal while connecting ends the run at once, with the signal's code.
+    const started = yield* Effect.raceFirst(
+      Effect.map(buildServices(layers.send), Either.right),
+      Effect.map(shutdown.requested, Either.left)
+    )
+    if (Either.isLeft(started)) {
+      yield* Effect.logWarning("Stopping: the run had not begun; nothing was claimed.").pipe(
+        Effect.annotateLogs({ signal: started.left })
+      )
+      return { runId, code: signalExitCode[started.left], reference } satisfies RunResult
+    }
+    const app = started.right
+    if (dryRun) {
+      const wouldSend = yield* previewDelayNotifications(reference).pipe(Effect.provide(app))
+      return { runId, code: ExitCode.Success, reference, wouldSend } satisfies RunResult
+    }
+    const summary = yield* sendDelayNotifications(reference, {
+      runId,
+      concurrency: options.concurrency,
+      batchSize: options.batchSize,
+      lease: options.lease,
+      retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },
+      rate: options.rate,
+      fair: options.fair,
+      stopSignal: shutdown.requested,
+      grace: options.grace,
+      outageAfter: options.outageAfter,
+      progressEvery: options.progress
+    }).pipe(Effect.provide(app))
+    return { runId, code: exitCodeOf(summary), reference, summary } satisfies RunResult
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      JobExit: (exit): Effect.Effect<RunResult> =>
+        Effect.succeed({ runId, code: exit.code, ...(exit.reason === undefined ? {} : { error: exit.reason }) }),
+      DatabaseError: (error): Effect.Effect<RunResult> =>
+        Effect.succeed({ runId, code: ExitCode.Aborted, error: error.message }),
+      ConfigError: (error): Effect.Effect<RunResult> =>
+        Effect.logError("Invalid configuration. Aborting job...").pipe(
+          Effect.annotateLogs({ error: describeConfigError(error) }),
+          Effect.as({ runId, code: ExitCode.Aborted, error: describeConfigError(error) })
+        ),
+      LeaseTooShort: (error): Effect.Effect<RunResult> =>
+        Effect.logError("Invalid settings: the lease is too short. Aborting job...").pipe(
+          Effect.annotateLogs({ error: error.message }),
+          Effect.as({ runId, code: ExitCode.Usage, error: error.message })
+        )
+    }),
+    // A defect (a bug, an exception in a library): one line with the cause, never a silent exit.
+    Effect.catchAllDefect((defect): Effect.Effect<RunResult> =>
+      Effect.logError("Unexpected failure. Aborting job...").pipe(
+        Effect.annotateLogs({ error: describeCause(defect) }),
+        Effect.as({ runId, code: ExitCode.Aborted, crashed: true, error: describeCause(defect) })
+      )
+    ),
+    Effect.annotateLogs({ runId })
+  )
+
+export const sendCommand = (layers: AppLayers) =>
+  Command.make("send-delay-notifications", sendOptions, ({ report, ...options }) =>
+    Effect.gen(function*() {
+      const runId = randomUUID()
+      const startedAt = yield* DateTime.now
+      const result = yield* runOnce(layers, options, runId)
+      let code = result.code
+      if (Option.isSome(report)) {
+        const written = yield* writeReport(report.value, reportOf(result, startedAt, yield* DateTime.now)).pipe(
+          Effect.as(true),
+          Effect.catchAll((error) =>
+            Effect.logError("Could not write the run report.").pipe(
+              Effect.annotateLogs({ runId, report: report.value, error: error.message }),
+              Effect.as(false)
+            )
+          )
+        )
+        if (!written && code === ExitCode.Success) code = ExitCode.Aborted
+      }
+      if (code !== ExitCode.Success) return yield* new JobExit({ code })
+    })).pipe(
+      Command.withDescription(
+        HelpDoc.blocks([
+          HelpDoc.p(
+            "Notify each workspace of its todos that are due on or before the reference date, each exactly once: " +
+              "todos are recorded in the job's ledger, claimed (FOR UPDATE SKIP LOCKED, with a lease), sent with an " +
+              "Idempotency-Key, and their outcome recorded. Safe to run again, and in several processes at once."
+          ),
+          exitCodesDoc
+        ])
+      )
+    )
+
+export const scheduleCommand = (layers: AppLayers) =>
+  Command.make("schedule", {
+    expression: orFromEnv(
+      Options.text("cron").pipe(
+        Options.withDescription(
+          "When to run, as a cron expression (minute hour day-of-month month day-of-week; an optional leading " +
+            "seconds field), in --time-zone. Env: SCHEDULE."
+        ),
+        Options.mapEffect((expression) =>
+          Either.match(Cron.parse(expression), {
+            onLeft: (error) => Effect.fail(usageError(`--cron: ${error.message}: "${expression}"`)),
+            onRight: () => Effect.succeed(expression)
+          })
+        )
+      ),
+      Config.string("SCHEDULE").pipe(
+        Config.mapOrFail((expression) =>
+          Either.match(Cron.parse(expression), {
+            onLeft: (error) => Either.left(ConfigError.InvalidData(["SCHEDULE"], `${error.message}: "${expression}"`)),
+            onRight: () => Either.right(expression)
+          })
+        )
+      )
+    ),
+    zone: timeZone,
+    maxRunTime: duration(
+      "max-run-time",
+      "MAX_RUN_TIME",
+      Duration.hours(1),
+      { min: Duration.minutes(1), max: Duration.days(1) },
+      "A run still going after this is stopped (its known outcomes written, its claims handed back or left to " +
+        "their lease) so that one hung run never stops the schedule."
+    ),
+    ...tuningOptions
+  }, ({ expression: expressionSpec, maxRunTime: maxRunTimeSpec, zone: zoneSpec, ...tuning }) =>
+    Effect.gen(function*() {
+      const zone = yield* zoneSpec
+      const maxRunTime = yield* maxRunTimeSpec
+      const expression = yield* expressionSpec
+      // Its form was checked when it was read; only the zone is new here.
+      const cron = yield* Effect.orDie(Cron.parse(expression, zone))
+      const shutdown = yield* Shutdown
+      const code = yield* runOnSchedule(
+        { cron, expression, zone, maxRunTime, overtimeCode: ExitCode.Aborted },
+        shutdown.requested,
+        Effect.suspend(() =>
+          Effect.map(
+            runOnce(layers, { ...tuning, reference: { _tag: "Now", zone: Effect.succeed(zone) }, dryRun: false }, randomUUID()),
+            (result) => ({
+              runId: result.runId,
+              code: result.code,
+              stoppedBySignal: result.code === ExitCode.Terminated || result.code === ExitCode.Interrupted
+            })
+          )
+        )
+      )
+      if (code !== ExitCode.Success) return yield* new JobExit({ code })
+    })).pipe(
+      Command.withDescription(
+        HelpDoc.blocks([
+          HelpDoc.p(
+            "Run send-delay-notifications on a cron schedule, for platforms with no scheduler of their own: one run " +
+              "at a time (a run that outlasts a tick skips it), each logged with its run id and exit code; a run " +
+              "that fails does not stop the schedule. SIGTERM/SIGINT between runs stops it with exit 0; during a " +
+              "run, that run stops as send-delay-notifications does and the scheduler exits 143/130."
+          )
+        ])
+      )
+    )
+
