@@ -522,7 +522,13 @@ N = 200,000, in single runs while choosing it: 146 MB with 64, 130 to 144 MB wit
 without; \`--max-semi-space-size=8\` changed nothing; the CPU per notification did not move beyond
 the noise. A first table with 96 read 151 MB at 1,000,000 and 191 MB at 200,000 over N/2
 workspaces: Effect's Cache kept a token per workspace (20,000) beside the job's own Map. The
-Cache now only shares fetches in flight, and the Map keeps at most 10,000 tokens.
+Cache now only shares fetches in flight, and the Map keeps at most 10,000 tokens, dropping the
+oldest quarter when full. Dropping one key at a time from the Map's front had made each drop
+skip every key deleted before it (quadratic: 46.6 s for the N/2 run at 200,000); keeping 50,000
+tokens under the 64 MB cap made garbage collection a third of the CPU (83 s). Over N/2
+workspaces a token serves at most two notifications, so the CLI fetches about one token per
+one or two notifications (the fake's CPU column shows the extra requests); that path (a token
+request, its JSON and JWT decoded, Effect's Cache) is the costliest part of those rows.
 
 ## Large backlogs and the steady state
 
@@ -533,6 +539,13 @@ over 1,000,000 todos took 5.9 s (47 statements, each probing the ledger row by r
 about 1.3 s for one statement's hash anti-join); two parts keep the steady state at one pass.
 The steady state (nothing new) costs the todos service's database one sequential read of the
 table, as before; no index on the todos table is needed or added.
+
+## How this table was made
+
+One \`npm run bench -- --large --runs 1\`, then the N/2 rows at 100,000 and 200,000 again (CLI
+and script, \`--sizes 100000,200000 --workloads n/2 --contenders cli,hand-tuned\`) after the
+token Map's eviction was fixed (see Memory), merged into bench/results.json and rendered with
+\`--render\`. Everything else is the first run's, of the same code.
 
 ## Noise
 
@@ -549,5 +562,6 @@ Since the previous table: items 8 to 13, the parted enqueue, the image's heap ca
 rows, the N/2 workload, 200,000 and 1,000,000 todos, and one run per row instead of three.
 `
 
-if (values.render) writeResults(JSON.parse(readFileSync(path.resolve(root, "bench/results.json"), "utf8")))
+// JSON has no NaN: a figure that could not be measured is null there.
+if (values.render) writeResults(JSON.parse(readFileSync(path.resolve(root, "bench/results.json"), "utf8"), (_, v) => (v === null ? NaN : v)))
 else await main()

@@ -57,8 +57,10 @@ export class ClientRejected extends Data.TaggedError("ClientRejected")<{
 }
 
 /**
- * Tokens kept at once: enough for every workspace of a large backlog in turn, and bounded (a
- * backlog over a million workspaces would otherwise keep a token for each).
+ * Tokens kept at once (a few MB): a backlog over up to this many workspaces asks for each token
+ * once; beyond it the oldest are dropped and fetched again when needed (a million workspaces
+ * would otherwise keep a token each, and near the image's heap cap more kept tokens cost more in
+ * garbage collection than the fetches they save: bench/RESULTS.md).
  */
 const tokensKept = 10_000
 
@@ -154,7 +156,16 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       const clock = yield* Effect.clock
       const held = new Map<WorkspaceId, { readonly token: Redacted.Redacted<string>; readonly until: number }>()
       const hold = (workspaceId: WorkspaceId, cached: CachedToken) => {
-        if (held.size >= tokensKept) held.delete(held.keys().next().value!)
+        if (held.size >= tokensKept) {
+          // The oldest quarter at once: deleting one key at a time from a Map's front makes each
+          // next() skip all the keys deleted before it (quadratic; a run over 100,000 workspaces
+          // took twice as long).
+          let drop = tokensKept / 4
+          for (const key of held.keys()) {
+            if (drop-- <= 0) break
+            held.delete(key)
+          }
+        }
         held.set(workspaceId, { token: cached.token, until: clock.unsafeCurrentTimeMillis() + Duration.toMillis(cached.timeToLive) })
         return cached.token
       }
