@@ -167,12 +167,11 @@ const rateLimiter = (rate: number) => {
 }
 
 /**
- * A claimed batch: its outcomes are written back together once every todo of it is done (or, when
- * the run stops, as far as they are known). Its span runs from the claim to that write.
+ * A claimed batch: its todos (from `next` on untaken, handed back if the run ends first); its
+ * outcomes are written back together once every todo of it is done (or, when the run stops, as
+ * far as they are known). Its span runs from the claim to that write.
  */
 interface Batch extends FeedBatch<ClaimedTodo> {
-  /** Its todos; from `next` on untaken, handed back if the run ends first. */
-  readonly items: ReadonlyArray<ClaimedTodo>
   readonly outcomes: Array<Outcome>
   /** Until when, by this process's Clock, the run surely holds these claims (renewals push it on). */
   deadline: number
@@ -225,9 +224,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   // Batches claimed and not yet written (all their claims still this run's).
   const live = new Set<Batch>()
 
-  // The backlog enters the ledger part by part (a few ten thousand todos each) while claims run,
-  // so the first notification does not wait for all of it. --fair enqueues in one part: its ranks
-  // (one todo of every workspace before a second of any) are computed over what one statement adds.
+  // The backlog enters the ledger in parts (TodoRepository.tableParts: a small first part, then the
+  // rest) while claims run, so the first notification does not wait for all of it. --fair
+  // enqueues in one part: its ranks (one todo of every workspace before a second of any) are
+  // computed over what one statement adds.
   let enqueued = false
   const partsAdded = { added: 0, of: 1 }
   const partAdded = yield* Queue.sliding<true>(1)
@@ -236,8 +236,8 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     partsAdded.of = parts.length
     for (const part of parts) {
       if (stopRequested) break
-      partsAdded.added++
       const { undecodable } = yield* repository.enqueueDelayed(reference, part)
+      partsAdded.added++
       for (const row of undecodable) {
         counts.skipped++
         yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
@@ -250,9 +250,10 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     yield* Queue.offer(partAdded, true)
   })
 
-  // Claims batches until nothing claimable is left, one batch ahead of the workers (the queue
-  // holds one): a claim whose rows had all vanished (deleted todos, moved due dates) returns
-  // none, and is not the end.
+  // Claims batches until nothing claimable is left, whenever the feed has room (a batch ahead of
+  // the workers); while parts are still being added, an empty claim waits for the next part. A
+  // claim whose rows had all vanished (deleted todos, moved due dates) returns none, and is not
+  // the end.
   const claimBatches = (feed: Feed<Batch>) =>
     Effect.gen(function*() {
       while (!stopRequested) {
