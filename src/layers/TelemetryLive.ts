@@ -2,7 +2,7 @@ import * as Otlp from "@effect/opentelemetry/Otlp"
 import { FetchHttpClient } from "@effect/platform"
 import { Config, ConfigError, Either, Layer, Option, Redacted } from "effect"
 import packageJson from "../../package.json" with { type: "json" }
-import { TelemetryEnabled } from "../lib/Metrics.js"
+import { TelemetryEnabled } from "../lib/Telemetry.js"
 
 /** OTEL_EXPORTER_OTLP_HEADERS as OpenTelemetry writes it: `key=value,key2=value2` (values may be URL-encoded). */
 const otlpHeaders = Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(

@@ -1,9 +1,9 @@
-import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Metric, Random, Redacted, Schema } from "effect"
+import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Redacted, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
-import { countOne, Metrics, TelemetryEnabled } from "../lib/Metrics.js"
+import { countOne, currentTelemetry, Metrics } from "../lib/Telemetry.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
 import { type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
 
@@ -132,7 +132,7 @@ const makeHttp = Effect.gen(function*() {
   const policy = yield* retryConfig
   const deadline = Duration.toMillis(policy.timeout)
   const timeoutText = Duration.format(policy.timeout)
-  const telemetry = yield* TelemetryEnabled
+  const telemetry = yield* currentTelemetry
 
   const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
@@ -154,7 +154,7 @@ const makeHttp = Effect.gen(function*() {
       body: JSON.stringify({ message: notification.message }),
       deadline
     })
-    return telemetry ? Metric.trackDurationWith(answer, Metrics.notifyLatency, Duration.toMillis) : answer
+    return telemetry.timed(answer, Metrics.notifyLatency)
   }
 
   // The request with its debug lines around it (built only when debug logging is on).
@@ -240,12 +240,8 @@ const makeHttp = Effect.gen(function*() {
     const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
     return retryTransient(attempt(notification, paced), policy, classify(notification))
   }
-  // Traced only when traces leave the process (see notifyTodo in SendDelayNotifications).
-  const send = telemetry
-    ? Effect.fn("NotificationClient.send")(function*(notification: Notification, pace?: Effect.Effect<void>) {
-      return yield* sendOne(notification, pace)
-    })
-    : sendOne
+  // Traced only when traces leave the process (see lib/Telemetry).
+  const send = telemetry.traced("NotificationClient.send", sendOne)
 
   return NotificationClient.of({ send, longestSend: longestSend(policy) })
 })

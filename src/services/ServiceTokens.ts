@@ -4,7 +4,7 @@ import type { WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { HttpDispatcher, maxAnswerBytes, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
-import { TelemetryEnabled } from "../lib/Metrics.js"
+import { currentTelemetry } from "../lib/Telemetry.js"
 import { secretConfig } from "../lib/Secrets.js"
 import { requestTimeout, servicesUrl } from "../lib/ServicesConfig.js"
 
@@ -140,8 +140,8 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         return { token: Redacted.make(access_token), timeToLive } satisfies CachedToken
       }
       // A span per fetch only when traces leave the process: with many workspaces there is a
-      // fetch for every other notification (see notifyTodo in SendDelayNotifications).
-      const fetchToken = (yield* TelemetryEnabled) ? Effect.fn("ServiceTokens.fetch")(fetchOne) : Effect.fnUntraced(fetchOne)
+      // fetch for every other notification.
+      const fetchToken = (yield* currentTelemetry).traced("ServiceTokens.fetch", Effect.fnUntraced(fetchOne))
 
       // Fetches in flight: concurrent requests for one workspace share one. Nothing is kept once a
       // fetch ends (the token goes to `held` below, failures to `failures`): a cache that kept

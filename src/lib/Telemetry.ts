@@ -1,0 +1,81 @@
+/**
+ * Telemetry: the job's metrics, whether traces and metrics leave the process (TelemetryEnabled),
+ * and `Telemetry`, one object with a live form and a no-op form that each layer or run picks once.
+ * The no-op form costs nothing on the path taken once per notification (no span, captured stack
+ * or metric update: Effect.fn's cost showed in every profile, bench/RESULTS.md).
+ */
+import { Context, Duration, Effect, Metric, MetricBoundaries, type Tracer } from "effect"
+
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+/**
+ * The job's metrics, in Effect's registry. They are updated only while telemetry is exported
+ * (TelemetryEnabled, set by layers/TelemetryLive when OTEL_EXPORTER_OTLP_ENDPOINT is set): with
+ * nothing to export them to, the job does not spend time keeping them.
+ */
+export const Metrics = {
+  sent: counter("delay_notifications.sent", "Delay notifications the notify service accepted"),
+  failed: counter(
+    "delay_notifications.failed",
+    "Delay notifications that failed in a run (tried again later, or dead letters)"
+  ),
+  deadLetters: counter("delay_notifications.dead_letters", "Delay notifications that failed their last allowed try"),
+  retried: counter("delay_notifications.retried", "Requests sent again within a run after a transient failure"),
+  notifyLatency: Metric.histogram(
+    "delay_notifications.notify.duration",
+    MetricBoundaries.exponential({ start: 2, factor: 2, count: 14 }),
+    "Time of one request to the notify service, in milliseconds"
+  )
+} as const
+
+/** Whether traces and metrics leave the process; false unless TelemetryLive turns it on. */
+export class TelemetryEnabled extends Context.Reference<TelemetryEnabled>()("app/TelemetryEnabled", {
+  defaultValue: () => false
+}) {}
+
+/** Adds one to a counter when telemetry is exported (a lookup per call: for rare events only). */
+export const countOne = (metric: Metric.Metric.Counter<number>) =>
+  Effect.flatMap(TelemetryEnabled, (enabled) => (enabled ? Metric.increment(metric) : Effect.void))
+
+/** What the job tells telemetry; see the module comment. */
+export interface Telemetry {
+  /** Adds one to `metric`, then succeeds with `value`. */
+  readonly counted: <A>(metric: Metric.Metric.Counter<number>, value: A) => Effect.Effect<A>
+  /** `effect`, its duration recorded in `histogram` (milliseconds). */
+  readonly timed: <A, E, R>(effect: Effect.Effect<A, E, R>, histogram: Metric.Metric.Histogram<number>) => Effect.Effect<A, E, R>
+  /**
+   * `f` as a function traced as `name` (Effect.fn: a span per call), its span annotated with
+   * `attributes` of the arguments; the no-op form returns `f` itself.
+   */
+  readonly traced: <Args extends Array<any>, A, E, R>(
+    name: string,
+    f: (...args: Args) => Effect.Effect<A, E, R>,
+    attributes?: (...args: Args) => Record<string, unknown>
+  ) => (...args: Args) => Effect.Effect<A, E, R>
+  /** `effect` with `parent` as its parent span (a context per call: only when traces leave the process). */
+  readonly under: <A, E, R>(effect: Effect.Effect<A, E, R>, parent: Tracer.AnySpan) => Effect.Effect<A, E, R>
+}
+
+const liveTelemetry: Telemetry = {
+  counted: (metric, value) => Effect.as(Metric.increment(metric), value),
+  timed: (effect, histogram) => Metric.trackDurationWith(effect, histogram, Duration.toMillis),
+  traced: (name, f, attributes) =>
+    Effect.fn(name)(function*(...args) {
+      if (attributes !== undefined) yield* Effect.annotateCurrentSpan(attributes(...args))
+      return yield* f(...args)
+    }),
+  under: (effect, parent) => Effect.withParentSpan(effect, parent)
+}
+
+const noTelemetry: Telemetry = {
+  counted: (_, value) => Effect.succeed(value),
+  timed: (effect) => effect,
+  traced: (_, f) => f,
+  under: (effect) => effect
+}
+
+/** The form of Telemetry for this process (read once by each layer or run that uses it). */
+export const currentTelemetry: Effect.Effect<Telemetry> = Effect.map(
+  TelemetryEnabled,
+  (enabled) => (enabled ? liveTelemetry : noTelemetry)
+)

@@ -1,0 +1,98 @@
+/**
+ * The claim side of a run: the backlog entering the ledger part by part, batches claimed while it
+ * does, and the run's live claims renewed until it ends.
+ */
+import { Duration, Effect, Either, Queue } from "effect"
+import type { Feed } from "../lib/Feed.js"
+import { wholeTable } from "../services/TodoRepository.js"
+import type { Batch, Run } from "./Run.js"
+
+/** Tells the claiming loop that a part (or the last) was added. */
+export type PartAdded = Queue.Queue<true>
+
+export const makePartAdded: Effect.Effect<PartAdded> = Queue.sliding<true>(1)
+
+/**
+ * Adds the todos delayed at the run's reference to the ledger, in parts (TodoRepository.tableParts:
+ * a small first part, then the rest) so the first notification does not wait for all of it. --fair
+ * enqueues in one part: its ranks (one todo of every workspace before a second of any) are
+ * computed over what one statement adds. Rows that cannot be read are logged and counted.
+ */
+export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
+  Effect.gen(function*() {
+    const { enqueueing, repository, state } = run
+    const parts = run.options.fair === true ? [wholeTable] : yield* repository.tableParts
+    enqueueing.of = parts.length
+    for (const part of parts) {
+      if (state.stopRequested) break
+      const { undecodable } = yield* repository.enqueueDelayed(run.reference, part)
+      enqueueing.added++
+      for (const row of undecodable) {
+        state.counts.skipped++
+        yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
+          Effect.annotateLogs({ workspaceId: row.workspaceId, todoId: row.todoId, error: row.reason })
+        )
+      }
+      yield* Queue.offer(partAdded, true)
+    }
+    enqueueing.done = true
+    yield* Queue.offer(partAdded, true)
+  })
+
+/**
+ * Claims batches until nothing claimable is left, whenever the feed has room (a batch ahead of the
+ * workers); while parts are still being added, an empty claim waits for the next part. A claim
+ * whose rows had all vanished (deleted todos, moved due dates) returns none, and is not the end.
+ */
+export const claimBatches = (run: Run, feed: Feed<Batch>, partAdded: PartAdded) =>
+  Effect.gen(function*() {
+    const { clock, options, state } = run
+    while (!state.stopRequested) {
+      yield* feed.wantMore
+      if (state.stopRequested) break
+      // Read before the claim: once every part is in, an empty claim is the end.
+      const allIn = run.enqueueing.done
+      const claimedAt = clock.unsafeCurrentTimeMillis()
+      const { dropped, todos } = yield* run.repository.claim({
+        owner: options.runId,
+        size: options.batchSize,
+        lease: options.lease,
+        order: options.fair === true ? "fair" : "oldest-first"
+      })
+      if (todos.length === 0 && dropped > 0) continue
+      if (todos.length === 0 && allIn) break
+      if (todos.length === 0) {
+        yield* Queue.take(partAdded)
+        continue
+      }
+      const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
+      const batch: Batch = { items: todos, next: 0, outcomes: [], deadline: claimedAt + run.leaseMs, span }
+      run.live.add(batch)
+      feed.add(batch)
+    }
+  }).pipe(Effect.ensuring(Effect.sync(() => feed.end())))
+
+/**
+ * Every quarter of the lease, extends the run's live claims; a batch's deadline moves on only
+ * when the renewal surely covered it (claimed before the renewal began, and not yet lapsed).
+ * Runs until interrupted; a failed renewal is logged once (sends that could outlive their claims
+ * are then not started, see Workers).
+ */
+export const renewClaims = (run: Run) =>
+  Effect.gen(function*() {
+    const { clock, leaseMs, options } = run
+    let warned = false
+    while (true) {
+      yield* Effect.sleep(Duration.millis(leaseMs / 4))
+      const startedRenewal = clock.unsafeCurrentTimeMillis()
+      const held = [...run.live].filter((batch) => batch.deadline > startedRenewal)
+      const renewed = yield* Effect.either(run.repository.renew(options.runId, options.lease))
+      if (Either.isRight(renewed)) {
+        for (const batch of held) batch.deadline = startedRenewal + leaseMs
+      } else if (!warned) {
+        warned = true
+        yield* Effect.logWarning("Could not renew this run's claims: sends that could outlive them are not started.")
+          .pipe(Effect.annotateLogs({ error: renewed.left.message }))
+      }
+    }
+  })

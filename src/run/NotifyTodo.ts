@@ -1,0 +1,88 @@
+/**
+ * One claimed todo's notification: sent through the NotificationClient, and its outcome for the
+ * ledger. A failure is logged for this todo alone and becomes a later try or, after the last
+ * one, a dead letter; the run goes on.
+ */
+import { DateTime, Effect } from "effect"
+import { afterFailure, type RetryPolicy } from "../domain/RetryPolicy.js"
+import { type ClaimedTodo, delayMessage, idempotencyKey } from "../domain/Todo.js"
+import { Metrics, type Telemetry } from "../lib/Telemetry.js"
+import type { NotificationClient, NotificationError } from "../services/NotificationClient.js"
+import type { ClientRejected } from "../services/ServiceTokens.js"
+import type { Outcome } from "../services/TodoRepository.js"
+
+export interface NotifyHooks {
+  /** Waited on before each further request of this send (the rate limit, when there is one). */
+  readonly pace?: Effect.Effect<void> | undefined
+  /** Told of each transient failure (the circuit breaker). */
+  readonly onTransientFailure?: Effect.Effect<void>
+  /** The run's telemetry (live or no-op, chosen once per run: a lookup per todo was measured at 4 %). */
+  readonly telemetry: Telemetry
+  /** Told of the retries within the run of each accepted send. */
+  readonly onRetried?: (retries: number) => void
+  /** The auth service refused the job's own credentials (no todo's failure): what becomes of the todo. */
+  readonly onRejected: (error: ClientRejected, todo: ClaimedTodo) => Effect.Effect<Outcome>
+}
+
+/** A notification that failed: logged for this todo alone, and tried again later or dead-lettered. */
+const notificationFailed = Effect.fnUntraced(function*(
+  todo: ClaimedTodo,
+  error: NotificationError,
+  retry: RetryPolicy,
+  hooks: NotifyHooks
+) {
+  yield* hooks.telemetry.counted(Metrics.failed, undefined)
+  if (error.transient && hooks.onTransientFailure !== undefined) yield* hooks.onTransientFailure
+  const attempts = todo.attempts + 1
+  const next = afterFailure(attempts, retry)
+  const outcome: Outcome = next._tag === "DeadLetter"
+    ? { _tag: "DeadLetter", todo, attempts, status: error.status, error: error.message }
+    : { _tag: "RetryLater", todo, attempts, retryIn: next.delay, status: error.status, error: error.message }
+  yield* Effect.logError("Could not send delayed todo. Skipping it...").pipe(
+    Effect.annotateLogs({
+      workspaceId: todo.workspaceId,
+      todoId: todo.id,
+      error: error.message,
+      attempt: attempts,
+      ...(outcome._tag === "RetryLater"
+        ? { nextAttemptAt: DateTime.formatIso(DateTime.addDuration(yield* DateTime.now, outcome.retryIn)) }
+        : { deadLetter: true })
+    })
+  )
+  if (outcome._tag === "DeadLetter") yield* hooks.telemetry.counted(Metrics.deadLetters, undefined)
+  hooks.onRetried?.(error.retries ?? 0)
+  return outcome
+})
+
+/**
+ * Sends one claimed todo's notification (see the module comment). The client's credentials being
+ * refused is not the todo's failure: `hooks.onRejected` decides (the run stops). Combinators and
+ * plain functions, no generator, on this path taken once per notification; its span is the run's
+ * telemetry's to add (notifyTodo below).
+ */
+const notify = (
+  client: NotificationClient["Type"],
+  todo: ClaimedTodo,
+  retry: RetryPolicy,
+  hooks: NotifyHooks
+): Effect.Effect<Outcome> =>
+  Effect.matchEffect(
+    client.send({
+      workspaceId: todo.workspaceId,
+      todoId: todo.id,
+      message: delayMessage(todo),
+      idempotencyKey: idempotencyKey(todo)
+    }, hooks.pace),
+    {
+      onSuccess: (delivery) => {
+        hooks.onRetried?.(delivery.retries)
+        return hooks.telemetry.counted(Metrics.sent, { _tag: "Sent", todo } satisfies Outcome)
+      },
+      onFailure: (error) =>
+        error._tag === "ClientRejected" ? hooks.onRejected(error, todo) : notificationFailed(todo, error, retry, hooks)
+    }
+  )
+
+/** `notify` for a run's telemetry: traced as "sendDelayNotification" with the todo's keys when traces leave the process. */
+export const notifyTodo = (telemetry: Telemetry) =>
+  telemetry.traced("sendDelayNotification", notify, (_, todo) => ({ workspaceId: todo.workspaceId, todoId: todo.id }))
