@@ -14,7 +14,7 @@ import { createTodosTableSql } from "../dev/seedTodos.js"
 import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
 import { CalendarDate } from "../src/domain/Todo.js"
 import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
-import { TodoRepository } from "../src/services/TodoRepository.js"
+import { TodoRepositoryLive } from "../src/services/TodoRepository/Live.js"
 import { testClientLayer } from "../test/support/TestClient.js"
 
 const N = Number(process.argv[2] ?? 10_000)
@@ -58,7 +58,7 @@ const program = Effect.gen(function*() {
       lease: Duration.minutes(5),
       retry: defaultRetryPolicy
     }).pipe(
-      Effect.provide(Layer.merge(TodoRepository.layer, testClientLayer())),
+      Effect.provide(Layer.merge(TodoRepositoryLive, testClientLayer())),
       Effect.provide(Layer.succeed(SqlClient.SqlClient, sql))
     )
   )

@@ -8,6 +8,7 @@ import type { DatabaseError, SchemaNotCurrent } from "../services/DatabaseErrors
 import { LedgerAdmin } from "../services/LedgerAdmin.js"
 import { NotificationClient } from "../services/NotificationClient.js"
 import { TodoRepository } from "../services/TodoRepository.js"
+import { TodoRepositoryLive } from "../services/TodoRepository/Live.js"
 import { HttpLive } from "./HttpLive.js"
 import { SqlLive } from "./SqlLive.js"
 
@@ -27,7 +28,7 @@ export interface AppLayers {
  * and `status` need no SERVICES_URL), and a process runs one command: one connection pool.
  */
 export const productionLayers: AppLayers = {
-  send: Layer.mergeAll(TodoRepository.layer, NotificationClient.layer.pipe(Layer.provide(HttpLive)))
+  send: Layer.mergeAll(TodoRepositoryLive, NotificationClient.layer.pipe(Layer.provide(HttpLive)))
     .pipe(Layer.provide(SqlLive)),
   ledger: LedgerAdmin.layer.pipe(Layer.provide(SqlLive))
 }

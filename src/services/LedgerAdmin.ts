@@ -126,17 +126,23 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           )
         )
 
-      const migrate = oneAtATime(Effect.gen(function*() {
+      const migrateSchema = Effect.gen(function*() {
         // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a
         // least-privilege role that owns its schema (README) does not have.
         const existing = yield* sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`
         if (existing.length === 0) yield* sql`CREATE SCHEMA ${sql(ledgerSchema)}`
         const applied = yield* runMigrations
         return applied.map(([id, name]) => `${id}_${name}`)
-      })).pipe(Effect.mapError(failedTo("Migrating the job's schema")), Effect.withSpan("LedgerAdmin.migrate"))
+      })
+      const migrate = Effect.suspend(Effect.fn("LedgerAdmin.migrate")(
+        function*() {
+          return yield* oneAtATime(migrateSchema)
+        },
+        Effect.mapError(failedTo("Migrating the job's schema"))
+      ))
 
-      const status = (now: DateTime.Utc, limit: number) =>
-        Effect.gen(function*() {
+      const status = Effect.fn("LedgerAdmin.status")(
+        function*(now: DateTime.Utc, limit: number) {
           const at = DateTime.formatIso(now)
           const [counts] = yield* sql<LedgerStatus["counts"]>`
             SELECT
@@ -155,23 +161,26 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
             FROM ${table} WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ${limit}`
           return { counts: counts!, oldestPending: oldestPending ?? null, deadLetters }
-        }).pipe(Effect.mapError(failedTo("Reading the job's state")), Effect.withSpan("LedgerAdmin.status"))
+        },
+        Effect.mapError(failedTo("Reading the job's state"))
+      )
 
-      const requeue = (filter: { readonly workspaceId?: string | undefined; readonly todoId?: string | undefined }, now: DateTime.Utc) =>
-        sql<{ readonly n: number }>`
-          WITH requeued AS (
-            UPDATE ${table}
-            SET state = 'pending', attempts = 0, next_attempt_at = ${DateTime.formatIso(now)}, updated_at = ${DateTime.formatIso(now)}
-            WHERE state = 'dead'
-              AND (${filter.workspaceId ?? null}::uuid IS NULL OR workspace_id = ${filter.workspaceId ?? null}::uuid)
-              AND (${filter.todoId ?? null}::uuid IS NULL OR todo_id = ${filter.todoId ?? null}::uuid)
-            RETURNING 1
-          )
-          SELECT count(*)::int AS n FROM requeued`.pipe(
-          Effect.map((rows) => rows[0]?.n ?? 0),
-          Effect.mapError(failedTo("Requeueing dead letters")),
-          Effect.withSpan("LedgerAdmin.requeue")
-        )
+      const requeue = Effect.fn("LedgerAdmin.requeue")(
+        function*(filter: { readonly workspaceId?: string | undefined; readonly todoId?: string | undefined }, now: DateTime.Utc) {
+          const [requeued] = yield* sql<{ readonly n: number }>`
+            WITH requeued AS (
+              UPDATE ${table}
+              SET state = 'pending', attempts = 0, next_attempt_at = ${DateTime.formatIso(now)}, updated_at = ${DateTime.formatIso(now)}
+              WHERE state = 'dead'
+                AND (${filter.workspaceId ?? null}::uuid IS NULL OR workspace_id = ${filter.workspaceId ?? null}::uuid)
+                AND (${filter.todoId ?? null}::uuid IS NULL OR todo_id = ${filter.todoId ?? null}::uuid)
+              RETURNING 1
+            )
+            SELECT count(*)::int AS n FROM requeued`
+          return requeued?.n ?? 0
+        },
+        Effect.mapError(failedTo("Requeueing dead letters"))
+      )
 
       // Compared as the uuid and date types read them, so another spelling of an id is the same todo.
       const prunable = (before: DateTime.Utc) => sql`
@@ -184,8 +193,8 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
             AND ${sql(ledgerSchema)}.try_date(t."dueDate"::text) = n.due_date
         )`
 
-      const prune = (before: DateTime.Utc, guard: { readonly force: boolean; readonly maxShare: number }) =>
-        Effect.gen(function*() {
+      const prune = Effect.fn("LedgerAdmin.prune")(
+        function*(before: DateTime.Utc, guard: { readonly force: boolean; readonly maxShare: number }) {
           const [counts] = yield* sql<{ readonly sent: number; readonly wouldDelete: number }>`
             SELECT count(*) FILTER (WHERE n.state = 'sent')::int AS sent,
                    count(*) FILTER (WHERE n.state = 'sent' AND ${prunable(before)})::int AS "wouldDelete"
@@ -198,11 +207,10 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
             WITH pruned AS (DELETE FROM ${table} n WHERE ${prunable(before)} RETURNING 1)
             SELECT count(*)::int AS n FROM pruned`
           return { pruned: pruned?.n ?? 0, todosTable }
-        }).pipe(
-          sql.withTransaction,
-          Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Pruning the job's state")(error))),
-          Effect.withSpan("LedgerAdmin.prune")
-        )
+        },
+        sql.withTransaction,
+        Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Pruning the job's state")(error)))
+      )
 
       return LedgerAdmin.of({ migrate, status, requeue, prune })
     })

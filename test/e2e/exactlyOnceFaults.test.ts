@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { CalendarDate } from "../../src/domain/Todo.js"
 import { TodoRepository } from "../../src/services/TodoRepository.js"
+import { TodoRepositoryLive } from "../../src/services/TodoRepository/Live.js"
 import { createTodosTable, insertDelayedTodos, ledgerRows, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
 import { clientSecret, serveFakeNotifyLive, servicesEnv, shortSends } from "../support/notify.js"
 import { logLines, runBuilt, startBuilt, summaryLine } from "../support/process.js"
@@ -145,7 +146,7 @@ describe("exactly once under faults", () => {
         yield* insertDelayedTodos(150, 10, "2021-01-01")
         // 600 pending in the ledger, then the 450 oldest deleted from todos.
         yield* Effect.flatMap(TodoRepository, (repository) => repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
-          .pipe(Effect.provide(TodoRepository.layer))
+          .pipe(Effect.provide(TodoRepositoryLive))
         yield* sql`DELETE FROM todos WHERE "dueDate" = '2020-01-01'`
         const fake = yield* serveFakeNotifyLive()
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url) }

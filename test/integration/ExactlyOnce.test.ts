@@ -6,6 +6,7 @@ import { ousmaneTodoId, peterTodoId, seedTodos, workspace1 } from "../../dev/see
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
 import { TodoRepository } from "../../src/services/TodoRepository.js"
+import { TodoRepositoryOnClockLive } from "../../src/services/TodoRepository/Live.js"
 import { latestMigrationId } from "../../src/migrations/index.js"
 import { layersOnDatabase, ledgerRows, seedDatabase, TestDatabaseLive } from "../support/database.js"
 import { clientId, clientSecret, liveClientLayer } from "../support/notify.js"
@@ -135,7 +136,7 @@ describe("exactly once, across runs", () => {
             lease: Duration.minutes(5),
             order: "oldest-first"
           })
-        }).pipe(Effect.provide(TodoRepository.layerOnClock))
+        }).pipe(Effect.provide(TodoRepositoryOnClockLive))
         expect(claimed.todos.length).toBe(2)
         yield* sql`DELETE FROM todos WHERE id = ${peterTodoId}`
         // While the claims hold, another run takes nothing.

@@ -6,6 +6,7 @@ import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
 import { SqlLive } from "../../src/layers/SqlLive.js"
 import { TodoRepository } from "../../src/services/TodoRepository.js"
+import { TodoRepositoryLive, TodoRepositoryOnClockLive } from "../../src/services/TodoRepository/Live.js"
 import {
   createTodosTable,
   insertDelayedTodos,
@@ -37,7 +38,7 @@ const delayedIds = (reference: string) =>
     yield* repository.enqueueDelayed(CalendarDate.make(reference))
     const claimed = yield* repository.claim({ owner: crypto.randomUUID(), size: 100, lease: Duration.zero, order: "oldest-first" })
     return claimed.todos.map((todo) => [todo.id, todo.dueDate])
-  }).pipe(Effect.provide(TodoRepository.layer))
+  }).pipe(Effect.provide(TodoRepositoryLive))
 
 describe("TodoRepository on PostgreSQL", () => {
   it.layer(TestDatabaseLive)((it) => {
@@ -181,7 +182,7 @@ describe("TodoRepository on PostgreSQL", () => {
     it.scoped("leases come from the database's clock: a process whose clock runs a day ahead takes over no live claim", () =>
       Effect.gen(function*() {
         yield* seedDatabase
-        const repository = yield* Effect.provide(TodoRepository, TodoRepository.layer)
+        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
         yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
         const first = yield* repository.claim({ owner: crypto.randomUUID(), size: 10, lease: Duration.minutes(5), order: "oldest-first" })
         expect(first.todos.length).toBe(2)
@@ -193,7 +194,7 @@ describe("TodoRepository on PostgreSQL", () => {
     it.scoped("record reports the outcomes of claims another run took over, and writes none of them", () =>
       Effect.gen(function*() {
         yield* seedDatabase
-        const repository = yield* Effect.provide(TodoRepository, TodoRepository.layerOnClock)
+        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryOnClockLive)
         yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
         const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
         const byA = yield* repository.claim({ owner: a, size: 10, lease: Duration.minutes(1), order: "oldest-first" })
@@ -216,7 +217,7 @@ describe("TodoRepository on PostgreSQL", () => {
       const unreachable = ConfigProvider.fromMap(new Map([["DATABASE_URL", "postgres://job:pw@127.0.0.1:9/todos"]]))
       const layers = sendOnly(
         Layer.merge(
-          TodoRepository.layer.pipe(Layer.provide(SqlLive), Layer.provide(Layer.setConfigProvider(unreachable))),
+          TodoRepositoryLive.pipe(Layer.provide(SqlLive), Layer.provide(Layer.setConfigProvider(unreachable))),
           Layer.succeedContext(client)
         )
       )

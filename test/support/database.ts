@@ -7,7 +7,7 @@ import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import type { AppLayers } from "../../src/layers/AppLayers.js"
 import { LedgerAdmin } from "../../src/services/LedgerAdmin.js"
 import type { NotificationClient } from "../../src/services/NotificationClient.js"
-import { TodoRepository } from "../../src/services/TodoRepository.js"
+import { TodoRepositoryOnClockLive } from "../../src/services/TodoRepository/Live.js"
 
 /** The URL of this test file's own database. */
 export class TestDatabaseUrl extends Context.Tag("test/TestDatabaseUrl")<TestDatabaseUrl, string>() {}
@@ -94,7 +94,7 @@ export const layersOnDatabase = (client: Layer.Layer<NotificationClient, ConfigE
     const database = Layer.succeed(SqlClient.SqlClient, sql)
     return {
       // On Effect's Clock, so tests move the ledger's time with TestClock (production: the database's).
-      send: Layer.merge(TodoRepository.layerOnClock, client).pipe(Layer.provide(database)),
+      send: Layer.merge(TodoRepositoryOnClockLive, client).pipe(Layer.provide(database)),
       ledger: LedgerAdmin.layer.pipe(Layer.provide(database))
     }
   })

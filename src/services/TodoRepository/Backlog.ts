@@ -1,0 +1,135 @@
+/**
+ * The todos table as the job reads it: its parts (pages) for enqueueing, the todos of a part
+ * that are delayed at a reference date added to the ledger (bad rows reported), and the
+ * read-only preview of what a run would try (--dry-run).
+ */
+import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
+import { safeExcerpt, safeText } from "../../domain/ErrorText.js"
+import { type CalendarDate, ClaimedTodo, DelayedTodo as DelayedTodoSchema } from "../../domain/Todo.js"
+import { regclassName } from "../../lib/TodosTable.js"
+import { failedTo } from "../DatabaseErrors.js"
+import { type TablePart, UndecodableTodo, wholeTable } from "../TodoRepository.js"
+import type { Ledger } from "./Ledger.js"
+
+const decodeTodo = Schema.decodeUnknownEither(DelayedTodoSchema)
+
+/** Why a row of the todos table is not a delayed todo, on one line. */
+const undecodable = (row: { readonly id: string; readonly workspaceId: string; readonly dueDate: string }) =>
+  Either.match(decodeTodo(row), {
+    onLeft: (error) =>
+      new UndecodableTodo({
+        workspaceId: safeExcerpt(row.workspaceId, 100),
+        todoId: safeExcerpt(row.id, 100),
+        reason: safeText(ParseResult.TreeFormatter.formatErrorSync(error))
+      }),
+    onRight: () =>
+      new UndecodableTodo({ workspaceId: row.workspaceId, todoId: row.id, reason: "not readable by the database" })
+  })
+
+const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimedTodo))
+
+export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, todosShape }: Ledger) => {
+  /** The rows of a part of the todos table (all for the whole table). */
+  const inPart = (part: TablePart) =>
+    part.from === 0 && part.to === undefined
+      ? sql`true`
+      : part.to === undefined
+      ? sql`t.ctid >= ${`(${part.from},0)`}::tid`
+      : sql`t.ctid >= ${`(${part.from},0)`}::tid AND t.ctid < ${`(${part.to},0)`}::tid`
+
+  /** The todos (of a part of the table) due on or before `reference`, as (ws, id, due). */
+  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable) =>
+    shape === "typed"
+      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM ${todos} t
+            WHERE ${inPart(part)} AND t."dueDate" <= ${reference}::date`
+      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM ${todos} t
+              WHERE ${inPart(part)}) v
+            WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
+
+  /**
+   * Two parts: the first 64 pages (half a megabyte, a few thousand todos), added in a moment so
+   * the first notification goes out at once, then the rest in one statement, which PostgreSQL
+   * anti-joins against the ledger in one pass (many small parts probed the ledger row by row:
+   * a run with nothing new over 1,000,000 todos took 5.9 s in 47 parts, bench/RESULTS.md).
+   */
+  const firstPartPages = 64
+  const tableParts = sql<{ readonly kind: string; readonly pages: number }>`
+    SELECT c.relkind::text AS kind, (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int AS pages
+    FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`.pipe(
+    Effect.map((rows): ReadonlyArray<TablePart> => {
+      const { kind, pages } = rows[0] ?? { kind: "", pages: 0 }
+      return kind !== "r" || pages <= firstPartPages * 2
+        ? [wholeTable]
+        // The last part is open-ended: pages added since are read too.
+        : [{ from: 0, to: firstPartPages }, { from: firstPartPages, to: undefined }]
+    }),
+    Effect.mapError(failedTo("Reading the size of the todos table"))
+  )
+
+  /** Rows added by one part from which the ledger's statistics are refreshed at once. */
+  const analyzeAfter = 10_000
+  const enqueueDelayed = Effect.fn("TodoRepository.enqueueDelayed")(
+    function*(reference: CalendarDate, part: TablePart = wholeTable) {
+      const shape = yield* todosShape
+      const source = delayedSource(shape, reference, part)
+      const now = yield* ledgerNow
+      // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
+      const insert = sql<{ readonly added: number }>`
+        WITH added AS (
+          INSERT INTO ${table} (workspace_id, todo_id, due_date, fair_rank, next_attempt_at, created_at, updated_at)
+          SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id), ${now}, ${now}, ${now}
+          FROM (${source}) s
+          WHERE NOT EXISTS (
+            SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
+          )
+          ON CONFLICT (workspace_id, todo_id, due_date) DO NOTHING
+          RETURNING 1
+        )
+        SELECT count(*)::int AS added FROM added`
+      // A large part makes the planner's statistics of the ledger stale until autovacuum runs
+      // (minutes later): it then took the pending rows for a few and sorted all of them for every
+      // claim (100 ms a claim at 200,000 todos, the bottleneck of a run). ANALYZE in the same
+      // transaction: the first claim that sees the part plans with its rows counted.
+      const [inserted] = yield* sql.withTransaction(Effect.tap(insert, ([row]) =>
+        (row?.added ?? 0) >= analyzeAfter ? sql`ANALYZE ${table}` : Effect.void
+      ))
+      // A row is reported only when it may be due: its due date is unreadable, or due and its ids are not.
+      const rejected = shape === "typed" || part.from > 0 ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
+        SELECT t.id::text AS id, t."workspaceId"::text AS "workspaceId", t."dueDate"::text AS "dueDate" FROM ${todos} t
+        WHERE ${convert.dueDate} IS NULL
+           OR (${convert.dueDate} <= ${reference}::date AND (${convert.workspaceId} IS NULL OR ${convert.id} IS NULL))
+        LIMIT 1000`
+      return { added: inserted?.added ?? 0, undecodable: rejected.map(undecodable) }
+    },
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+  )
+
+  const pagesOf = 1000
+  type After = { readonly dueDate: string; readonly workspaceId: string; readonly id: string } | undefined
+  const pendingPage = Effect.fn("TodoRepository.pending")(
+    function*(reference: CalendarDate, after: After) {
+          const source = delayedSource(yield* todosShape, reference)
+          const now = yield* ledgerNow
+          const rows = yield* sql`
+            SELECT s.id::text AS id, s.ws::text AS "workspaceId", s.due::text AS "dueDate", coalesce(n.attempts, 0) AS attempts
+            FROM (${source}) s
+            LEFT JOIN ${table} n ON n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
+            WHERE (n.todo_id IS NULL OR (n.state = 'pending' AND n.next_attempt_at <= ${now}
+                   AND (n.claim_expires_at IS NULL OR n.claim_expires_at <= ${now})))
+              ${after === undefined ? sql`` : sql`AND (s.due, s.ws, s.id) > (${after.dueDate}::date, ${after.workspaceId}::uuid, ${after.id}::uuid)`}
+            ORDER BY s.due, s.ws, s.id
+            LIMIT ${pagesOf}`
+          const todos = yield* decodeClaims(rows).pipe(Effect.orDie)
+          const last = todos.at(-1)
+          return [
+            Chunk.unsafeFromArray(todos),
+            todos.length < pagesOf || last === undefined ? Option.none() : Option.some(last)
+          ] as const
+    },
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+  )
+  const pending = (reference: CalendarDate) =>
+    Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))
+
+  return { tableParts, enqueueDelayed, pending }
+}

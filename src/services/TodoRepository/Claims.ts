@@ -1,0 +1,173 @@
+/**
+ * The ledger's claims: a batch claimed (its rows locked, vanished todos dropped), what is left to
+ * claim, a run's claims renewed, and a batch's outcomes written back in one statement.
+ */
+import { Duration, Effect } from "effect"
+import { safeExcerpt } from "../../domain/ErrorText.js"
+import type { ClaimedTodo } from "../../domain/Todo.js"
+import { failedTo } from "../DatabaseErrors.js"
+import type { Claimed, ClaimRequest, Outcome } from "../TodoRepository.js"
+import { isDataException, type Ledger } from "./Ledger.js"
+
+/** The longest error text kept in the ledger. */
+const storedErrorLength = 500
+
+interface OutcomeRow {
+  readonly i: number
+  readonly workspace_id: string
+  readonly todo_id: string
+  readonly due_date: string
+  readonly state: "sent" | "pending" | "dead"
+  readonly attempts: number
+  readonly retry_in_ms?: number
+  readonly last_status?: number | null
+  readonly last_error?: string
+}
+
+const rowOf = (outcome: Outcome, i: number): OutcomeRow => {
+  const base = { i, workspace_id: outcome.todo.workspaceId, todo_id: outcome.todo.id, due_date: outcome.todo.dueDate }
+  switch (outcome._tag) {
+    case "Sent":
+      return { ...base, state: "sent", attempts: outcome.todo.attempts + 1 }
+    case "Released":
+      return { ...base, state: "pending", attempts: outcome.todo.attempts }
+    case "RetryLater":
+      return {
+        ...base,
+        state: "pending",
+        attempts: outcome.attempts,
+        retry_in_ms: Math.round(Duration.toMillis(outcome.retryIn)),
+        last_status: outcome.status ?? null,
+        last_error: safeExcerpt(outcome.error, storedErrorLength)
+      }
+    case "DeadLetter":
+      return {
+        ...base,
+        state: "dead",
+        attempts: outcome.attempts,
+        last_status: outcome.status ?? null,
+        last_error: safeExcerpt(outcome.error, storedErrorLength)
+      }
+  }
+}
+
+export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape, convert }: Ledger) => {
+  const claim = Effect.fn("TodoRepository.claim")(
+    function*(request: ClaimRequest) {
+      const shape = yield* todosShape
+      const stillDue = shape === "typed"
+        ? sql`EXISTS (SELECT 1 FROM ${todos} t WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date)`
+        : sql`EXISTS (SELECT 1 FROM ${todos} t WHERE ${convert.id} = c.todo_id
+                AND ${convert.workspaceId} = c.workspace_id AND ${convert.dueDate} = c.due_date)`
+      const now = yield* ledgerNow
+      // Typed, not decoded again: the ledger's uuid, date and int columns hold nothing else (todos
+      // were decoded on their way in), and decoding each claimed row showed in the profile of a run.
+      const rows = yield* sql<ClaimedTodo | { readonly id: null; readonly attempts: number }>`
+        WITH candidates AS (
+          SELECT workspace_id, todo_id, due_date FROM ${table}
+          WHERE state = 'pending' AND next_attempt_at <= ${now}
+            AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})
+            AND claimed_by IS DISTINCT FROM ${request.owner}
+          ORDER BY ${request.order === "fair" ? sql`fair_rank, next_attempt_at, due_date` : sql`next_attempt_at, due_date`}
+          LIMIT ${request.size}
+          FOR UPDATE SKIP LOCKED
+        ),
+        checked AS (SELECT c.*, ${stillDue} AS due FROM candidates c),
+        gone AS (
+          DELETE FROM ${table} n USING checked c
+          WHERE NOT c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+          RETURNING 1
+        ),
+        claimed AS (
+          UPDATE ${table} n
+          SET claimed_by = ${request.owner}, claim_expires_at = ${now} + ${interval(request.lease)}, updated_at = ${now}
+          FROM checked c
+          WHERE c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+          RETURNING n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts
+        )
+        SELECT * FROM claimed
+        UNION ALL SELECT NULL, NULL, NULL, count(*)::int FROM gone`
+      const droppedRow = rows.find((row) => row.id === null)
+      const claimed = rows.filter((row): row is ClaimedTodo => row.id !== null)
+      return { todos: claimed, dropped: droppedRow?.attempts ?? 0 } satisfies Claimed
+    },
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Claiming delayed todos")(error)))
+  )
+
+  const leftToClaim = Effect.flatMap(ledgerNow, (now) =>
+    sql<{ readonly n: number }>`
+      SELECT count(*)::int AS n FROM ${table}
+      WHERE state = 'pending' AND next_attempt_at <= ${now} AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})`).pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.mapError(failedTo("Counting the todos left to claim"))
+    )
+
+  const renew = Effect.fn("TodoRepository.renew")(
+    function*(owner: string, lease: Duration.Duration) {
+      const now = yield* ledgerNow
+      const [renewed] = yield* sql<{ readonly n: number }>`
+        WITH renewed AS (
+          UPDATE ${table} SET claim_expires_at = ${now} + ${interval(lease)}
+          WHERE claimed_by = ${owner} AND state = 'pending' AND claim_expires_at > ${now}
+          RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM renewed`
+      return renewed?.n ?? 0
+    },
+    Effect.mapError(failedTo("Renewing claims"))
+  )
+
+  /** One statement for the rows; returns the indexes of those whose claim the owner no longer held. */
+  const writeRows = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
+    Effect.flatMap(ledgerNow, (now) =>
+      sql<{ readonly i: number }>`
+        WITH u AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
+            i int, workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
+            retry_in_ms bigint, last_status int, last_error text)
+        ),
+        written AS (
+          UPDATE ${table} n SET
+            state = u.state,
+            attempts = u.attempts,
+            next_attempt_at = CASE WHEN u.retry_in_ms IS NULL THEN n.next_attempt_at
+                                   ELSE ${now} + u.retry_in_ms * interval '1 millisecond' END,
+            last_status = CASE WHEN u.last_error IS NULL THEN n.last_status ELSE u.last_status END,
+            last_error = coalesce(u.last_error, n.last_error),
+            sent_at = CASE WHEN u.state = 'sent' THEN ${now} ELSE n.sent_at END,
+            claimed_by = NULL, claim_expires_at = NULL, updated_at = ${now}
+          FROM u
+          WHERE n.workspace_id = u.workspace_id AND n.todo_id = u.todo_id AND n.due_date = u.due_date
+            AND n.claimed_by = ${owner}
+          RETURNING u.i
+        )
+        SELECT u.i FROM u WHERE u.i NOT IN (SELECT i FROM written)`)
+
+  /**
+   * Should PostgreSQL refuse a value of one outcome (it never should: texts are made safe), the
+   * rows are written one at a time and a refused one is written again without its error text, so
+   * one bad outcome cannot lose the others.
+   */
+  const writeOneByOne = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
+    Effect.map(
+      Effect.forEach(rows, (row) =>
+        writeRows(owner, [row]).pipe(
+          Effect.catchIf(isDataException, () =>
+            writeRows(owner, [{ ...row, last_error: "(the error text could not be stored)" }]))
+        )),
+      (results) => results.flat()
+    )
+
+  const record = Effect.fn("TodoRepository.record")(
+    function*(owner: string, outcomes: ReadonlyArray<Outcome>) {
+      if (outcomes.length === 0) return { notHeld: [] }
+      yield* Effect.annotateCurrentSpan("outcomes", outcomes.length)
+      const rows = outcomes.map(rowOf)
+      const missing = yield* writeRows(owner, rows).pipe(Effect.catchIf(isDataException, () => writeOneByOne(owner, rows)))
+      return { notHeld: missing.map(({ i }) => outcomes[i]!) }
+    },
+    Effect.mapError(failedTo("Recording outcomes"))
+  )
+
+  return { claim, leftToClaim, renew, record }
+}

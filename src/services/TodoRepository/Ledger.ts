@@ -1,0 +1,80 @@
+/**
+ * What every statement of the TodoRepository on PostgreSQL shares: the client, the ledger's and
+ * the todos table's names, the ledger's "now", and the todos table's shape; made once per layer,
+ * after checking that the job's schema is current.
+ */
+import { SqlClient, type SqlError } from "@effect/sql"
+import { DateTime, Duration, Effect } from "effect"
+import { describeCause } from "../../lib/Errors.js"
+import { regclassName, todosTableConfig } from "../../lib/TodosTable.js"
+import { latestMigrationId, ledgerSchema, migrationsTable } from "../../migrations/index.js"
+import { failedTo, SchemaNotCurrent } from "../DatabaseErrors.js"
+import type { LedgerTime } from "../TodoRepository.js"
+
+const iso = (time: DateTime.Utc) => DateTime.formatIso(time)
+
+/** A value PostgreSQL refused as data (SQLSTATE class 22: bad text, bad JSON, out of range). */
+export const isDataException = (error: SqlError.SqlError): boolean => {
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && code.startsWith("22")
+}
+
+export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const schema = sql(ledgerSchema)
+  const table = sql(`${ledgerSchema}.notifications`)
+  const todosName = yield* todosTableConfig
+  const todos = sql(todosName)
+  /** The ledger's "now" in a statement: the database's, or Effect's Clock's (see LedgerTime). */
+  const ledgerNow = time === "database"
+    ? Effect.succeed(sql`now()`)
+    : Effect.map(DateTime.now, (now) => sql`${iso(now)}::timestamptz`)
+  const interval = (duration: Duration.Duration) => sql`(${Math.round(Duration.toMillis(duration))} * interval '1 millisecond')`
+
+  const applied = yield* sql<{ readonly id: number | null }>`SELECT max(migration_id) AS id FROM ${sql(migrationsTable)}`.pipe(
+    Effect.map((rows) => rows[0]?.id ?? 0),
+    // No migrations table yet: nothing applied.
+    Effect.catchIf((error) => /does not exist/.test(describeCause(error)), () => Effect.succeed(0)),
+    Effect.mapError(failedTo("Checking the job's schema"))
+  )
+  if (applied < latestMigrationId) return yield* new SchemaNotCurrent({ applied, expected: latestMigrationId })
+
+  /**
+   * The todos table as the todos service defines it (uuid, uuid, date) can hold no undecodable
+   * row, so the job reads it directly. If someone changed a type by hand, every value goes
+   * through the tolerant conversions and the rows they refuse are reported.
+   */
+  const todosShape = yield* Effect.cached(
+    sql<{ readonly name: string; readonly type: string }>`
+      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+      FROM pg_attribute a
+      WHERE a.attrelid = to_regclass(${regclassName(todosName)}) AND a.attnum > 0 AND NOT a.attisdropped
+    `.pipe(
+      Effect.mapError(failedTo(`Reading the shape of the todos table (${todosName})`)),
+      Effect.flatMap((columns) => {
+        const failed = (reason: string) => Effect.fail(failedTo(`Reading the shape of the todos table (${todosName})`)(new Error(reason)))
+        if (columns.length === 0) return failed(`relation "${todosName}" does not exist`)
+        const types = new Map(columns.map((c) => [c.name, c.type]))
+        const missing = ["id", "workspaceId", "dueDate"].filter((name) => !types.has(name))
+        if (missing.length > 0) return failed(`the todos table has no column ${missing.map((m) => `"${m}"`).join(", ")}`)
+        return Effect.succeed(
+          types.get("id") === "uuid" && types.get("workspaceId") === "uuid" && types.get("dueDate") === "date"
+            ? ("typed" as const)
+            : ("converted" as const)
+        )
+      })
+    )
+  )
+
+  // In the tolerant mode values are compared as PostgreSQL's uuid and date types read them, so
+  // another spelling of an id (upper case, braces) is the same todo.
+  const convert = {
+    workspaceId: sql`${schema}.try_uuid(t."workspaceId"::text)`,
+    id: sql`${schema}.try_uuid(t.id::text)`,
+    dueDate: sql`${schema}.try_date(t."dueDate"::text)`
+  }
+
+  return { sql, schema, table, todos, todosName, ledgerNow, interval, todosShape, convert }
+})
+
+export type Ledger = Effect.Effect.Success<ReturnType<typeof makeLedger>>
