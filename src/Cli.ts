@@ -12,6 +12,7 @@ import { scheduleCommand, sendCommand } from "./cli/Send.js"
 import { ExitCode } from "./ExitCode.js"
 import type { AppLayers } from "./layers/AppLayers.js"
 import { LogLevelLive } from "./layers/Logging.js"
+import { environmentHelp } from "./lib/Environment.js"
 import { describeCause, describeConfigError } from "./lib/Errors.js"
 import type { Shutdown } from "./services/Shutdown.js"
 
@@ -31,13 +32,7 @@ const rootCommand = (layers: AppLayers) =>
   Command.make("delay-notifications").pipe(
     Command.withDescription(HelpDoc.blocks([
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
-      HelpDoc.p(
-        "Environment: DATABASE_URL (postgres://..., sslmode honoured; or DATABASE_URL_FILE), DATABASE_CA_FILE, SERVICES_URL (base URL of the auth and notify services), " +
-          "CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE), TODOS_TABLE (default todos; or schema.table), LOG_LEVEL (default info), LOG_FORMAT (auto, json or pretty), TIME_ZONE (default UTC), SCHEDULE (for schedule), OTEL_EXPORTER_OTLP_ENDPOINT (export traces and metrics); options also read " +
-          "CONCURRENCY, BATCH_SIZE, RATE, LEASE, MAX_ATTEMPTS, RETRY_DELAY, GRACE_PERIOD, OUTAGE_AFTER, PROGRESS_EVERY, MAX_RUN_TIME, RETENTION, PRUNE_MAX_SHARE; " +
-          "limits: NOTIFY_TIMEOUT, NOTIFY_RETRIES, NOTIFY_RETRY_BASE, NOTIFY_RETRY_BUDGET, DATABASE_STATEMENT_TIMEOUT, MIGRATE_LOCK_TIMEOUT; " +
-          "NO_COLOR (plain help). Ranges and defaults: README, Configuration."
-      ),
+      HelpDoc.p(environmentHelp()),
       exitCodesDoc
     ])),
     Command.withSubcommands(subcommands(layers))

@@ -3,6 +3,7 @@ import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { ExitCode, runCli } from "./Cli.js"
 import { logFormatConfig, logFormatLayer } from "./layers/Logging.js"
 import { productionLayers } from "./layers/AppLayers.js"
+import { Env } from "./lib/Environment.js"
 import { describeCause, describeConfigError } from "./lib/Errors.js"
 import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
@@ -10,7 +11,7 @@ import { Shutdown } from "./services/Shutdown.js"
 
 const main = Effect.gen(function*() {
   const format = yield* logFormatConfig
-  const noColor = Option.isSome(yield* Config.option(Config.string("NO_COLOR")))
+  const noColor = Option.isSome(yield* Config.option(Config.string(Env.NO_COLOR)))
   return yield* runCli(process.argv, productionLayers).pipe(
     Effect.provide(TelemetryLive),
     Effect.provide(logFormatLayer(format, process.stdout.isTTY === true)),

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
+import * as path from "node:path"
+import { Env, environmentHelp } from "../src/lib/Environment.js"
 import { describeConfigError } from "../src/lib/Errors.js"
 import { requestTimeout, retryConfig } from "../src/lib/ServicesConfig.js"
 
@@ -24,4 +27,31 @@ describe("settings read from variables take the same forms as options, with rang
       const error = yield* Effect.flip(read(retryConfig, { NOTIFY_RETRIES: "50", NOTIFY_RETRY_BUDGET: "1d" }))
       expect(describeConfigError(error)).toBe("NOTIFY_RETRIES: must be between 0 and 10; NOTIFY_RETRY_BUDGET: must be between 0 and 10m")
     }))
+})
+
+describe("the environment variables the job reads", () => {
+  const sources = readdirSync("src", { recursive: true, encoding: "utf8" })
+    .filter((file) => file.endsWith(".ts"))
+    .map((file) => ({ file, text: readFileSync(path.join("src", file), "utf8") }))
+
+  it("are named once, in lib/Environment: no Config in src names one by a string of its own", () => {
+    const byHand = sources.flatMap(({ file, text }) =>
+      [...text.matchAll(/(Config\.(string|redacted|integer|number|boolean|literal\([^)]*\))|durationConfig|integerConfig|secretConfig|InvalidData)\(\[?\s*"[A-Z][A-Z0-9_]+"/g)]
+        .map((match) => `${file}: ${match[0]}`)
+    )
+    expect(byHand).toEqual([])
+  })
+
+  it("are all listed by --help, and the README's configuration names no other", () => {
+    const help = environmentHelp()
+    expect(Object.keys(Env).filter((name) => !help.includes(name))).toEqual([])
+    const readme = readFileSync("README.md", "utf8")
+    // The first cell of each row of its tables: one or more names in backticks.
+    const documented = [...readme.matchAll(/^\| (`[A-Z][^|]*) \|/gm)]
+      .flatMap((row) => [...row[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((name) => name[1]!))
+    // A secret may come from a file (NAME_FILE); NODE_* are Node's own.
+    const known = (name: string) => name in Env || name.replace(/_FILE$/, "") in Env || name.startsWith("NODE_")
+    expect(documented.filter((name) => !known(name))).toEqual([])
+    expect(documented).toContain("OTEL_SERVICE_NAME")
+  })
 })

@@ -6,6 +6,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, DateTime, Duration, Effect, Option, Schema } from "effect"
 import { ExitCode } from "../ExitCode.js"
 import type { AppLayers } from "../layers/AppLayers.js"
+import { Env } from "../lib/Environment.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import { LedgerAdmin, type LedgerStatus } from "../services/LedgerAdmin.js"
 import { buildServices, JobExit } from "./Common.js"
@@ -106,14 +107,14 @@ export const pruneCommand = (layers: AppLayers) =>
   Command.make("prune", {
     retention: duration(
       "retention",
-      "RETENTION",
+      Env.RETENTION,
       Duration.days(30),
       { min: Duration.hours(1), max: Duration.days(3650) },
       "Keep rows younger than this. Older rows whose todo no longer exists with that due date are deleted."
     ),
     maxShare: integer(
       "max-share",
-      "PRUNE_MAX_SHARE",
+      Env.PRUNE_MAX_SHARE,
       50,
       0,
       100,

@@ -9,6 +9,8 @@ import { Config, ConfigError, DateTime, Duration, Effect, Either, Option } from 
 import { parseReference, parseTimeZone, referenceDateOf } from "../domain/ReferenceDate.js"
 import type { CalendarDate } from "../domain/Todo.js"
 import { durationConfig, type DurationRange, integerConfig, outOfRange, parseDuration } from "../lib/Durations.js"
+import type { VariableName } from "../lib/Environment.js"
+import { Env } from "../lib/Environment.js"
 
 export const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
@@ -24,7 +26,7 @@ export const orFromEnv = <A>(flag: Options.Options<A>, variable: Config.Config<A
 const describeRange = (range: DurationRange) => `${Duration.format(range.min)} to ${Duration.format(range.max)}`
 
 /** A duration flag with a range, and its variable with the same forms and range. */
-export const duration = (name: string, env: string, fallback: Duration.Duration, range: DurationRange, description: string) =>
+export const duration = (name: string, env: VariableName, fallback: Duration.Duration, range: DurationRange, description: string) =>
   orFromEnv(
     Options.text(name).pipe(
       Options.withDescription(
@@ -44,7 +46,7 @@ export const duration = (name: string, env: string, fallback: Duration.Duration,
   )
 
 /** An integer flag with a range, and its variable with the same range. */
-export const integer = (name: string, env: string, fallback: number, min: number, max: number, description: string) =>
+export const integer = (name: string, env: VariableName, fallback: number, min: number, max: number, description: string) =>
   orFromEnv(
     Options.integer(name).pipe(
       Options.withDescription(`${description} Range: ${min} to ${max}. Env: ${env}. Default: ${fallback}.`),
@@ -66,9 +68,9 @@ export const count = (name: string, fallback: number, min: number, max: number, 
   )
 
 /** TIME_ZONE: an IANA name or an offset. */
-const timeZoneConfig = Config.string("TIME_ZONE").pipe(
+const timeZoneConfig = Config.string(Env.TIME_ZONE).pipe(
   Config.withDefault("UTC"),
-  Config.mapOrFail((text) => Either.mapLeft(parseTimeZone(text), (e) => ConfigError.InvalidData(["TIME_ZONE"], e.message)))
+  Config.mapOrFail((text) => Either.mapLeft(parseTimeZone(text), (e) => ConfigError.InvalidData([Env.TIME_ZONE], e.message)))
 )
 
 export const timeZone = orFromEnv(
@@ -120,7 +122,7 @@ export const resolveReference = (spec: ReferenceSpec): Effect.Effect<CalendarDat
 
 /** How a run sends: shared by send-delay-notifications and schedule. */
 export const tuningOptions = {
-  concurrency: integer("concurrency", "CONCURRENCY", 64, 1, 1024, "Notifications in flight at once."),
+  concurrency: integer("concurrency", Env.CONCURRENCY, 64, 1, 1024, "Notifications in flight at once."),
   rate: orFromEnv(
     Options.integer("rate").pipe(
       Options.withDescription(
@@ -133,9 +135,9 @@ export const tuningOptions = {
       Options.map((rate): number | undefined => rate)
     ),
     // No default: without RATE there is no limit.
-    Config.integer("RATE").pipe(
+    Config.integer(Env.RATE).pipe(
       Config.mapOrFail((n) =>
-        n >= 1 && n <= 100_000 ? Either.right(n) : Either.left(ConfigError.InvalidData(["RATE"], "must be between 1 and 100000"))
+        n >= 1 && n <= 100_000 ? Either.right(n) : Either.left(ConfigError.InvalidData([Env.RATE], "must be between 1 and 100000"))
       ),
       Config.option,
       Config.map(Option.getOrUndefined)
@@ -148,26 +150,26 @@ export const tuningOptions = {
     ),
     Options.map((fair): FromEnv<boolean> => Effect.succeed(fair))
   ),
-  batchSize: integer("batch-size", "BATCH_SIZE", 200, 1, 10_000, "Todos claimed per database round trip."),
+  batchSize: integer("batch-size", Env.BATCH_SIZE, 200, 1, 10_000, "Todos claimed per database round trip."),
   lease: duration(
     "lease",
-    "LEASE",
+    Env.LEASE,
     Duration.minutes(5),
     { min: Duration.seconds(1), max: Duration.days(1) },
     "How long a claim holds without renewal (the run renews its claims every quarter of it); a crashed run's " +
       "claims are taken over by a later run after it."
   ),
-  maxAttempts: integer("max-attempts", "MAX_ATTEMPTS", 10, 1, 1000, "Tries per notification, across runs, before it becomes a dead letter."),
+  maxAttempts: integer("max-attempts", Env.MAX_ATTEMPTS, 10, 1, 1000, "Tries per notification, across runs, before it becomes a dead letter."),
   grace: duration(
     "grace",
-    "GRACE_PERIOD",
+    Env.GRACE_PERIOD,
     Duration.seconds(20),
     { min: Duration.seconds(1), max: Duration.hours(1) },
     "After SIGTERM/SIGINT, how long in-flight notifications may take before they are cut off (Kubernetes waits 30s)."
   ),
   outageAfter: integer(
     "outage-after",
-    "OUTAGE_AFTER",
+    Env.OUTAGE_AFTER,
     20,
     1,
     100_000,
@@ -175,7 +177,7 @@ export const tuningOptions = {
   ),
   progress: duration(
     "progress",
-    "PROGRESS_EVERY",
+    Env.PROGRESS_EVERY,
     Duration.seconds(10),
     { min: Duration.seconds(1), max: Duration.hours(1) },
     "How often a run reports its progress: a log line (sent, failed, left to claim, rate, estimated end), or on a " +
@@ -183,7 +185,7 @@ export const tuningOptions = {
   ),
   retryDelay: duration(
     "retry-delay",
-    "RETRY_DELAY",
+    Env.RETRY_DELAY,
     Duration.minutes(5),
     { min: Duration.seconds(1), max: Duration.days(7) },
     "Wait before a failed notification is tried again by a later run; doubled after each failure, at most 6h."

@@ -11,6 +11,7 @@ import { defaultRetryPolicy } from "../domain/RetryPolicy.js"
 import type { RunSummary } from "../domain/RunSummary.js"
 import { ExitCode, signalExitCode } from "../ExitCode.js"
 import type { AppLayers } from "../layers/AppLayers.js"
+import { Env } from "../lib/Environment.js"
 import { describeCause, describeConfigError } from "../lib/Errors.js"
 import { reportOf, type RunResult, writeReport } from "../RunReport.js"
 import { runOnSchedule } from "../RunOnCron.js"
@@ -187,10 +188,10 @@ export const scheduleCommand = (layers: AppLayers) =>
           })
         )
       ),
-      Config.string("SCHEDULE").pipe(
+      Config.string(Env.SCHEDULE).pipe(
         Config.mapOrFail((expression) =>
           Either.match(Cron.parse(expression), {
-            onLeft: (error) => Either.left(ConfigError.InvalidData(["SCHEDULE"], `${error.message}: "${expression}"`)),
+            onLeft: (error) => Either.left(ConfigError.InvalidData([Env.SCHEDULE], `${error.message}: "${expression}"`)),
             onRight: () => Either.right(expression)
           })
         )
@@ -199,7 +200,7 @@ export const scheduleCommand = (layers: AppLayers) =>
     zone: timeZone,
     maxRunTime: duration(
       "max-run-time",
-      "MAX_RUN_TIME",
+      Env.MAX_RUN_TIME,
       Duration.hours(1),
       { min: Duration.minutes(1), max: Duration.days(1) },
       "A run still going after this is stopped (its known outcomes written, its claims handed back or left to " +

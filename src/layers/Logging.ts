@@ -1,4 +1,5 @@
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
+import { Env } from "../lib/Environment.js"
 import { progressBarLayer } from "./ProgressBar.js"
 
 const levels: Record<string, LogLevel.LogLevel> = {
@@ -15,13 +16,13 @@ const levels: Record<string, LogLevel.LogLevel> = {
 }
 
 /** LOG_LEVEL, with the same names as --log-level (default info); `--log-level` overrides it for one run. */
-export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
+export const logLevelConfig = Config.string(Env.LOG_LEVEL).pipe(
   Config.withDefault("info"),
   Config.mapOrFail((name) =>
     name.toLowerCase() in levels
       ? Either.right(levels[name.toLowerCase()]!)
       : Either.left(
-        ConfigError.InvalidData(["LOG_LEVEL"], `Expected one of ${Object.keys(levels).join(", ")} but received "${name}"`)
+        ConfigError.InvalidData([Env.LOG_LEVEL], `Expected one of ${Object.keys(levels).join(", ")} but received "${name}"`)
       )
   )
 )
@@ -30,7 +31,7 @@ export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
 export const LogLevelLive = Layer.unwrapEffect(Effect.map(logLevelConfig, (level) => Logger.minimumLogLevel(level)))
 
 /** LOG_FORMAT: json, pretty, or auto (the default: pretty on a terminal, JSON lines otherwise). */
-export const logFormatConfig = Config.literal("auto", "json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("auto"))
+export const logFormatConfig = Config.literal("auto", "json", "pretty")(Env.LOG_FORMAT).pipe(Config.withDefault("auto"))
 
 /** Annotations that lead each line, in this order; the others follow in alphabetical order. */
 const leading = ["runId", "workspaceId", "todoId"]

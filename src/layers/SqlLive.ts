@@ -2,6 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
 import { durationConfig } from "../lib/Durations.js"
+import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
 import { DatabaseError } from "../services/DatabaseErrors.js"
@@ -10,11 +11,11 @@ const isPostgresUrl = (url: string): boolean =>
   URL.canParse(url) && ["postgres:", "postgresql:"].includes(new URL(url).protocol)
 
 /** DATABASE_URL or the file DATABASE_URL_FILE names, checked for shape; redacted (it holds the password). */
-const databaseUrl = secretConfig("DATABASE_URL").pipe(
+const databaseUrl = secretConfig(Env.DATABASE_URL).pipe(
   Config.mapOrFail((url) =>
     isPostgresUrl(Redacted.value(url))
       ? Either.right(url)
-      : Either.left(ConfigError.InvalidData(["DATABASE_URL"], "Expected a postgres:// or postgresql:// URL"))
+      : Either.left(ConfigError.InvalidData([Env.DATABASE_URL], "Expected a postgres:// or postgresql:// URL"))
   )
 )
 
@@ -49,7 +50,7 @@ export const databaseConnection = (
     const mode = parsed.searchParams.get("sslmode") ?? (Option.isSome(caFile) ? "verify-full" : "prefer")
     if (!(sslModes as ReadonlyArray<string>).includes(mode)) {
       return yield* Either.left(
-        ConfigError.InvalidData(["DATABASE_URL"], `sslmode=${mode} is not supported; use ${sslModes.join(", ")}`)
+        ConfigError.InvalidData([Env.DATABASE_URL], `sslmode=${mode} is not supported; use ${sslModes.join(", ")}`)
       )
     }
     const read = (setting: string, file: string | null) =>
@@ -57,7 +58,7 @@ export const databaseConnection = (
     const rootCert = parsed.searchParams.get("sslrootcert")
     if (rootCert !== null && Option.isSome(caFile)) {
       return yield* Either.left(
-        ConfigError.InvalidData(["DATABASE_CA_FILE"], "Set DATABASE_CA_FILE or sslrootcert in DATABASE_URL, not both")
+        ConfigError.InvalidData([Env.DATABASE_CA_FILE], "Set DATABASE_CA_FILE or sslrootcert in DATABASE_URL, not both")
       )
     }
     const ca = yield* read(
@@ -93,14 +94,14 @@ export const databaseConnection = (
   })
 
 /** DATABASE_STATEMENT_TIMEOUT: no statement of the job runs longer (PostgreSQL's statement_timeout). */
-const statementTimeout = durationConfig("DATABASE_STATEMENT_TIMEOUT", Duration.minutes(1), {
+const statementTimeout = durationConfig(Env.DATABASE_STATEMENT_TIMEOUT, Duration.minutes(1), {
   min: Duration.seconds(1),
   max: Duration.hours(24)
 })
 
 const connectionConfig = Config.all({
   url: databaseUrl,
-  caFile: Config.option(Config.string("DATABASE_CA_FILE")),
+  caFile: Config.option(Config.string(Env.DATABASE_CA_FILE)),
   statementTimeout
 }).pipe(Config.mapOrFail(({ caFile, statementTimeout, url }) => databaseConnection(url, caFile, statementTimeout)))
 

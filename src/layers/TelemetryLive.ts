@@ -2,22 +2,23 @@ import * as Otlp from "@effect/opentelemetry/Otlp"
 import { FetchHttpClient } from "@effect/platform"
 import { Config, ConfigError, Either, Layer, Option, Redacted } from "effect"
 import packageJson from "../../package.json" with { type: "json" }
+import { Env } from "../lib/Environment.js"
 import { TelemetryEnabled } from "../lib/Telemetry.js"
 
 /** OTEL_EXPORTER_OTLP_HEADERS as OpenTelemetry writes it: `key=value,key2=value2` (values may be URL-encoded). */
-const otlpHeaders = Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(
+const otlpHeaders = Config.redacted(Env.OTEL_EXPORTER_OTLP_HEADERS).pipe(
   Config.mapOrFail((redacted) => {
     const headers: Record<string, string> = {}
     for (const pair of Redacted.value(redacted).split(",").filter((p) => p.trim() !== "")) {
       const at = pair.indexOf("=")
       if (at <= 0) {
-        return Either.left(ConfigError.InvalidData(["OTEL_EXPORTER_OTLP_HEADERS"], "Expected key=value pairs separated by commas"))
+        return Either.left(ConfigError.InvalidData([Env.OTEL_EXPORTER_OTLP_HEADERS], "Expected key=value pairs separated by commas"))
       }
       try {
         headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
       } catch {
         // The value is not shown: headers carry credentials.
-        return Either.left(ConfigError.InvalidData(["OTEL_EXPORTER_OTLP_HEADERS"], "A value is not valid URL encoding (a % not followed by two hex digits)"))
+        return Either.left(ConfigError.InvalidData([Env.OTEL_EXPORTER_OTLP_HEADERS], "A value is not valid URL encoding (a % not followed by two hex digits)"))
       }
     }
     return Either.right(headers)
@@ -25,7 +26,7 @@ const otlpHeaders = Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(
   Config.option
 )
 
-const otlpEndpoint = Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+const otlpEndpoint = Config.string(Env.OTEL_EXPORTER_OTLP_ENDPOINT).pipe(
   Config.validate({
     message: "Expected an http:// or https:// URL",
     validation: (url) => URL.canParse(url) && ["http:", "https:"].includes(new URL(url).protocol)
@@ -44,7 +45,7 @@ export const TelemetryLive = Layer.unwrapEffect(
   Config.all({
     endpoint: otlpEndpoint,
     headers: otlpHeaders,
-    serviceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("delay-notifications"))
+    serviceName: Config.string(Env.OTEL_SERVICE_NAME).pipe(Config.withDefault("delay-notifications"))
   }).pipe(
     Config.map(({ endpoint, headers, serviceName }) =>
       Option.match(endpoint, {

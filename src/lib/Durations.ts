@@ -4,6 +4,7 @@
  * where it is read.
  */
 import { Config, ConfigError, Duration, Either, Option } from "effect"
+import type { VariableName } from "./Environment.js"
 
 /** "90s", "5m", "2h", "30d", "500ms", or Effect's "5 minutes". */
 export const parseDuration = (input: string): Option.Option<Duration.Duration> => {
@@ -30,7 +31,7 @@ export const outOfRange = (duration: Duration.Duration, range: DurationRange): s
     : undefined
 
 /** A duration variable, in the forms above and within `range`; a bad one is named with what was expected. */
-export const durationConfig = (name: string, fallback: Duration.Duration, range: DurationRange) =>
+export const durationConfig = (name: VariableName, fallback: Duration.Duration, range: DurationRange) =>
   Config.string(name).pipe(
     Config.option,
     Config.mapOrFail((text) => {
@@ -45,7 +46,7 @@ export const durationConfig = (name: string, fallback: Duration.Duration, range:
   )
 
 /** An integer variable within [min, max]; a bad one is named with its range. */
-export const integerConfig = (name: string, fallback: number, min: number, max: number) =>
+export const integerConfig = (name: VariableName, fallback: number, min: number, max: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
     Config.mapOrFail((n) =>

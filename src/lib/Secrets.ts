@@ -1,5 +1,6 @@
 import { Config, ConfigError, Either, Option, Redacted } from "effect"
 import { readFileSync } from "node:fs"
+import type { VariableName } from "./Environment.js"
 
 /** The contents of a file named by a setting, without its final newline; a ConfigError names the setting, not the contents. */
 export const readSettingFile = (setting: string, file: string): Either.Either<string, ConfigError.ConfigError> => {
@@ -15,7 +16,7 @@ export const readSettingFile = (setting: string, file: string): Either.Either<st
  * A secret from the variable `name`, or from the file that `name_FILE` names (as Kubernetes
  * mounts secrets); one or the other, never both. Redacted: no message shows its value.
  */
-export const secretConfig = (name: string): Config.Config<Redacted.Redacted<string>> =>
+export const secretConfig = (name: VariableName): Config.Config<Redacted.Redacted<string>> =>
   Config.all({
     value: Config.option(Config.redacted(name)),
     file: Config.option(Config.string(`${name}_FILE`))

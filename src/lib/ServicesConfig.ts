@@ -4,9 +4,10 @@
  */
 import { Config, Duration } from "effect"
 import { durationConfig, integerConfig } from "./Durations.js"
+import { Env } from "./Environment.js"
 
 /** SERVICES_URL: the base URL of the auth and notify services, without a trailing slash. */
-export const servicesUrl = Config.string("SERVICES_URL").pipe(
+export const servicesUrl = Config.string(Env.SERVICES_URL).pipe(
   Config.validate({
     message: "Expected an http:// or https:// URL",
     validation: (url) => URL.canParse(url) && ["http:", "https:"].includes(new URL(url).protocol)
@@ -15,7 +16,7 @@ export const servicesUrl = Config.string("SERVICES_URL").pipe(
 )
 
 /** NOTIFY_TIMEOUT: the deadline of each whole request (connection, headers and body) to the notify and auth services. */
-export const requestTimeout = durationConfig("NOTIFY_TIMEOUT", Duration.seconds(10), {
+export const requestTimeout = durationConfig(Env.NOTIFY_TIMEOUT, Duration.seconds(10), {
   min: Duration.millis(10),
   max: Duration.minutes(10)
 })
@@ -34,7 +35,7 @@ export interface RetryWithinRun {
 
 export const retryConfig: Config.Config<RetryWithinRun> = Config.all({
   timeout: requestTimeout,
-  retries: integerConfig("NOTIFY_RETRIES", 3, 0, 10),
-  base: durationConfig("NOTIFY_RETRY_BASE", Duration.millis(250), { min: Duration.millis(1), max: Duration.minutes(1) }),
-  budget: durationConfig("NOTIFY_RETRY_BUDGET", Duration.seconds(30), { min: Duration.zero, max: Duration.minutes(10) })
+  retries: integerConfig(Env.NOTIFY_RETRIES, 3, 0, 10),
+  base: durationConfig(Env.NOTIFY_RETRY_BASE, Duration.millis(250), { min: Duration.millis(1), max: Duration.minutes(1) }),
+  budget: durationConfig(Env.NOTIFY_RETRY_BUDGET, Duration.seconds(30), { min: Duration.zero, max: Duration.minutes(10) })
 })

@@ -1,6 +1,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { Clock, type ConfigError, Context, Data, DateTime, Duration, Effect, Layer } from "effect"
 import { durationConfig } from "../lib/Durations.js"
+import { Env } from "../lib/Environment.js"
 import { todosTableConfig } from "../lib/TodosTable.js"
 import { ledgerSchema, migrationLoader, migrationsTable } from "../migrations/index.js"
 import { DatabaseError, failedTo } from "./DatabaseErrors.js"
@@ -74,7 +75,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
       const sql = yield* SqlClient.SqlClient
       const table = sql(`${ledgerSchema}.notifications`)
       const todosTable = yield* todosTableConfig
-      const lockWait = yield* durationConfig("MIGRATE_LOCK_TIMEOUT", Duration.minutes(2), {
+      const lockWait = yield* durationConfig(Env.MIGRATE_LOCK_TIMEOUT, Duration.minutes(2), {
         min: Duration.seconds(1),
         max: Duration.hours(1)
       })

@@ -1,6 +1,7 @@
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Layer, Redacted, Schema } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
+import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
 import { HttpDispatcher, maxAnswerBytes, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
@@ -85,8 +86,8 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
     ServiceTokens,
     Effect.gen(function*() {
       const baseUrl = yield* servicesUrl
-      const clientId = yield* Config.string("CLIENT_ID").pipe(Config.validate({ message: "Expected a non-empty client id", validation: (s) => s.length > 0 }))
-      const clientSecret = yield* secretConfig("CLIENT_SECRET")
+      const clientId = yield* Config.string(Env.CLIENT_ID).pipe(Config.validate({ message: "Expected a non-empty client id", validation: (s) => s.length > 0 }))
+      const clientSecret = yield* secretConfig(Env.CLIENT_SECRET)
       const dispatcher = yield* HttpDispatcher
       const deadline = Duration.toMillis(yield* requestTimeout)
       const url = new URL(`${baseUrl}/auth/token`)
