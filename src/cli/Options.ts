@@ -8,7 +8,7 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, ConfigError, DateTime, Duration, Effect, Either, Option } from "effect"
 import { parseReference, parseTimeZone, referenceDateOf } from "../domain/ReferenceDate.js"
 import type { CalendarDate } from "../domain/Todo.js"
-import { durationConfig, type DurationRange, integerConfig, outOfRange, parseDuration } from "../lib/Durations.js"
+import { durationConfig, type DurationRange, integerConfig, outOfBounds, outOfRange, parseDuration } from "../lib/Durations.js"
 import type { VariableName } from "../lib/Environment.js"
 import { Env } from "../lib/Environment.js"
 
@@ -45,43 +45,67 @@ export const duration = (name: string, env: VariableName, fallback: Duration.Dur
     durationConfig(env, fallback, range)
   )
 
-/** An integer flag with a range, and its variable with the same range. */
-export const integer = (name: string, env: VariableName, fallback: number, min: number, max: number, description: string) =>
-  orFromEnv(
-    Options.integer(name).pipe(
-      Options.withDescription(`${description} Range: ${min} to ${max}. Env: ${env}. Default: ${fallback}.`),
-      Options.mapEffect((n) =>
-        n >= min && n <= max ? Effect.succeed(n) : Effect.fail(usageError(`--${name} must be between ${min} and ${max}.`))
-      )
-    ),
+/** An integer flag within [min, max]; out of it is usage. */
+const integerFlag = (name: string, min: number, max: number, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((n) => {
+      const problem = outOfBounds(n, min, max)
+      return problem === undefined ? Effect.succeed(n) : Effect.fail(usageError(`--${name} ${problem}.`))
+    })
+  )
+
+/** An integer flag with a range, and its variable with the same range; `fallback` undefined: none without both. */
+export const integer = <D extends number | undefined>(
+  name: string,
+  env: VariableName,
+  fallback: D,
+  min: number,
+  max: number,
+  description: string
+): Options.Options<FromEnv<number | D>> =>
+  orFromEnv<number | D>(
+    integerFlag(name, min, max, `${description} Range: ${min} to ${max}. Env: ${env}. Default: ${fallback ?? "none"}.`),
     integerConfig(env, fallback, min, max)
   )
 
 /** An integer flag with a range and a default, no variable. */
 export const count = (name: string, fallback: number, min: number, max: number, description: string) =>
-  Options.integer(name).pipe(
-    Options.withDescription(`${description} Range: ${min} to ${max}. Default: ${fallback}.`),
-    Options.withDefault(fallback),
-    Options.mapEffect((n) =>
-      n >= min && n <= max ? Effect.succeed(n) : Effect.fail(usageError(`--${name} must be between ${min} and ${max}.`))
+  integerFlag(name, min, max, `${description} Range: ${min} to ${max}. Default: ${fallback}.`).pipe(
+    Options.withDefault(fallback)
+  )
+
+/**
+ * A text flag and its variable, checked alike by `check` (the value, or what is wrong with the
+ * text): a bad flag is usage, a bad variable is configuration naming it. `fallback`: the text
+ * taken without both.
+ */
+export const checked = <A>(
+  name: string,
+  env: VariableName,
+  description: string,
+  check: (text: string) => Either.Either<A, string>,
+  fallback?: string
+) =>
+  orFromEnv(
+    Options.text(name).pipe(
+      Options.withDescription(description),
+      Options.mapEffect((text) => Either.mapLeft(check(text), (problem) => usageError(`--${name}: ${problem}`)))
+    ),
+    Config.string(env).pipe(
+      fallback === undefined ? (config) => config : Config.withDefault(fallback),
+      Config.mapOrFail((text) => Either.mapLeft(check(text), (problem) => ConfigError.InvalidData([env], problem)))
     )
   )
 
-/** TIME_ZONE: an IANA name or an offset. */
-const timeZoneConfig = Config.string(Env.TIME_ZONE).pipe(
-  Config.withDefault("UTC"),
-  Config.mapOrFail((text) => Either.mapLeft(parseTimeZone(text), (e) => ConfigError.InvalidData([Env.TIME_ZONE], e.message)))
-)
-
-export const timeZone = orFromEnv(
-  Options.text("time-zone").pipe(
-    Options.withDescription(
-      "Time zone whose calendar date is the reference date (and, for schedule, of the cron expression): an IANA " +
-        "name or an offset. Env: TIME_ZONE. Default: UTC."
-    ),
-    Options.mapEffect((text) => Either.mapLeft(parseTimeZone(text), (e) => usageError(`--time-zone: ${e.message}`)))
-  ),
-  timeZoneConfig
+/** --time-zone or TIME_ZONE: an IANA name or an offset. */
+export const timeZone = checked(
+  "time-zone",
+  Env.TIME_ZONE,
+  "Time zone whose calendar date is the reference date (and, for schedule, of the cron expression): an IANA " +
+    "name or an offset. Env: TIME_ZONE. Default: UTC.",
+  (text) => Either.mapLeft(parseTimeZone(text), (error) => error.message),
+  "UTC"
 )
 
 /** When the run's reference date is: now, or pinned by --at (checked when parsed; read in the zone when run). */
@@ -123,25 +147,13 @@ export const resolveReference = (spec: ReferenceSpec): Effect.Effect<CalendarDat
 /** How a run sends: shared by send-delay-notifications and schedule. */
 export const tuningOptions = {
   concurrency: integer("concurrency", Env.CONCURRENCY, 64, 1, 1024, "Notifications in flight at once."),
-  rate: orFromEnv(
-    Options.integer("rate").pipe(
-      Options.withDescription(
-        "At most this many requests per second toward the notify service (retries included). Range: 1 to 100000. " +
-          "Env: RATE. Default: no limit."
-      ),
-      Options.mapEffect((rate) =>
-        rate < 1 || rate > 100_000 ? Effect.fail(usageError("--rate must be between 1 and 100000.")) : Effect.succeed(rate)
-      ),
-      Options.map((rate): number | undefined => rate)
-    ),
-    // No default: without RATE there is no limit.
-    Config.integer(Env.RATE).pipe(
-      Config.mapOrFail((n) =>
-        n >= 1 && n <= 100_000 ? Either.right(n) : Either.left(ConfigError.InvalidData([Env.RATE], "must be between 1 and 100000"))
-      ),
-      Config.option,
-      Config.map(Option.getOrUndefined)
-    )
+  rate: integer(
+    "rate",
+    Env.RATE,
+    undefined,
+    1,
+    100_000,
+    "At most this many requests per second toward the notify service (retries included); none: no limit."
   ),
   fair: Options.boolean("fair").pipe(
     Options.withDescription(

@@ -4,7 +4,7 @@
  */
 import { Command, HelpDoc, Options, type ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigError, Cron, DateTime, Duration, Effect, Either, Option } from "effect"
+import { Cron, DateTime, Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import { defaultRetryPolicy } from "../domain/RetryPolicy.js"
@@ -20,7 +20,7 @@ import { Shutdown } from "../services/Shutdown.js"
 import { buildServices, exitCodesDoc, JobExit } from "./Common.js"
 import {
   duration,
-  orFromEnv,
+  checked,
   reference,
   type ReferenceSpec,
   resolveReference,
@@ -175,27 +175,16 @@ export const sendCommand = (layers: AppLayers) =>
 
 export const scheduleCommand = (layers: AppLayers) =>
   Command.make("schedule", {
-    expression: orFromEnv(
-      Options.text("cron").pipe(
-        Options.withDescription(
-          "When to run, as a cron expression (minute hour day-of-month month day-of-week; an optional leading " +
-            "seconds field), in --time-zone. Env: SCHEDULE."
-        ),
-        Options.mapEffect((expression) =>
-          Either.match(Cron.parse(expression), {
-            onLeft: (error) => Effect.fail(usageError(`--cron: ${error.message}: "${expression}"`)),
-            onRight: () => Effect.succeed(expression)
-          })
-        )
-      ),
-      Config.string(Env.SCHEDULE).pipe(
-        Config.mapOrFail((expression) =>
-          Either.match(Cron.parse(expression), {
-            onLeft: (error) => Either.left(ConfigError.InvalidData([Env.SCHEDULE], `${error.message}: "${expression}"`)),
-            onRight: () => Either.right(expression)
-          })
-        )
-      )
+    expression: checked(
+      "cron",
+      Env.SCHEDULE,
+      "When to run, as a cron expression (minute hour day-of-month month day-of-week; an optional leading " +
+        "seconds field), in --time-zone. Env: SCHEDULE.",
+      (expression) =>
+        Either.match(Cron.parse(expression), {
+          onLeft: (error) => Either.left(`${error.message}: "${expression}"`),
+          onRight: () => Either.right(expression)
+        })
     ),
     zone: timeZone,
     maxRunTime: duration(

@@ -45,11 +45,17 @@ export const durationConfig = (name: VariableName, fallback: Duration.Duration, 
     })
   )
 
-/** An integer variable within [min, max]; a bad one is named with its range. */
-export const integerConfig = (name: VariableName, fallback: number, min: number, max: number) =>
+/** Why `n` is outside [min, max], or nothing when it is in. */
+export const outOfBounds = (n: number, min: number, max: number): string | undefined =>
+  n >= min && n <= max ? undefined : `must be between ${min} and ${max}`
+
+/** An integer variable within [min, max] (`fallback` without it: undefined for none); a bad one is named with its range. */
+export const integerConfig = <D extends number | undefined>(name: VariableName, fallback: D, min: number, max: number) =>
   Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.mapOrFail((n) =>
-      n >= min && n <= max ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be between ${min} and ${max}`))
-    )
+    Config.option,
+    Config.mapOrFail((n): Either.Either<number | D, ConfigError.ConfigError> => {
+      if (Option.isNone(n)) return Either.right(fallback)
+      const problem = outOfBounds(n.value, min, max)
+      return problem === undefined ? Either.right(n.value) : Either.left(ConfigError.InvalidData([name], problem))
+    })
   )
