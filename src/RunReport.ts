@@ -1,3 +1,7 @@
+/**
+ * How a send run ended (RunResult), and the --report file made from it: the run's summary as JSON,
+ * written whole or not at all, for pipelines that act on it.
+ */
 import { FileSystem } from "@effect/platform"
 import { DateTime, Effect } from "effect"
 import { randomUUID } from "node:crypto"

@@ -1,3 +1,8 @@
+/**
+ * The entry point of dist/main.js: runs the command line on the production layers with Node's
+ * context, signals going to Shutdown, and exits with the code the command chose (a run stopped
+ * by a signal exits 130/143, never 0); a crash outside any run is one line and exit 1.
+ */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { ExitCode, runCli } from "./Cli.js"

@@ -1,3 +1,7 @@
+/**
+ * The reference date of a run: --at and TIME_ZONE parsed (a date, a date-time, a zone name or
+ * an offset), and the calendar date of an instant in a zone. Refusals carry the message shown.
+ */
 import { DateTime, Either, Schema } from "effect"
 import { CalendarDate } from "./Todo.js"
 

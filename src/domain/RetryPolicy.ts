@@ -1,3 +1,7 @@
+/**
+ * How a failed notification is tried again by later runs: after a delay that doubles, until the
+ * last allowed try makes it a dead letter.
+ */
 import { Duration } from "effect"
 
 /** How failed notifications are tried again by later runs. */

@@ -1,3 +1,7 @@
+/**
+ * What one run did (RunSummary), why it may have stopped early (StopReason, StopSignal), and
+ * its send rate.
+ */
 import type { CalendarDate } from "./Todo.js"
 
 /** A request from outside to stop: Kubernetes' SIGTERM, Ctrl-C's SIGINT. */

@@ -1,3 +1,7 @@
+/**
+ * The todo as the job sees it: ids and the calendar due date as schemas, a delayed todo and a
+ * claimed one, the message a workspace receives and the Idempotency-Key of each notification.
+ */
 import { Schema } from "effect"
 
 /** A todo's id, as the todos service stores it (uuid). */

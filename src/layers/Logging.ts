@@ -1,3 +1,8 @@
+/**
+ * Logging: the minimum level (LOG_LEVEL, --log-level) and the format (LOG_FORMAT: JSON lines, or
+ * pretty lines on a terminal with the progress bar below them), the annotations of every line in
+ * a fixed order.
+ */
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
 import { Env } from "../lib/Environment.js"
 import { progressBarLayer } from "./ProgressBar.js"

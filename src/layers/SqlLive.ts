@@ -1,3 +1,8 @@
+/**
+ * The PostgreSQL client of the process (@effect/sql-pg): DATABASE_URL (or its file) checked,
+ * libpq's sslmode honoured with DATABASE_CA_FILE, a statement timeout, and connection errors
+ * described in one line (a TLS or authentication failure says what to fix).
+ */
 import { PgClient } from "@effect/sql-pg"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"

@@ -1,3 +1,7 @@
+/**
+ * Telemetry's live layer: traces, metrics and logs over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is
+ * set (its headers checked and never printed), nothing otherwise.
+ */
 import * as Otlp from "@effect/opentelemetry/Otlp"
 import { FetchHttpClient } from "@effect/platform"
 import { Config, ConfigError, Either, Layer, Option, Redacted } from "effect"

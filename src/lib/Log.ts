@@ -1,3 +1,6 @@
+/**
+ * A helper for log lines on the path taken once per notification.
+ */
 import { Effect, FiberRef, LogLevel } from "effect"
 
 /**

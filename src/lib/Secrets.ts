@@ -1,3 +1,7 @@
+/**
+ * Secrets from the environment or from a file (as Kubernetes mounts them: NAME or NAME_FILE,
+ * not both), redacted so that no message shows them.
+ */
 import { Config, ConfigError, Either, Option, Redacted } from "effect"
 import { readFileSync } from "node:fs"
 import type { VariableName } from "./Environment.js"

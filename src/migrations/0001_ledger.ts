@@ -1,3 +1,7 @@
+/**
+ * Migration 1: the job's ledger (one row per todo and due date to notify, its state, claim and
+ * tries) with its indexes, and the tolerant uuid and date conversions.
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 

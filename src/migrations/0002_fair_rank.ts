@@ -1,3 +1,6 @@
+/**
+ * Migration 2: each row's rank within its workspace, for --fair claims.
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 

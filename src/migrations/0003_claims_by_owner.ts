@@ -1,3 +1,6 @@
+/**
+ * Migration 3: an index on the claim's owner, for renewing a run's claims.
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 

@@ -1,3 +1,7 @@
+/**
+ * The job's schema (delay_notifications) and its migrations, in order; the last one's id is the
+ * schema this code needs (checked at start).
+ */
 import { Migrator } from "@effect/sql"
 import ledger from "./0001_ledger.js"
 import fairRank from "./0002_fair_rank.js"

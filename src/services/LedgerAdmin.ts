@@ -1,3 +1,7 @@
+/**
+ * The operator's port to the ledger and its live layer: migrate it (one process at a time),
+ * show its state and dead letters, requeue dead letters, prune rows of deleted todos (guarded).
+ */
 import { Migrator, SqlClient } from "@effect/sql"
 import { Clock, type ConfigError, Context, Data, DateTime, Duration, Effect, Layer } from "effect"
 import { durationConfig } from "../lib/Durations.js"

@@ -1,3 +1,8 @@
+/**
+ * The port to the notify service and its live layer over HTTP: one notification POSTed with the
+ * workspace's token and its Idempotency-Key, within a deadline, retried within the run on
+ * transient failures (Retry-After honoured), a 401 answered with a new token.
+ */
 import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Redacted, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"

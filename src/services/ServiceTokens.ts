@@ -1,3 +1,8 @@
+/**
+ * Workspace tokens from the auth service (client credentials, one scope per workspace): fetched
+ * once per workspace and kept until shortly before they expire, concurrent fetches for one
+ * workspace shared; the job's own credentials refused is the run's failure, not a todo's.
+ */
 import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Layer, Redacted, Schema } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"

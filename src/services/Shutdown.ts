@@ -1,3 +1,7 @@
+/**
+ * Stop requests from outside (SIGTERM, SIGINT) as a service: the run stops claiming and lets
+ * in-flight sends finish; its live layer listens to the process's signals.
+ */
 import { Context, Deferred, Effect, Exit, Layer } from "effect"
 import { signalExitCode } from "../ExitCode.js"
 
