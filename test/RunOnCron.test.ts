@@ -1,11 +1,11 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import { ExitCode, runCli } from "../src/Cli.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
 import { Shutdown } from "../src/services/Shutdown.js"
 import { seedDelayedTodos } from "./support/seed.js"
-import { captureLogs, sendOnly, waitUntil } from "./support/TestApp.js"
+import { captureLogs, sendOnly } from "./support/TestApp.js"
 import { inMemoryLedger } from "./support/InMemoryLedger.js"
 import { SentNotifications, testClientLayer } from "./support/TestClient.js"
 
@@ -27,7 +27,7 @@ const startSchedule = (args: ReadonlyArray<string>, client: Layer.Layer<Notifica
     )
     const count = (message: string) => logs.lines.filter((line) => line.message === message).length
     /** Waits for the scheduler to be asleep until its next tick (the n-th "Next run scheduled."). */
-    const asleep = (n: number) => waitUntil(() => count("Next run scheduled.") >= n)
+    const asleep = (n: number) => logs.until(() => count("Next run scheduled.") >= n)
     return { fiber, logs, count, asleep, signal: shutdown.signal }
   })
 
@@ -43,7 +43,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       yield* schedule.asleep(1)
       expect(schedule.logs.lines.find((l) => l.message === "Next run scheduled.")?.annotations.at).toBe("2022-06-03T00:05:00.000Z")
       yield* TestClock.adjust("299 seconds")
-      expect(schedule.count("Starting to send delay notifications.")).toBe(0)
+      expect((yield* sent).length).toBe(0)
       yield* TestClock.adjust("1 second")
       yield* schedule.asleep(2)
       expect((yield* sent).length).toBe(2)
@@ -67,11 +67,12 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       yield* TestClock.setTime(midnight)
       let inFlight = 0
       let mostInFlight = 0
+      const started = yield* Deferred.make<void>()
       const slow = Layer.succeed(NotificationClient, {
         longestSend: Duration.zero,
         send: () =>
           Effect.acquireUseRelease(
-            Effect.sync(() => (mostInFlight = Math.max(mostInFlight, ++inFlight))),
+            Effect.zipLeft(Effect.sync(() => (mostInFlight = Math.max(mostInFlight, ++inFlight))), Deferred.succeed(started, undefined)),
             () => Effect.as(Effect.sleep("7 minutes"), { retries: 0 }),
             () => Effect.sync(() => inFlight--)
           )
@@ -79,7 +80,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       const schedule = yield* startSchedule(["--cron", "*/5 * * * *", "--concurrency", "1"], slow)
       yield* schedule.asleep(1)
       yield* TestClock.adjust("5 minutes") // 00:05: the run starts; its two sends take 14 minutes, one at a time
-      yield* waitUntil(() => inFlight === 1)
+      yield* Deferred.await(started)
       yield* TestClock.adjust("10 minutes") // 00:15: two ticks passed during the run
       expect(schedule.count("Starting to send delay notifications.")).toBe(1)
       yield* TestClock.adjust("4 minutes") // 00:19: the run ends; the next tick is 00:20
@@ -96,15 +97,16 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
     Effect.gen(function*() {
       yield* TestClock.setTime(midnight)
       let calls = 0
+      const hung = yield* Deferred.make<void>()
       // The first send never answers (past every deadline the job sets); the later ones do.
       const hanging = Layer.succeed(NotificationClient, {
         longestSend: Duration.zero,
-        send: () => (++calls === 1 ? Effect.never : Effect.succeed({ retries: 0 }))
+        send: () => (++calls === 1 ? Effect.zipRight(Deferred.succeed(hung, undefined), Effect.never) : Effect.succeed({ retries: 0 }))
       })
       const schedule = yield* startSchedule(["--cron", "*/5 * * * *", "--max-run-time", "10m", "--concurrency", "1"], hanging)
       yield* schedule.asleep(1)
       yield* TestClock.adjust("5 minutes") // 00:05: the run starts and hangs on its first send
-      yield* waitUntil(() => calls === 1)
+      yield* Deferred.await(hung)
       yield* TestClock.adjust("10 minutes") // 00:15: past --max-run-time
       yield* schedule.asleep(2)
       expect(schedule.count("A scheduled run took longer than --max-run-time: it was stopped; the schedule goes on.")).toBe(1)
@@ -119,14 +121,15 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
   it.scoped("SIGTERM during a run stops that run as a single run would, and the scheduler exits 143", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(midnight)
+      const sending = yield* Deferred.make<void>()
       const slow = Layer.succeed(NotificationClient, {
         longestSend: Duration.zero,
-        send: () => Effect.as(Effect.sleep("1 minute"), { retries: 0 })
+        send: () => Effect.zipRight(Deferred.succeed(sending, undefined), Effect.as(Effect.sleep("1 minute"), { retries: 0 }))
       })
       const schedule = yield* startSchedule(["--cron", "*/5 * * * *", "--grace", "2m"], slow)
       yield* schedule.asleep(1)
       yield* TestClock.adjust("5 minutes")
-      yield* waitUntil(() => schedule.count("Starting to send delay notifications.") === 1)
+      yield* Deferred.await(sending) // the run has started and sends
       yield* schedule.signal("SIGTERM")
       yield* TestClock.adjust("1 minute") // the in-flight sends finish within the grace period
       expect(yield* Fiber.join(schedule.fiber)).toBe(ExitCode.Terminated)
@@ -143,7 +146,7 @@ describe("schedule --cron: the job on a cron expression, one run at a time (Test
       yield* schedule.asleep(1)
       expect(schedule.logs.lines.find((l) => l.message === "Next run scheduled.")?.annotations.at).toBe("2022-06-30T00:00:00.000Z")
       yield* TestClock.adjust("26 days") // 2022-06-29
-      expect(schedule.count("Starting to send delay notifications.")).toBe(0)
+      expect((yield* Context.get(client, SentNotifications).all).length).toBe(0)
       yield* TestClock.adjust("1 day")
       yield* schedule.asleep(2)
       expect((yield* Context.get(client, SentNotifications).all).length).toBe(2)

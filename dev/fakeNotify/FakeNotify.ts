@@ -8,6 +8,7 @@ import { Clock, Effect } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
+import { makeWaiters } from "../Waiters.js"
 
 export interface FakeNotifyBehaviour {
   /** Added before every notification's answer, in milliseconds (token requests answer at once). */
@@ -122,6 +123,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
   }
   const seenKeys = new Set<string>()
   const triesByMessage = new Map<string, number>()
+  const waiters = makeWaiters()
 
   const sign = (payload: object) => {
     const unsigned = `${base64Url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64Url(JSON.stringify(payload))}`
@@ -194,6 +196,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const request = yield* HttpServerRequest.HttpServerRequest
     const body = yield* request.text
     const requestNumber = ++state.notifyRequests
+    waiters.changed()
     state.requestTimes.push(yield* Clock.currentTimeMillis)
     if (behaviour.trickle === "notify") return yield* trickle
     yield* delay
@@ -240,6 +243,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     }
     if (key !== undefined) seenKeys.add(key)
     state.notifications.push({ workspaceId: claims.workspaceId, message, idempotencyKey: key })
+    waiters.changed()
     state.firstNotificationAt ??= Date.now()
     if (behaviour.dropOnceEvery > 0 && messageNumber > 0 && messageNumber % behaviour.dropOnceEvery === 0) {
       state.dropped++
@@ -308,6 +312,8 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     app,
     state,
     behaviour,
+    /** Completes once `condition` holds of the fake's state (checked as requests come, no polling). */
+    until: (condition: (state: FakeNotifyState) => boolean) => waiters.until(() => condition(state)),
     /** Every token issued so far is refused from now on (the next request gets 401). */
     revokeTokens: Effect.map(Clock.currentTimeMillis, (now) => {
       state.revokedBefore = Math.floor(now / 1000) + 1

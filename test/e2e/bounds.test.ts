@@ -39,8 +39,9 @@ describe("the services' answers: every buffer and every wait bounded", () => {
         const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "1", "--outage-after", "2"]
         const run = yield* Effect.promise(() => runBuilt(args, { env }))
         expect(run.code).toBe(4)
-        const failures = logLines(run.stdout).filter((line) => line.message === "Could not send delayed todo. Skipping it...")
-        expect(failures.map((line) => line.error)).toEqual([
+        // The ledger's record: two tries failed (the breaker's two), the rest handed back untried.
+        const errors = (yield* ledgerRows).flatMap((row) => (row.lastError === null ? [] : [row.lastError]))
+        expect(errors).toEqual([
           "No answer from the notify service within 3s",
           "No answer from the notify service within 3s"
         ])
@@ -54,8 +55,8 @@ describe("the services' answers: every buffer and every wait bounded", () => {
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url), NOTIFY_TIMEOUT: "3s", NOTIFY_RETRIES: "0" }
         const run = yield* Effect.promise(() => runBuilt(["send-delay-notifications", "--at", "2022-06-03"], { env }))
         expect(run.code).toBe(3)
-        const failure = logLines(run.stdout).find((line) => line.message === "Could not send delayed todo. Skipping it...")
-        expect(failure?.error).toBe("Could not get a service token: No answer from the auth service within 3s")
+        const [row] = yield* ledgerRows
+        expect(row?.lastError).toBe("Could not get a service token: No answer from the auth service within 3s")
       }), { timeout: 60_000 })
 
     it.scoped("--rate limits requests, retries included: the notify service never sees more than N in a second", () =>
@@ -88,8 +89,8 @@ describe("the services' answers: every buffer and every wait bounded", () => {
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url), NOTIFY_RETRIES: "0" }
         const run = yield* Effect.promise(() => runBuilt(["send-delay-notifications", "--at", "2022-06-03"], { env }))
         expect(run.code).toBe(3)
-        const failure = logLines(run.stdout).find((line) => line.message === "Could not send delayed todo. Skipping it...")
-        expect(failure?.error).toBe("HTTP 200: Could not get a service token: the auth service's answer is larger than 64 KiB")
+        const [row] = yield* ledgerRows
+        expect(row?.lastError).toBe("HTTP 200: Could not get a service token: the auth service's answer is larger than 64 KiB")
       }), { timeout: 60_000 })
   })
 })

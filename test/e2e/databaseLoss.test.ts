@@ -36,7 +36,7 @@ describe("PostgreSQL lost mid-run (a server of this test's own, stopped and star
       const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--lease", "20s"]
 
       const first = startBuilt(args, { env })
-      yield* waitUntil(() => fake.state.notifications.length >= 200)
+      yield* fake.until((state) => state.notifications.length >= 200)
       yield* Effect.promise(() => database.pause())
       const lost = yield* Effect.promise(() => first.done)
       expect(lost.code).toBe(1)

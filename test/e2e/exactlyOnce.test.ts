@@ -45,7 +45,7 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
 
         const killAt = 500 + Math.floor(Math.random() * 3_000)
         const first = startBuilt(args, { env })
-        yield* waitUntil(() => fake.state.notifications.length >= killAt)
+        yield* fake.until((state) => state.notifications.length >= killAt)
         first.child.kill("SIGKILL")
         const killed = yield* Effect.promise(() => first.done)
         expect(killed.signal).toBe("SIGKILL")

@@ -14,7 +14,6 @@ import { TodoRepositoryLive } from "../../src/services/TodoRepository/Live.js"
 import { createTodosTable, insertDelayedTodos, ledgerRows, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
 import { clientSecret, serveFakeNotifyLive, servicesEnv, shortSends } from "../support/notify.js"
 import { logLines, runBuilt, startBuilt, summaryLine } from "../support/process.js"
-import { waitUntil } from "../support/TestApp.js"
 
 const at = ["--at", "2022-06-03"]
 
@@ -172,7 +171,7 @@ describe("exactly once under faults", () => {
         }
         const args = ["send-delay-notifications", ...at, "--concurrency", "32", "--batch-size", "100", "--grace", "2s", "--lease", "10m"]
         const first = startBuilt(args, { env })
-        yield* waitUntil(() => fake.state.notifications.length >= 1_200)
+        yield* fake.until((state) => state.notifications.length >= 1_200)
         first.child.kill("SIGTERM")
         const stopped = yield* Effect.promise(() => first.done)
         expect(stopped.code).toBe(143)
@@ -194,7 +193,7 @@ describe("exactly once under faults", () => {
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url) }
         const args = ["send-delay-notifications", ...at, "--rate", "1", "--concurrency", "64", "--grace", "60s"]
         const first = startBuilt(args, { env })
-        yield* waitUntil(() => fake.state.notifications.length >= 2)
+        yield* fake.until((state) => state.notifications.length >= 2)
         first.child.kill("SIGTERM")
         const stopped = yield* Effect.promise(() => first.done)
         expect(stopped.code).toBe(143)

@@ -18,7 +18,7 @@ describe("SIGTERM mid-run: the built job stops cleanly and a later run finishes"
         const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "16", "--batch-size", "40", "--grace", "10s"]
 
         const first = startBuilt(args, { env })
-        yield* waitUntil(() => fake.state.notifications.length >= 100)
+        yield* fake.until((state) => state.notifications.length >= 100)
         first.child.kill("SIGTERM")
         const stopped = yield* Effect.promise(() => first.done)
         expect(stopped.code).toBe(143)

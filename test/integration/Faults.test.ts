@@ -9,7 +9,7 @@ import { TodoId, WorkspaceId } from "../../src/domain/Todo.js"
 import { NotificationClient, parseRetryAfter } from "../../src/services/NotificationClient.js"
 import { createTodosTable, insertDelayedTodos, layersOnDatabase, ledgerRows, TestDatabaseLive } from "../support/database.js"
 import { fakeAndClient, liveClientLayer, serveFakeNotifyLive } from "../support/notify.js"
-import { cli, waitUntil } from "../support/TestApp.js"
+import { cli } from "../support/TestApp.js"
 
 const peter = {
   todoId: TodoId.make(peterTodoId),
@@ -29,7 +29,7 @@ describe("faults of the notify service", () => {
     Effect.gen(function*() {
       const { client, fake } = yield* fakeAndClient({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 })
       const sending = yield* Effect.fork(Context.get(client, NotificationClient).send(peter))
-      yield* waitUntil(() => fake.state.notifyRequests === 1)
+      yield* fake.until((state) => state.notifyRequests === 1)
       yield* TestClock.adjust("1999 millis")
       expect(fake.state.notifyRequests).toBe(1)
       yield* TestClock.adjust("1 millis")
@@ -109,7 +109,7 @@ describe("faults of the notify service", () => {
         const layers = yield* layersOnDatabase(liveClientLayer(fake.url, { NOTIFY_RETRIES: "1", NOTIFY_RETRY_BASE: "5 millis" }))
         const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "4", "--batch-size", "20", "--outage-after", "10"]
         const running = yield* Effect.fork(TestServices.provideLive(cli(args, layers)))
-        yield* waitUntil(() => fake.state.notifications.length >= 50)
+        yield* fake.until((state) => state.notifications.length >= 50)
         Object.assign(fake.behaviour, { failEvery: 1, failStatus: 503 })
         expect(yield* Fiber.join(running)).toBe(ExitCode.Outage)
 

@@ -4,6 +4,7 @@ import type { AppLayers } from "../../src/layers/AppLayers.js"
 import { runCli } from "../../src/Cli.js"
 import type { DelayedTodo } from "../../src/domain/Todo.js"
 import { Shutdown } from "../../src/services/Shutdown.js"
+import { makeWaiters } from "../../dev/Waiters.js"
 import { inMemoryLedger } from "./InMemoryLedger.js"
 import { SentNotifications, testClientLayer } from "./TestClient.js"
 
@@ -13,14 +14,20 @@ export interface LogLine {
   readonly annotations: Record<string, unknown>
 }
 
-/** A logger that keeps every line for assertions, in place of the console one. */
+/**
+ * A logger that keeps every line for assertions, in place of the console one; `until` waits for
+ * a condition on the lines (checked as each comes, no polling).
+ */
 export const captureLogs = Effect.sync(() => {
   const lines: Array<LogLine> = []
+  const waiters = makeWaiters()
   const logger = Logger.make(({ annotations, logLevel, message }) => {
     const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
     lines.push({ level: logLevel.label, message: text, annotations: Object.fromEntries(annotations) })
+    waiters.changed()
   })
-  return { layer: Logger.replace(Logger.defaultLogger, logger), lines }
+  const until = (condition: (lines: ReadonlyArray<LogLine>) => boolean) => waiters.until(() => condition(lines))
+  return { layer: Logger.replace(Logger.defaultLogger, logger), lines, until }
 })
 
 /** Runs the command line in-process on the given layers; returns the exit code. */
@@ -58,8 +65,9 @@ export const captureConsole = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const realPause = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
 
 /**
- * Polls `condition` until it holds; dies after `timeoutMs`. For waiting on other processes; it
- * pauses on real timers, so it works under TestClock too.
+ * Polls `condition` until it holds; dies after `timeoutMs`. Only for state no callback reports:
+ * other processes' output, the database. In-process fakes and logs have `until` instead (no
+ * polling, no real timer under TestClock).
  */
 export const waitUntil = <E = never, R = never>(
   condition: Effect.Effect<boolean, E, R> | (() => boolean),
