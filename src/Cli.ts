@@ -28,18 +28,20 @@ const subcommands = (layers: AppLayers) =>
     pruneCommand(layers)
   ] as const
 
-const rootCommand = (layers: AppLayers) =>
+type Subcommands = ReturnType<typeof subcommands>
+
+const rootCommand = (commands: Subcommands) =>
   Command.make("delay-notifications").pipe(
     Command.withDescription(HelpDoc.blocks([
       HelpDoc.p("Batch job that notifies workspaces of their delayed todos, each exactly once."),
       HelpDoc.p(environmentHelp()),
       exitCodesDoc
     ])),
-    Command.withSubcommands(subcommands(layers))
+    Command.withSubcommands(commands)
   )
 
-const usageLines = (layers: AppLayers): string =>
-  subcommands(layers)
+const usageLines = (commands: Subcommands): string =>
+  commands
     .map((command) => Usage.getHelp(Command.getUsage(command as Command.Command<string, never, JobExit, unknown>)))
     .map((help) => `  delay-notifications ${HelpDoc.toAnsiText(help).trim().replace(/^\$ /, "")}`)
     .join("\n")
@@ -52,9 +54,11 @@ export const runCli = (
   argv: ReadonlyArray<string>,
   layers: AppLayers
 ): Effect.Effect<ExitCode, never, CliApp.CliApp.Environment | Shutdown> => {
+  // The tree is built once, for the run and for the usage lines.
+  const commands = subcommands(layers)
   // @effect/cli has printed the one-line reason; add the usage and where to read more.
-  const printUsage = Console.error(`Usage:\n${usageLines(layers)}\nRun with --help for details.`)
-  return Command.run(rootCommand(layers), { name: "delay-notifications", version: packageJson.version })(argv).pipe(
+  const printUsage = Console.error(`Usage:\n${usageLines(commands)}\nRun with --help for details.`)
+  return Command.run(rootCommand(commands), { name: "delay-notifications", version: packageJson.version })(argv).pipe(
     Effect.provide(LogLevelLive),
     Effect.as(ExitCode.Success),
     Effect.catchAll((error): Effect.Effect<ExitCode> =>
