@@ -3,7 +3,7 @@
  * once per workspace and kept until shortly before they expire, concurrent fetches for one
  * workspace shared; the job's own credentials refused is the run's failure, not a todo's.
  */
-import { Cache, Clock, Config, Context, Data, Duration, Effect, Encoding, Either, Layer, Redacted, Schema } from "effect"
+import { Clock, Config, Context, Data, Deferred, Duration, Effect, Encoding, Either, FiberId, Layer, Redacted, Schema } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { Env } from "../lib/Environment.js"
@@ -22,7 +22,7 @@ const defaultLifetime = Duration.minutes(50)
 const TokenResponse = Schema.Struct({ access_token: Schema.String })
 // Made once: building a schema's decoder per token fetch showed in the profile of a run over
 // many workspaces (a token for every other notification).
-const decodeTokenResponse = Schema.decodeUnknown(Schema.parseJson(TokenResponse))
+const decodeTokenResponse = Schema.decodeUnknownEither(Schema.parseJson(TokenResponse))
 const decodeJwtPayload = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ exp: Schema.optional(Schema.Number) })))
 
 /** The exp claim of a JWT in epoch milliseconds, when it has a readable one. */
@@ -149,14 +149,25 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       // fetch for every other notification.
       const fetchToken = (yield* currentTelemetry).traced("ServiceTokens.fetch", Effect.fnUntraced(fetchOne))
 
-      // Fetches in flight: concurrent requests for one workspace share one. Nothing is kept once a
-      // fetch ends (the token goes to `held` below, failures to `failures`): a cache that kept
-      // every token again doubled the memory of a run over 100,000 workspaces.
-      const cache = yield* Cache.makeWith({
-        capacity: 1_000,
-        lookup: fetchToken,
-        timeToLive: () => Duration.zero
-      })
+      // Fetches in flight, by workspace: concurrent sends for one workspace share one fetch, and
+      // nothing is kept once it ends (the token goes to `held` below, a failure to `failures`).
+      // A Map of Deferreds: Effect's Cache (a Deferred, a hash-map entry, an access list and a
+      // FiberRefs copy per lookup) was a tenth of the CPU of a run over N/2 workspaces, where
+      // a token serves one or two notifications (bench/RESULTS.md).
+      type Fetched = Deferred.Deferred<CachedToken, TokenError | ClientRejected>
+      const inFlight = new Map<WorkspaceId, Fetched>()
+      const fetchShared = (workspaceId: WorkspaceId) =>
+        Effect.suspend(() => {
+          const pending = inFlight.get(workspaceId)
+          if (pending !== undefined) return Deferred.await(pending)
+          const fetched: Fetched = Deferred.unsafeMake(FiberId.none)
+          inFlight.set(workspaceId, fetched)
+          return Effect.onExit(fetchToken(workspaceId), (exit) =>
+            Effect.sync(() => {
+              inFlight.delete(workspaceId)
+              Deferred.unsafeDone(fetched, exit)
+            }))
+        })
       // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
       // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.
       const clock = yield* Effect.clock
@@ -185,17 +196,13 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           if (inHand !== undefined && inHand.until > clock.unsafeCurrentTimeMillis()) return Effect.succeed(inHand.token)
           const failed = failures.get(workspaceId)
           if (failed !== undefined && failed.count >= tokenFailuresPerWorkspace) return Effect.fail(failed.last)
-          return cache.get(workspaceId).pipe(
+          return fetchShared(workspaceId).pipe(
             Effect.map((cached) => hold(workspaceId, cached)),
             Effect.tapErrorTag("TokenError", (error) =>
               Effect.sync(() => failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error })))
           )
         })
-      const invalidate = (workspaceId: WorkspaceId) =>
-        Effect.suspend(() => {
-          held.delete(workspaceId)
-          return cache.invalidate(workspaceId)
-        })
+      const invalidate = (workspaceId: WorkspaceId) => Effect.sync(() => void held.delete(workspaceId))
 
       return ServiceTokens.of({ get, invalidate })
     })
