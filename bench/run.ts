@@ -477,6 +477,12 @@ Found with \`node --cpu-prof dist/main.js send-delay-notifications ...\` against
     10,000 rows or more is now followed by \`ANALYZE\` of the ledger in the same transaction, and
     each claim reads its 200 rows from the index (about 1 ms, 15 ms under auto_explain's
     timing). N = 200,000, L = 0: 34 to 44 s before, 19 to 21 s after, in single runs.
+15. **Effect's \`Cache\` for token fetches in flight** (a Deferred, a hash-map entry, an access
+    list and a copy of the FiberRefs per lookup; with the Schema decode run as an Effect, a tenth
+    of the CPU over N/2 workspaces, where garbage collection was 27 % of the samples): a Map of
+    Deferreds shares a fetch between the sends that need it, and the answer is decoded
+    synchronously. Three alternating runs at N = 100,000 over N/2, L = 0: 16.9 s of CPU on
+    average before, 15.0 s after.
 
 Items 8 to 13 together: 266 to about 145 µs per notification at N = 100,000, L = 0 (one run each
 on a quiet machine; later runs of the same build read 136 to 180 µs, see "Noise").
@@ -529,14 +535,16 @@ sets it: \`NODE_OPTIONS=--max-old-space-size=64\` in the Dockerfile and the Conf
 N = 200,000, in single runs while choosing it: 146 MB with 64, 130 to 144 MB with 96, 202 MB
 without; \`--max-semi-space-size=8\` changed nothing; the CPU per notification did not move beyond
 the noise. A first table with 96 read 151 MB at 1,000,000 and 191 MB at 200,000 over N/2
-workspaces: Effect's Cache kept a token per workspace (20,000) beside the job's own Map. The
-Cache now only shares fetches in flight, and the Map keeps at most 10,000 tokens, dropping the
+workspaces: Effect's Cache kept a token per workspace (20,000) beside the job's own Map. Only
+fetches in flight are shared now (item 15), and the Map keeps at most 10,000 tokens, dropping the
 oldest quarter when full. Dropping one key at a time from the Map's front had made each drop
 skip every key deleted before it (quadratic: 46.6 s for the N/2 run at 200,000); keeping 50,000
 tokens under the 64 MB cap made garbage collection a third of the CPU (83 s). Over N/2
 workspaces a token serves at most two notifications, so the CLI fetches about one token per
 one or two notifications (the fake's CPU column shows the extra requests); that path (a token
-request, its JSON and JWT decoded, Effect's Cache) is the costliest part of those rows.
+request, its JSON and JWT decoded) is the costliest part of those rows. Over N/2 workspaces
+the CLI's peak RSS reached 157 MB at 100,000 (L = 0) and 134 to 147 MB at 200,000 in this table
+(the 10,000 tokens in hand weigh on it); over N/100, 131 to 149 MB.
 
 ## Large backlogs and the steady state
 
@@ -553,8 +561,10 @@ a sample of at most 30,000 rows, nothing of the todos table), so that its claims
 
 ## How this table was made
 
-One \`npm run bench -- --large --runs 1\` of one build (the commit that wrote this file), on a
-machine otherwise idle.
+One \`npm run bench -- --large --runs 1\` (with item 14), then the N/2 rows at 100,000 and
+200,000 again after item 15 (\`--sizes 100000,200000 --workloads n/2 --contenders
+cli,hand-tuned\`), merged into bench/results.json and rendered with \`--render\`; the machine
+otherwise idle. The N/2 rows at 10,000 are from before item 15.
 
 ## Noise
 
@@ -570,7 +580,8 @@ on two cores it slowed every contender. The fake is bench/cheap-notify.mjs on pl
 Since the table before the previous one: items 8 to 13, the parted enqueue, the image's heap
 cap for the CLI rows, the N/2 workload, 200,000 and 1,000,000 todos, and one run per row instead
 of three. Since the previous table: item 14 (claims no longer sort the backlog: the CLI's wall
-time at L = 0 fell where that sort had set the pace), and the run's code arranged in named
+time at L = 0 fell where that sort had set the pace), item 15 (the N/2 rows at 100,000 and
+200,000), and the run's code arranged in named
 steps (src/run), with telemetry's no-op form in place of the earlier branches (the same work per
 notification).
 `
