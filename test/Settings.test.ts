@@ -1,10 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
-import * as path from "node:path"
 import { Env, environmentHelp } from "../src/lib/Environment.js"
 import { describeConfigError } from "../src/lib/Errors.js"
 import { requestTimeout, retryConfig } from "../src/lib/ServicesConfig.js"
+import { readmeVariables, sourceFiles } from "./support/deployment.js"
 
 const read = <A>(config: Effect.Effect<A, import("effect").ConfigError.ConfigError>, env: Record<string, string>) =>
   config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
@@ -30,9 +29,7 @@ describe("settings read from variables take the same forms as options, with rang
 })
 
 describe("the environment variables the job reads", () => {
-  const sources = readdirSync("src", { recursive: true, encoding: "utf8" })
-    .filter((file) => file.endsWith(".ts"))
-    .map((file) => ({ file, text: readFileSync(path.join("src", file), "utf8") }))
+  const sources = sourceFiles("src")
 
   it("are named once, in lib/Environment: no Config in src names one by a string of its own", () => {
     const byHand = sources.flatMap(({ file, text }) =>
@@ -45,10 +42,7 @@ describe("the environment variables the job reads", () => {
   it("are all listed by --help, and the README's configuration names no other", () => {
     const help = environmentHelp()
     expect(Object.keys(Env).filter((name) => !help.includes(name))).toEqual([])
-    const readme = readFileSync("README.md", "utf8")
-    // The first cell of each row of its tables: one or more names in backticks.
-    const documented = [...readme.matchAll(/^\| (`[A-Z][^|]*) \|/gm)]
-      .flatMap((row) => [...row[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((name) => name[1]!))
+    const documented = [...readmeVariables()]
     // A secret may come from a file (NAME_FILE); NODE_* are Node's own.
     const known = (name: string) => name in Env || name.replace(/_FILE$/, "") in Env || name.startsWith("NODE_")
     expect(documented.filter((name) => !known(name))).toEqual([])

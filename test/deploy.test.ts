@@ -2,19 +2,14 @@ import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { createTodosTableSql, seedTodos } from "../dev/seedTodos.js"
-import { dockerfileStages, root, yamlDocuments } from "./support/deployment.js"
+import { dockerfileStages, readmeVariables, root, yamlDocuments } from "./support/deployment.js"
 
 const readme = readFileSync(path.join(root, "README.md"), "utf8")
 const documents = yamlDocuments()
 const ofKind = (kind: string) => documents.filter((d) => d.document?.kind === kind).map((d) => d.document)
 const runtime = dockerfileStages().at(-1)!
 
-/** The variables the README's Configuration table documents. */
-const documented = new Set(
-  readme.slice(readme.indexOf("## Configuration")).split("\n")
-    .filter((line) => line.startsWith("| `"))
-    .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!))
-)
+const documented = readmeVariables()
 
 const podSpecs = () => [
   ...ofKind("CronJob").map((c) => c.spec.jobTemplate.spec.template.spec),

@@ -64,3 +64,19 @@ export const yamlDocuments = (): ReadonlyArray<{ readonly file: string; readonly
     })
   )
 }
+
+/** The variables the README's Configuration table documents (the names in each row's first cell). */
+export const readmeVariables = (): ReadonlySet<string> => {
+  const readme = readFileSync(path.join(root, "README.md"), "utf8")
+  return new Set(
+    readme.slice(readme.indexOf("## Configuration")).split("\n")
+      .filter((line) => line.startsWith("| `"))
+      .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!))
+  )
+}
+
+/** Every TypeScript file under `dir` (relative to the project), with its text. */
+export const sourceFiles = (dir: string): ReadonlyArray<{ readonly file: string; readonly text: string }> =>
+  readdirSync(path.join(root, dir), { recursive: true, encoding: "utf8" })
+    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
+    .map((file) => ({ file: path.join(dir, file), text: readFileSync(path.join(root, dir, file), "utf8") }))
