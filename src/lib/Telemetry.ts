@@ -33,10 +33,6 @@ export class TelemetryEnabled extends Context.Reference<TelemetryEnabled>()("app
   defaultValue: () => false
 }) {}
 
-/** Adds one to a counter when telemetry is exported (a lookup per call: for rare events only). */
-export const countOne = (metric: Metric.Metric.Counter<number>) =>
-  Effect.flatMap(TelemetryEnabled, (enabled) => (enabled ? Metric.increment(metric) : Effect.void))
-
 /** What the job tells telemetry; see the module comment. */
 export interface Telemetry {
   /** Adds one to `metric`, then succeeds with `value`. */

@@ -8,7 +8,7 @@ import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
-import { countOne, currentTelemetry, Metrics } from "../lib/Telemetry.js"
+import { currentTelemetry, Metrics, type Telemetry } from "../lib/Telemetry.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
 import { type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
 
@@ -87,7 +87,8 @@ export const retryTransient = <E, F>(
   attempt: Effect.Effect<void, E>,
   policy: RetryWithinRun,
   /** Makes a failure this notification's (a NotificationError), or leaves it the caller's. */
-  classify: (error: E) => NotificationError | F
+  classify: (error: E) => NotificationError | F,
+  telemetry: Telemetry
 ): Effect.Effect<Delivery, NotificationError | F> => {
   const budget = Duration.toMillis(policy.budget)
   const base = Duration.toMillis(policy.base)
@@ -103,7 +104,7 @@ export const retryTransient = <E, F>(
         : Effect.succeed(error.retryAfterMs)
       return Effect.flatMap(delayed, (delay) => {
         if (waited + delay > budget) return Effect.fail(giveUp)
-        return countOne(Metrics.retried).pipe(
+        return telemetry.counted(Metrics.retried, undefined).pipe(
           Effect.zipRight(logDebugWith("Retrying notification", () => ({
             workspaceId: error.workspaceId,
             todoId: error.todoId,
@@ -243,7 +244,7 @@ const makeHttp = Effect.gen(function*() {
     // Every request after the first waits its turn (the caller paced the first).
     let requests = 0
     const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
-    return retryTransient(attempt(notification, paced), policy, classify(notification))
+    return retryTransient(attempt(notification, paced), policy, classify(notification), telemetry)
   }
   // Traced only when traces leave the process (see lib/Telemetry).
   const send = telemetry.traced("NotificationClient.send", sendOne)

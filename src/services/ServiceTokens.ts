@@ -136,7 +136,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           return yield* failed(`the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status)
         }
         const { access_token } = yield* decodeTokenResponse(body).pipe(
-          Effect.mapError(() => failed("the auth service answered without an access_token", answer.status))
+          Either.mapLeft(() => failed("the auth service answered without an access_token", answer.status))
         )
         const now = yield* Clock.currentTimeMillis
         const expiresAt = tokenExpiry(access_token)
