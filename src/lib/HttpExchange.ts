@@ -47,7 +47,7 @@ export interface Exchange {
  * The request's life, as undici's dispatch handler: no AbortController, response stream or async
  * iterator per request (each showed in the profile of a run; bench/RESULTS.md). Settles once.
  */
-class PostHandler implements Dispatcher.DispatchHandler {
+class PostHandler<A, E> implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private settled = false
   private cancelled = false
@@ -62,7 +62,8 @@ class PostHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly limit: number,
     deadline: number,
-    private readonly resume: (effect: Effect.Effect<Answer, ExchangeError>) => void
+    private readonly then: (answer: Answer) => Effect.Effect<A, E>,
+    private readonly resume: (effect: Effect.Effect<A, E | ExchangeError>) => void
   ) {
     this.timer = setTimeout(() => {
       this.timedOut = true
@@ -116,7 +117,7 @@ class PostHandler implements Dispatcher.DispatchHandler {
     this.settled = true
     clearTimeout(this.timer)
     const chunks = this.chunks
-    this.resume(Effect.succeed({
+    this.resume(this.then({
       status: this.status,
       headers: this.headers,
       body: chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
@@ -125,10 +126,18 @@ class PostHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** POSTs `exchange.body`; see the module comment. Interrupting it aborts the request. */
-export const post = (dispatcher: Dispatcher, exchange: Exchange): Effect.Effect<Answer, ExchangeError> =>
-  Effect.async<Answer, ExchangeError>((resume) => {
-    const handler = new PostHandler(exchange.maxBytes ?? maxAnswerBytes, exchange.deadline, resume)
+/**
+ * POSTs `exchange.body` and goes on with `then(answer)`; see the module comment. Interrupting it
+ * aborts the request. `then` runs as the fiber resumes, in the same step: on the path taken once
+ * per notification that is one step of Effect's run loop fewer than a `flatMap` after `post`.
+ */
+export const postThen = <A, E>(
+  dispatcher: Dispatcher,
+  exchange: Exchange,
+  then: (answer: Answer) => Effect.Effect<A, E>
+): Effect.Effect<A, E | ExchangeError> =>
+  Effect.async<A, E | ExchangeError>((resume) => {
+    const handler = new PostHandler(exchange.maxBytes ?? maxAnswerBytes, exchange.deadline, then, resume)
     dispatcher.dispatch({
       origin: exchange.origin,
       path: exchange.path,
@@ -144,3 +153,7 @@ export const post = (dispatcher: Dispatcher, exchange: Exchange): Effect.Effect<
       handler.cancel()
     })
   })
+
+/** POSTs `exchange.body`; its answer. */
+export const post = (dispatcher: Dispatcher, exchange: Exchange): Effect.Effect<Answer, ExchangeError> =>
+  postThen(dispatcher, exchange, Effect.succeed)

@@ -35,6 +35,8 @@ export class TelemetryEnabled extends Context.Reference<TelemetryEnabled>()("app
 
 /** What the job tells telemetry; see the module comment. */
 export interface Telemetry {
+  /** Traces and metrics leave the process (the live form). */
+  readonly exported: boolean
   /** Adds one to `metric`, then succeeds with `value`. */
   readonly counted: <A>(metric: Metric.Metric.Counter<number>, value: A) => Effect.Effect<A>
   /** `effect`, its duration recorded in `histogram` (milliseconds). */
@@ -53,6 +55,7 @@ export interface Telemetry {
 }
 
 const liveTelemetry: Telemetry = {
+  exported: true,
   counted: (metric, value) => Effect.as(Metric.increment(metric), value),
   timed: (effect, histogram) => Metric.trackDurationWith(effect, histogram, Duration.toMillis),
   traced: (name, f, attributes) =>
@@ -64,6 +67,7 @@ const liveTelemetry: Telemetry = {
 }
 
 const noTelemetry: Telemetry = {
+  exported: false,
   counted: (_, value) => Effect.succeed(value),
   timed: (effect) => effect,
   traced: (_, f) => f,

@@ -6,7 +6,7 @@
 import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Redacted, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
-import { type Answer, type ExchangeError, HttpDispatcher, post } from "../lib/HttpExchange.js"
+import { type Answer, type ExchangeError, HttpDispatcher, post, postThen } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
 import { currentTelemetry, Metrics, type Telemetry } from "../lib/Telemetry.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
@@ -88,12 +88,14 @@ export const retryTransient = <E, F>(
   policy: RetryWithinRun,
   /** Makes a failure this notification's (a NotificationError), or leaves it the caller's. */
   classify: (error: E) => NotificationError | F,
-  telemetry: Telemetry
+  telemetry: Telemetry,
+  /** The first try, when it has a form of its own (the client's shorter one); else `attempt`. */
+  first: Effect.Effect<void, E> = attempt
 ): Effect.Effect<Delivery, NotificationError | F> => {
   const budget = Duration.toMillis(policy.budget)
   const base = Duration.toMillis(policy.base)
   const tryNumber = (retry: number, waited: number): Effect.Effect<Delivery, NotificationError | F> =>
-    Effect.catchAll(retry === 1 ? Effect.as(attempt, firstTime) : Effect.as(attempt, { retries: retry - 1 }), (failure) => {
+    Effect.catchAll(retry === 1 ? Effect.as(first, firstTime) : Effect.as(attempt, { retries: retry - 1 }), (failure) => {
       const error = classify(failure)
       // Anything but a NotificationError (the client refused) is not this notification's to retry.
       if (!(error instanceof NotificationError)) return Effect.fail(error)
@@ -143,25 +145,22 @@ const makeHttp = Effect.gen(function*() {
   const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
 
-  const debugOn = FiberRef.getWith(
-    FiberRef.currentMinimumLogLevel,
-    (minimum) => Effect.succeed(LogLevel.lessThanEqual(minimum, LogLevel.Debug))
-  )
+  const debugLevel = (minimum: LogLevel.LogLevel) => LogLevel.lessThanEqual(minimum, LogLevel.Debug)
+  const debugOn = FiberRef.getWith(FiberRef.currentMinimumLogLevel, (minimum) => Effect.succeed(debugLevel(minimum)))
 
-  const request = (notification: Notification, token: Redacted.Redacted<string>) => {
-    const answer = post(dispatcher, {
-      origin: url.origin,
-      path: url.pathname,
-      headers: {
-        authorization: `Bearer ${Redacted.value(token)}`,
-        "content-type": "application/json",
-        "idempotency-key": notification.idempotencyKey
-      },
-      body: JSON.stringify({ message: notification.message }),
-      deadline
-    })
-    return telemetry.timed(answer, Metrics.notifyLatency)
-  }
+  const exchange = (notification: Notification, token: Redacted.Redacted<string>) => ({
+    origin: url.origin,
+    path: url.pathname,
+    headers: {
+      authorization: `Bearer ${Redacted.value(token)}`,
+      "content-type": "application/json",
+      "idempotency-key": notification.idempotencyKey
+    },
+    body: JSON.stringify({ message: notification.message }),
+    deadline
+  })
+  const request = (notification: Notification, token: Redacted.Redacted<string>) =>
+    telemetry.timed(post(dispatcher, exchange(notification, token)), Metrics.notifyLatency)
 
   // The request with its debug lines around it (built only when debug logging is on).
   const requestLogged = Effect.fnUntraced(function*(notification: Notification, token: Redacted.Redacted<string>) {
@@ -204,17 +203,20 @@ const makeHttp = Effect.gen(function*() {
     })
   const accepted = (answer: Answer) => answer.status >= 200 && answer.status < 300
 
+  // What one answer means for the try it ends: accepted, refused, or (401) the token expired or
+  // was revoked early: a new token is fetched and the notification posted once more.
+  const judge = (notification: Notification, paced: Effect.Effect<void> | undefined, answer: Answer) => {
+    if (accepted(answer)) return Effect.void
+    if (answer.status !== 401) return refused(notification, answer)
+    return tokens.invalidate(notification.workspaceId).pipe(
+      Effect.zipRight(paced ?? Effect.void),
+      Effect.zipRight(postOnce(notification)),
+      Effect.flatMap((again) => accepted(again) ? Effect.void : refused(notification, again))
+    )
+  }
+
   const attempt = (notification: Notification, paced: Effect.Effect<void> | undefined) => {
-    const posted = Effect.flatMap(postOnce(notification), (answer) => {
-      if (accepted(answer)) return Effect.void
-      if (answer.status !== 401) return refused(notification, answer)
-      // The token expired or was revoked early: fetch a new one and try once more.
-      return tokens.invalidate(notification.workspaceId).pipe(
-        Effect.zipRight(paced ?? Effect.void),
-        Effect.zipRight(postOnce(notification)),
-        Effect.flatMap((again) => accepted(again) ? Effect.void : refused(notification, again))
-      )
-    })
+    const posted = Effect.flatMap(postOnce(notification), (answer) => judge(notification, paced, answer))
     return paced === undefined ? posted : Effect.zipRight(paced, posted)
   }
 
@@ -240,12 +242,25 @@ const makeHttp = Effect.gen(function*() {
     }
   }
 
-  const sendOne = (notification: Notification, pace?: Effect.Effect<void>) => {
-    // Every request after the first waits its turn (the caller paced the first).
-    let requests = 0
-    const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
-    return retryTransient(attempt(notification, paced), policy, classify(notification), telemetry)
-  }
+  // A send's first try has a shorter form when its workspace's token is in hand and nothing is
+  // logged or timed (the usual case, once per notification): the post and the judgement of its
+  // answer in one step, with no token lookup, log-level read or flatMap of Effect's run loop
+  // between them. Each of those was a step per notification (bench/RESULTS.md, item 16); what
+  // follows an answer that is not accepted is the same as in `attempt`.
+  const sendOne = (notification: Notification, pace?: Effect.Effect<void>) =>
+    Effect.withFiberRuntime<Delivery, NotificationError | ClientRejected>((fiber) => {
+      // Every request after the first waits its turn (the caller paced the first).
+      let requests = 0
+      const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
+      const token = telemetry.exported || debugLevel(fiber.getFiberRef(FiberRef.currentMinimumLogLevel))
+        ? undefined
+        : tokens.inHand(notification.workspaceId)
+      const again = attempt(notification, paced)
+      if (token === undefined) return retryTransient(again, policy, classify(notification), telemetry)
+      requests = 1
+      const first = postThen(dispatcher, exchange(notification, token), (answer) => judge(notification, paced, answer))
+      return retryTransient(again, policy, classify(notification), telemetry, first)
+    })
   // Traced only when traces leave the process (see lib/Telemetry).
   const send = telemetry.traced("NotificationClient.send", sendOne)
 

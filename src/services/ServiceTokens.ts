@@ -84,6 +84,8 @@ interface CachedToken {
  */
 export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceTokens, {
   readonly get: (workspaceId: WorkspaceId) => Effect.Effect<Redacted.Redacted<string>, TokenError | ClientRejected>
+  /** The workspace's token if one is in hand and unexpired, else undefined (then `get` fetches it). */
+  readonly inHand: (workspaceId: WorkspaceId) => Redacted.Redacted<string> | undefined
   /** Drops a token the notify service refused, so the next `get` fetches a new one. */
   readonly invalidate: (workspaceId: WorkspaceId) => Effect.Effect<void>
 }>() {
@@ -190,10 +192,14 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       // Failed token requests by workspace, and the last failure: at most a few requests per
       // workspace and run, whatever its backlog (each later send fails at once with that error).
       const failures = new Map<WorkspaceId, { count: number; last: TokenError }>()
+      const inHand = (workspaceId: WorkspaceId) => {
+        const kept = held.get(workspaceId)
+        return kept !== undefined && kept.until > clock.unsafeCurrentTimeMillis() ? kept.token : undefined
+      }
       const get = (workspaceId: WorkspaceId) =>
         Effect.suspend(() => {
-          const inHand = held.get(workspaceId)
-          if (inHand !== undefined && inHand.until > clock.unsafeCurrentTimeMillis()) return Effect.succeed(inHand.token)
+          const token = inHand(workspaceId)
+          if (token !== undefined) return Effect.succeed(token)
           const failed = failures.get(workspaceId)
           if (failed !== undefined && failed.count >= tokenFailuresPerWorkspace) return Effect.fail(failed.last)
           return fetchShared(workspaceId).pipe(
@@ -204,7 +210,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         })
       const invalidate = (workspaceId: WorkspaceId) => Effect.sync(() => void held.delete(workspaceId))
 
-      return ServiceTokens.of({ get, invalidate })
+      return ServiceTokens.of({ get, inHand, invalidate })
     })
   )
 }

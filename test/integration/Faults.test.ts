@@ -17,6 +17,8 @@ const peter = {
   message: `Todo ${peterTodoId} is delayed`,
   idempotencyKey: `key-${peterTodoId}`
 }
+/** Another todo of Peter's workspace: sent first, it leaves the workspace's token in hand. */
+const peterAgain = { ...peter, todoId: TodoId.make("00000000-0000-4000-8000-000000000001"), message: "Todo 00000000-0000-4000-8000-000000000001 is delayed", idempotencyKey: "key-again" }
 
 describe("faults of the notify service", () => {
   it("reads Retry-After as seconds or as an HTTP date", () => {
@@ -25,26 +27,43 @@ describe("faults of the notify service", () => {
     expect(parseRetryAfter("soon", 0)).toBeUndefined()
   })
 
-  it.scoped("a 429 with Retry-After: 2 is tried again no sooner than 2 s later (TestClock)", () =>
+  // Each fault twice: on the first send of a workspace (its token fetched first), and on a send
+  // whose token is in hand, which the client posts by a shorter path (NotificationClient's sendOne).
+  const firstOrWarm = [false, true] as const
+
+  it.scoped("a 429 with Retry-After: 2 is tried again no sooner than 2 s later (TestClock), token in hand or not", () =>
     Effect.gen(function*() {
-      const { client, fake } = yield* fakeAndClient({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 })
-      const sending = yield* Effect.fork(Context.get(client, NotificationClient).send(peter))
-      yield* fake.until((state) => state.notifyRequests === 1)
-      yield* TestClock.adjust("1999 millis")
-      expect(fake.state.notifyRequests).toBe(1)
-      yield* TestClock.adjust("1 millis")
-      yield* Fiber.join(sending)
-      expect(fake.state.answers).toEqual({ 429: 1, 201: 1 })
-      expect(fake.state.requestTimes[1]! - fake.state.requestTimes[0]!).toBeGreaterThanOrEqual(2000)
+      for (const tokenInHand of firstOrWarm) {
+        const { client, fake } = yield* fakeAndClient({ failStatus: 429, retryAfterSeconds: 2 })
+        const send = Context.get(client, NotificationClient).send
+        if (tokenInHand) yield* send(peterAgain)
+        const before = fake.state.notifyRequests
+        fake.behaviour.failFirst = 1
+        const sending = yield* Effect.fork(send(peter))
+        yield* fake.until((state) => state.notifyRequests === before + 1)
+        yield* TestClock.adjust("1999 millis")
+        expect(fake.state.notifyRequests).toBe(before + 1)
+        yield* TestClock.adjust("1 millis")
+        expect(yield* Fiber.join(sending)).toEqual({ retries: 1 })
+        expect(fake.state.answers).toEqual(tokenInHand ? { 201: 2, 429: 1 } : { 429: 1, 201: 1 })
+        expect(fake.state.requestTimes[before + 1]! - fake.state.requestTimes[before]!).toBeGreaterThanOrEqual(2000)
+        expect(fake.state.tokenRequests.length).toBe(1)
+      }
     }))
 
-  it.scoped("400, 403 and 404 are not tried again", () =>
+  it.scoped("400, 403 and 404 are not tried again, token in hand or not", () =>
     Effect.gen(function*() {
-      for (const status of [400, 403, 404]) {
-        const { client, fake } = yield* fakeAndClient({ failFirst: 1, failStatus: status })
-        const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
-        expect(error.status).toBe(status)
-        expect(fake.state.notifyRequests).toBe(1)
+      for (const tokenInHand of firstOrWarm) {
+        for (const status of [400, 403, 404]) {
+          const { client, fake } = yield* fakeAndClient({ failStatus: status })
+          const send = Context.get(client, NotificationClient).send
+          if (tokenInHand) yield* send(peterAgain)
+          const before = fake.state.notifyRequests
+          fake.behaviour.failFirst = 1
+          const error = yield* send(peter).pipe(Effect.flip)
+          expect(error).toMatchObject({ _tag: "NotificationError", status, todoId: peterTodoId, workspaceId: workspace1 })
+          expect(fake.state.notifyRequests).toBe(before + 1)
+        }
       }
     }))
 
