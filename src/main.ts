@@ -3,6 +3,8 @@
  * context, signals going to Shutdown, and exits with the code the command chose (a run stopped
  * by a signal exits 130/143, never 0); a crash outside any run is one line and exit 1.
  */
+// First: V8 settings that apply to everything after (see the module).
+import "./lib/HeapTuning.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { ExitCode, runCli } from "./Cli.js"
