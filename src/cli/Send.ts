@@ -13,6 +13,7 @@ import { ExitCode, signalExitCode } from "../ExitCode.js"
 import type { AppLayers } from "../layers/AppLayers.js"
 import { Env } from "../lib/Environment.js"
 import { describeCause, describeConfigError } from "../lib/Errors.js"
+import { ConnectionsPerOrigin } from "../lib/HttpExchange.js"
 import { reportOf, type RunResult, writeReport } from "../RunReport.js"
 import { runOnSchedule } from "../RunOnCron.js"
 import { previewDelayNotifications, sendDelayNotifications } from "../SendDelayNotifications.js"
@@ -84,7 +85,8 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
     const shutdown = yield* Shutdown
     // A signal while connecting ends the run at once, with the signal's code.
     const started = yield* Effect.raceFirst(
-      Effect.map(buildServices(layers.send), Either.right),
+      // As many connections to the notify service as requests can be in flight (lib/HttpExchange).
+      Effect.map(buildServices(layers.send).pipe(Effect.provideService(ConnectionsPerOrigin, options.concurrency)), Either.right),
       Effect.map(shutdown.requested, Either.left)
     )
     if (Either.isLeft(started)) {

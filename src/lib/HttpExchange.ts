@@ -13,6 +13,17 @@ import type { Dispatcher } from "undici"
 /** The undici Dispatcher (an Agent with keep-alive) of the process; its live layer is in layers/HttpLive. */
 export class HttpDispatcher extends Context.Tag("app/HttpDispatcher")<HttpDispatcher, Dispatcher>() {}
 
+/**
+ * Connections the dispatcher may open to one origin; unbounded unless set. A run sets it to its
+ * concurrency: each request in flight is one worker's (a notification or its token), so none waits
+ * for a connection, and the pool does not open spares. Unbounded, undici opened one whenever a
+ * worker posted again before its connection was marked free, and closed the spares when idle: 146
+ * connects in a run of 100,000 notifications at concurrency 64, 68 with the bound (bench/RESULTS.md).
+ */
+export class ConnectionsPerOrigin extends Context.Reference<ConnectionsPerOrigin>()("app/ConnectionsPerOrigin", {
+  defaultValue: (): number | undefined => undefined
+}) {}
+
 /** The most of any answer the job reads: enough for an error excerpt and a token's JSON. */
 export const maxAnswerBytes = 64 * 1024
 

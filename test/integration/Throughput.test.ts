@@ -7,8 +7,21 @@ import { clientId, clientSecret, liveClientLayer } from "../support/notify.js"
 import { cli } from "../support/TestApp.js"
 import { SqlClient } from "@effect/sql"
 
-describe("pacing: per-workspace fairness", () => {
+describe("pacing: connections, and per-workspace fairness", () => {
   it.layer(TestDatabaseLive)((it) => {
+    it.scoped("opens at most --concurrency connections to the notify service, its token requests included", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(400, 40)
+        const fake = yield* serveFakeNotify({ clientId, clientSecret })
+        const layers = yield* layersOnDatabase(liveClientLayer(fake.url))
+        const args = ["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "4"]
+        expect(yield* cli(args, layers)).toBe(ExitCode.Success)
+        expect(fake.state.notifications.length).toBe(400)
+        expect(fake.state.tokenRequests.length).toBe(40)
+        expect(fake.state.connections).toBeLessThanOrEqual(4)
+      }))
+
     it.scoped("--fair takes one todo of every workspace before a second of any", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
