@@ -77,6 +77,7 @@ export const longestSend = (policy: RetryWithinRun): Duration.Duration =>
 
 /** The delivery of a send that its first request completed. */
 const firstTime: Delivery = { retries: 0 }
+const deliveredFirstTime = Effect.succeed(firstTime)
 
 /**
  * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
@@ -90,36 +91,36 @@ export const retryTransient = <E, F>(
   classify: (error: E) => NotificationError | F,
   telemetry: Telemetry,
   /** The first try, when it has a form of its own (the client's shorter one); else `attempt`. */
-  first: Effect.Effect<void, E> = attempt
+  first: Effect.Effect<Delivery, E> = Effect.as(attempt, firstTime)
 ): Effect.Effect<Delivery, NotificationError | F> => {
   const budget = Duration.toMillis(policy.budget)
   const base = Duration.toMillis(policy.base)
-  const tryNumber = (retry: number, waited: number): Effect.Effect<Delivery, NotificationError | F> =>
-    Effect.catchAll(retry === 1 ? Effect.as(first, firstTime) : Effect.as(attempt, { retries: retry - 1 }), (failure) => {
-      const error = classify(failure)
-      // Anything but a NotificationError (the client refused) is not this notification's to retry.
-      if (!(error instanceof NotificationError)) return Effect.fail(error)
-      const giveUp = retry === 1 ? error : withRetries(error, retry - 1)
-      if (!error.transient || retry > policy.retries) return Effect.fail(giveUp)
-      const delayed = error.retryAfterMs === undefined
-        ? Effect.map(Random.next, (r) => Math.round(base * 2 ** (retry - 1) * r))
-        : Effect.succeed(error.retryAfterMs)
-      return Effect.flatMap(delayed, (delay) => {
-        if (waited + delay > budget) return Effect.fail(giveUp)
-        return telemetry.counted(Metrics.retried, undefined).pipe(
-          Effect.zipRight(logDebugWith("Retrying notification", () => ({
-            workspaceId: error.workspaceId,
-            todoId: error.todoId,
-            error: error.message,
-            retry,
-            delayMs: delay
-          }))),
-          Effect.zipRight(Effect.sleep(Duration.millis(delay))),
-          Effect.zipRight(tryNumber(retry + 1, waited + delay))
-        )
-      })
+  // What follows the failure of try number `retry`, after `waited` ms of waiting before it.
+  const afterTry = (retry: number, waited: number) => (failure: E): Effect.Effect<Delivery, NotificationError | F> => {
+    const error = classify(failure)
+    // Anything but a NotificationError (the client refused) is not this notification's to retry.
+    if (!(error instanceof NotificationError)) return Effect.fail(error)
+    const giveUp = retry === 1 ? error : withRetries(error, retry - 1)
+    if (!error.transient || retry > policy.retries) return Effect.fail(giveUp)
+    const delayed = error.retryAfterMs === undefined
+      ? Effect.map(Random.next, (r) => Math.round(base * 2 ** (retry - 1) * r))
+      : Effect.succeed(error.retryAfterMs)
+    return Effect.flatMap(delayed, (delay) => {
+      if (waited + delay > budget) return Effect.fail(giveUp)
+      return telemetry.counted(Metrics.retried, undefined).pipe(
+        Effect.zipRight(logDebugWith("Retrying notification", () => ({
+          workspaceId: error.workspaceId,
+          todoId: error.todoId,
+          error: error.message,
+          retry,
+          delayMs: delay
+        }))),
+        Effect.zipRight(Effect.sleep(Duration.millis(delay))),
+        Effect.zipRight(Effect.catchAll(Effect.as(attempt, { retries: retry }), afterTry(retry + 1, waited + delay)))
+      )
     })
-  return tryNumber(1, 0)
+  }
+  return Effect.catchAll(first, afterTry(1, 0))
 }
 
 /** Live client: POST {SERVICES_URL}/notify/notifications with the workspace's bearer token. */
@@ -255,10 +256,15 @@ const makeHttp = Effect.gen(function*() {
       const token = telemetry.exported || debugLevel(fiber.getFiberRef(FiberRef.currentMinimumLogLevel))
         ? undefined
         : tokens.inHand(notification.workspaceId)
-      const again = attempt(notification, paced)
+      // Built only if a try fails (or for the first, without a token in hand).
+      const again = Effect.suspend(() => attempt(notification, paced))
       if (token === undefined) return retryTransient(again, policy, classify(notification), telemetry)
       requests = 1
-      const first = postThen(dispatcher, exchange(notification, token), (answer) => judge(notification, paced, answer))
+      const first = postThen(
+        dispatcher,
+        exchange(notification, token),
+        (answer) => accepted(answer) ? deliveredFirstTime : Effect.as(judge(notification, paced, answer), firstTime)
+      )
       return retryTransient(again, policy, classify(notification), telemetry, first)
     })
   // Traced only when traces leave the process (see lib/Telemetry).
