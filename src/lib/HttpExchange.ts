@@ -58,7 +58,7 @@ export interface Exchange {
  * The request's life, as undici's dispatch handler: no AbortController, response stream or async
  * iterator per request (each showed in the profile of a run; bench/RESULTS.md). Settles once.
  */
-class PostHandler<A, E> implements Dispatcher.DispatchHandler {
+class PostHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private settled = false
   private cancelled = false
@@ -73,8 +73,7 @@ class PostHandler<A, E> implements Dispatcher.DispatchHandler {
   constructor(
     private readonly limit: number,
     deadline: number,
-    private readonly then: (answer: Answer) => Effect.Effect<A, E>,
-    private readonly resume: (effect: Effect.Effect<A, E | ExchangeError>) => void
+    private readonly done: (outcome: Answer | ExchangeError) => void
   ) {
     this.timer = setTimeout(() => {
       this.timedOut = true
@@ -120,7 +119,7 @@ class PostHandler<A, E> implements Dispatcher.DispatchHandler {
     if (this.settled) return
     this.settled = true
     clearTimeout(this.timer)
-    this.resume(Effect.fail(new ExchangeError({ timedOut: this.timedOut, answered: this.answered, cause })))
+    this.done(new ExchangeError({ timedOut: this.timedOut, answered: this.answered, cause }))
   }
 
   private succeed(truncated: boolean) {
@@ -128,13 +127,31 @@ class PostHandler<A, E> implements Dispatcher.DispatchHandler {
     this.settled = true
     clearTimeout(this.timer)
     const chunks = this.chunks
-    this.resume(this.then({
+    this.done({
       status: this.status,
       headers: this.headers,
       body: chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
       truncated
-    }))
+    })
   }
+}
+
+/**
+ * POSTs `exchange.body`; `done` is called once, with the answer or why there is none. The form for
+ * callers that share one exchange among several waiting fibers (a workspace's token).
+ */
+export const dispatchPost = (dispatcher: Dispatcher, exchange: Exchange, done: (outcome: Answer | ExchangeError) => void) => {
+  const handler = new PostHandler(exchange.maxBytes ?? maxAnswerBytes, exchange.deadline, done)
+  dispatcher.dispatch({
+    origin: exchange.origin,
+    path: exchange.path,
+    method: "POST",
+    headers: exchange.headers,
+    body: exchange.body,
+    // The deadline above bounds the whole exchange; these only must not cut it shorter.
+    headersTimeout: exchange.deadline + 1000,
+    bodyTimeout: exchange.deadline + 1000
+  }, handler)
 }
 
 /**
@@ -154,19 +171,9 @@ export const postThen = <A, E>(
   exchange: Exchange,
   then: (answer: Answer) => Effect.Effect<A, E>
 ): Effect.Effect<A, E | ExchangeError> =>
-  Effect.async<A, E | ExchangeError>((resume) => {
-    const handler = new PostHandler(exchange.maxBytes ?? maxAnswerBytes, exchange.deadline, then, resume)
-    dispatcher.dispatch({
-      origin: exchange.origin,
-      path: exchange.path,
-      method: "POST",
-      headers: exchange.headers,
-      body: exchange.body,
-      // The deadline above bounds the whole exchange; these only must not cut it shorter.
-      headersTimeout: exchange.deadline + 1000,
-      bodyTimeout: exchange.deadline + 1000
-    }, handler)
-  })
+  Effect.async<A, E | ExchangeError>((resume) =>
+    dispatchPost(dispatcher, exchange, (outcome) => resume(outcome instanceof ExchangeError ? Effect.fail(outcome) : then(outcome)))
+  )
 
 /** POSTs `exchange.body`; its answer. */
 export const post = (dispatcher: Dispatcher, exchange: Exchange): Effect.Effect<Answer, ExchangeError> =>

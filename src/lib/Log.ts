@@ -1,7 +1,11 @@
 /**
- * A helper for log lines on the path taken once per notification.
+ * Helpers for log lines on the path taken once per notification.
  */
-import { Effect, FiberRef, LogLevel } from "effect"
+import { Effect, type Fiber, FiberRef, LogLevel } from "effect"
+
+/** Debug lines are logged by this fiber (read synchronously, where a step of Effect's run loop would cost). */
+export const debugLogged = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  LogLevel.lessThanEqual(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
 
 /**
  * A debug line with annotations, built only when debug logging is on: on the per-notification

@@ -7,7 +7,7 @@ import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Re
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post, postThen } from "../lib/HttpExchange.js"
-import { logDebugWith } from "../lib/Log.js"
+import { debugLogged, logDebugWith } from "../lib/Log.js"
 import { currentTelemetry, Metrics, type Telemetry } from "../lib/Telemetry.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
 import { type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
@@ -146,8 +146,10 @@ const makeHttp = Effect.gen(function*() {
   const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
 
-  const debugLevel = (minimum: LogLevel.LogLevel) => LogLevel.lessThanEqual(minimum, LogLevel.Debug)
-  const debugOn = FiberRef.getWith(FiberRef.currentMinimumLogLevel, (minimum) => Effect.succeed(debugLevel(minimum)))
+  const debugOn = FiberRef.getWith(
+    FiberRef.currentMinimumLogLevel,
+    (minimum) => Effect.succeed(LogLevel.lessThanEqual(minimum, LogLevel.Debug))
+  )
 
   const exchange = (notification: Notification, token: Redacted.Redacted<string>) => ({
     origin: url.origin,
@@ -253,9 +255,7 @@ const makeHttp = Effect.gen(function*() {
       // Every request after the first waits its turn (the caller paced the first).
       let requests = 0
       const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
-      const token = telemetry.exported || debugLevel(fiber.getFiberRef(FiberRef.currentMinimumLogLevel))
-        ? undefined
-        : tokens.inHand(notification.workspaceId)
+      const token = telemetry.exported || debugLogged(fiber) ? undefined : tokens.inHand(notification.workspaceId)
       // Built only if a try fails (or for the first, without a token in hand).
       const again = Effect.suspend(() => attempt(notification, paced))
       if (token === undefined) return retryTransient(again, policy, classify(notification), telemetry)

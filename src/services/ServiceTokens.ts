@@ -3,13 +3,13 @@
  * once per workspace and kept until shortly before they expire, concurrent fetches for one
  * workspace shared; the job's own credentials refused is the run's failure, not a todo's.
  */
-import { Clock, Config, Context, Data, Deferred, Duration, Effect, Encoding, Either, FiberId, Layer, Redacted, Schema } from "effect"
+import { Config, Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
-import { HttpDispatcher, maxAnswerBytes, post } from "../lib/HttpExchange.js"
-import { logDebugWith } from "../lib/Log.js"
+import { type Answer, dispatchPost, type Exchange, ExchangeError, HttpDispatcher, maxAnswerBytes, postThen } from "../lib/HttpExchange.js"
+import { debugLogged, logDebugWith } from "../lib/Log.js"
 import { currentTelemetry } from "../lib/Telemetry.js"
 import { secretConfig } from "../lib/Secrets.js"
 import { requestTimeout, servicesUrl } from "../lib/ServicesConfig.js"
@@ -19,20 +19,33 @@ const expiryMargin = Duration.seconds(30)
 /** How long a token without an exp claim is used. */
 const defaultLifetime = Duration.minutes(50)
 
-const TokenResponse = Schema.Struct({ access_token: Schema.String })
-// Made once: building a schema's decoder per token fetch showed in the profile of a run over
-// many workspaces (a token for every other notification).
-const decodeTokenResponse = Schema.decodeUnknownEither(Schema.parseJson(TokenResponse))
-const decodeJwtPayload = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ exp: Schema.optional(Schema.Number) })))
+// The token answer and a JWT's payload are read with JSON.parse and a type check, not a Schema:
+// over N/2 workspaces (a fetch per two notifications) the two decodes were a tenth of the
+// allocations of a run (bench/RESULTS.md, item 16). Each reads one field.
+const parsed = (json: string): unknown => {
+  try {
+    return JSON.parse(json)
+  } catch {
+    return undefined
+  }
+}
+const field = (json: string, name: string): unknown => {
+  const value = parsed(json)
+  return typeof value === "object" && value !== null ? (value as Record<string, unknown>)[name] : undefined
+}
+
+/** The access_token of the auth service's answer, when it is a JSON object with one. */
+export const accessTokenOf = (body: string): string | undefined => {
+  const token = field(body, "access_token")
+  return typeof token === "string" ? token : undefined
+}
 
 /** The exp claim of a JWT in epoch milliseconds, when it has a readable one. */
 export const tokenExpiry = (jwt: string): number | undefined => {
   const payload = jwt.split(".")[1]
-  if (payload === undefined) return undefined
-  const decoded = Encoding.decodeBase64UrlString(payload).pipe(
-    Either.flatMap((json) => decodeJwtPayload(json))
-  )
-  return Either.isRight(decoded) && decoded.right.exp !== undefined ? decoded.right.exp * 1000 : undefined
+  if (payload === undefined || !/^[A-Za-z0-9_-]*$/.test(payload)) return undefined
+  const exp = field(Buffer.from(payload, "base64url").toString("utf8"), "exp")
+  return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined
 }
 
 /** No token could be had for a workspace; the send that needed it fails with this reason. */
@@ -98,81 +111,96 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
       const dispatcher = yield* HttpDispatcher
       const deadline = Duration.toMillis(yield* requestTimeout)
       const url = new URL(`${baseUrl}/auth/token`)
+      const clock = yield* Effect.clock
       const basic = `Basic ${Buffer.from(`${clientId}:${Redacted.value(clientSecret)}`).toString("base64")}`
 
-      const fetchOne = function*(workspaceId: WorkspaceId) {
-        const failed = (reason: string, status?: number, cause?: unknown) =>
-          new TokenError({
-            workspaceId,
-            reason,
-            ...(status === undefined ? {} : { status }),
-            ...(cause === undefined ? {} : { cause })
-          })
-        const query = new URLSearchParams({ grant_type: "client_credentials", scope: `workspaceId=${workspaceId}` })
-        yield* logDebugWith("Request", () => ({ method: "POST", url: url.href, workspaceId }))
-        const answer = yield* post(dispatcher, {
-          origin: url.origin,
-          path: `${url.pathname}?${query}`,
-          headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded;charset=utf-8" },
-          body: "",
-          deadline
-        }).pipe(
-          Effect.mapError((error) =>
-            failed(
-              error.timedOut ? `No answer from the auth service within ${Duration.format(Duration.millis(deadline))}` : describeCause(error.cause),
-              undefined,
-              error.cause
-            )
-          )
+      // The query as URLSearchParams writes it, without one per fetch (a fetch per two
+      // notifications over N/2 workspaces).
+      const exchangeOf = (workspaceId: WorkspaceId): Exchange => ({
+        origin: url.origin,
+        path: `${url.pathname}?grant_type=client_credentials&scope=${encodeURIComponent(`workspaceId=${workspaceId}`)}`,
+        headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded;charset=utf-8" },
+        body: "",
+        deadline
+      })
+      const failed = (workspaceId: WorkspaceId, reason: string, status?: number, cause?: unknown) =>
+        new TokenError({
+          workspaceId,
+          reason,
+          ...(status === undefined ? {} : { status }),
+          ...(cause === undefined ? {} : { cause })
+        })
+      const noAnswer = (workspaceId: WorkspaceId, error: ExchangeError) =>
+        failed(
+          workspaceId,
+          error.timedOut ? `No answer from the auth service within ${Duration.format(Duration.millis(deadline))}` : describeCause(error.cause),
+          undefined,
+          error.cause
         )
-        yield* logDebugWith("Response", () => ({ status: answer.status, method: "POST", url: url.href }))
+
+      // What an answer of the auth service gives: a token to keep, or why not.
+      const judge = (workspaceId: WorkspaceId, answer: Answer): Effect.Effect<CachedToken, TokenError | ClientRejected> => {
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.
         const body = answer.body
         if (answer.status === 401 || answer.status === 403 || /"invalid_client"/.test(body.slice(0, 4096))) {
-          return yield* new ClientRejected({ clientId, status: answer.status })
+          return Effect.fail(new ClientRejected({ clientId, status: answer.status }))
         }
-        if (answer.status < 200 || answer.status >= 300) {
-          return yield* failed(excerpt(body), answer.status)
-        }
+        if (answer.status < 200 || answer.status >= 300) return Effect.fail(failed(workspaceId, excerpt(body), answer.status))
         if (answer.truncated) {
-          return yield* failed(`the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status)
+          return Effect.fail(failed(workspaceId, `the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status))
         }
-        const { access_token } = yield* decodeTokenResponse(body).pipe(
-          Either.mapLeft(() => failed("the auth service answered without an access_token", answer.status))
-        )
-        const now = yield* Clock.currentTimeMillis
-        const expiresAt = tokenExpiry(access_token)
+        const accessToken = accessTokenOf(body)
+        if (accessToken === undefined) {
+          return Effect.fail(failed(workspaceId, "the auth service answered without an access_token", answer.status))
+        }
+        const expiresAt = tokenExpiry(accessToken)
         const timeToLive = expiresAt === undefined
           ? defaultLifetime
-          : Duration.millis(Math.max(0, expiresAt - now - Duration.toMillis(expiryMargin)))
-        return { token: Redacted.make(access_token), timeToLive } satisfies CachedToken
+          : Duration.millis(Math.max(0, expiresAt - clock.unsafeCurrentTimeMillis() - Duration.toMillis(expiryMargin)))
+        return Effect.succeed({ token: Redacted.make(accessToken), timeToLive })
       }
-      // A span per fetch only when traces leave the process: with many workspaces there is a
-      // fetch for every other notification.
-      const fetchToken = (yield* currentTelemetry).traced("ServiceTokens.fetch", Effect.fnUntraced(fetchOne))
 
-      // Fetches in flight, by workspace: concurrent sends for one workspace share one fetch, and
-      // nothing is kept once it ends (the token goes to `held` below, a failure to `failures`).
-      // A Map of Deferreds: Effect's Cache (a Deferred, a hash-map entry, an access list and a
-      // FiberRefs copy per lookup) was a tenth of the CPU of a run over N/2 workspaces, where
-      // a token serves one or two notifications (bench/RESULTS.md).
-      type Fetched = Deferred.Deferred<CachedToken, TokenError | ClientRejected>
-      const inFlight = new Map<WorkspaceId, Fetched>()
+      // The fetch with its debug lines, under a span when traces leave the process.
+      const telemetry = yield* currentTelemetry
+      const fetchLogged = telemetry.traced("ServiceTokens.fetch", (workspaceId: WorkspaceId) =>
+        logDebugWith("Request", () => ({ method: "POST", url: url.href, workspaceId })).pipe(
+          Effect.zipRight(postThen(dispatcher, exchangeOf(workspaceId), (answer) =>
+            Effect.zipRight(
+              logDebugWith("Response", () => ({ status: answer.status, method: "POST", url: url.href })),
+              judge(workspaceId, answer)
+            ))),
+          Effect.catchTag("ExchangeError", (error) => Effect.fail(noAnswer(workspaceId, error)))
+        ))
+
+      // Fetches in flight, by workspace, with the sends waiting for each: concurrent sends for
+      // one workspace share one fetch, all resumed with its result as it comes (the token goes
+      // to `held` below, a failure to `failures`). With nothing to log or trace, the fetch is the
+      // exchange alone, tied to no fiber: Effect's Cache, then a Deferred with an onExit per
+      // fetch, and a Schema decode of the answer were most of the CPU of a run over N/2
+      // workspaces, where a token serves one or two notifications (bench/RESULTS.md, item 16).
+      type Waiting = (result: Effect.Effect<CachedToken, TokenError | ClientRejected>) => void
+      const inFlight = new Map<WorkspaceId, Array<Waiting>>()
       const fetchShared = (workspaceId: WorkspaceId) =>
-        Effect.suspend(() => {
+        Effect.withFiberRuntime<CachedToken, TokenError | ClientRejected>((fiber) => {
           const pending = inFlight.get(workspaceId)
-          if (pending !== undefined) return Deferred.await(pending)
-          const fetched: Fetched = Deferred.unsafeMake(FiberId.none)
-          inFlight.set(workspaceId, fetched)
-          return Effect.onExit(fetchToken(workspaceId), (exit) =>
-            Effect.sync(() => {
-              inFlight.delete(workspaceId)
-              Deferred.unsafeDone(fetched, exit)
-            }))
+          if (pending !== undefined) return Effect.async((resume) => void pending.push(resume))
+          const waiting: Array<Waiting> = []
+          inFlight.set(workspaceId, waiting)
+          const settle: Waiting = (result) => {
+            inFlight.delete(workspaceId)
+            for (const resume of waiting) resume(result)
+          }
+          if (telemetry.exported || debugLogged(fiber)) {
+            return Effect.onExit(fetchLogged(workspaceId), (exit) => Effect.sync(() => settle(exit)))
+          }
+          return Effect.async((resume) => {
+            waiting.push(resume)
+            dispatchPost(dispatcher, exchangeOf(workspaceId), (outcome) =>
+              settle(outcome instanceof ExchangeError ? Effect.fail(noAnswer(workspaceId, outcome)) : judge(workspaceId, outcome)))
+          })
         })
       // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
       // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.
-      const clock = yield* Effect.clock
       const held = new Map<WorkspaceId, { readonly token: Redacted.Redacted<string>; readonly until: number }>()
       const hold = (workspaceId: WorkspaceId, cached: CachedToken) => {
         if (held.size >= tokensKept) {
