@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { accessTokenOf, tokenExpiry } from "../src/services/ServiceTokens.js"
+import { inspect } from "node:util"
+import { accessTokenOf, BearerToken, tokenExpiry } from "../src/services/ServiceTokens.js"
 
 const jwt = (payload: unknown) => `e30.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.signature`
 
@@ -16,5 +17,16 @@ describe("reading the auth service's answers", () => {
     for (const token of [jwt({ workspaceId: "w" }), jwt({ exp: "soon" }), jwt("text"), "opaque-token", "a.!!!.c", "a..c"]) {
       expect(tokenExpiry(token)).toBeUndefined()
     }
+  })
+})
+
+describe("a workspace's token in hand", () => {
+  it("goes into the Authorization header, and shows as <redacted> however it is printed or serialized", () => {
+    const token = new BearerToken("eyJ.secret-token.sig")
+    expect(token.header()).toBe("Bearer eyJ.secret-token.sig")
+    for (const shown of [String(token), `${token}`, JSON.stringify({ token }), inspect(token), inspect({ token }), Object.values(token).join()]) {
+      expect(shown).not.toContain("secret-token")
+    }
+    expect(JSON.stringify({ token })).toBe(`{"token":"<redacted>"}`)
   })
 })

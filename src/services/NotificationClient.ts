@@ -3,14 +3,14 @@
  * workspace's token and its Idempotency-Key, within a deadline, retried within the run on
  * transient failures (Retry-After honoured), a 401 answered with a new token.
  */
-import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Redacted, Schema } from "effect"
+import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post, postThen } from "../lib/HttpExchange.js"
 import { debugLogged, logDebugWith } from "../lib/Log.js"
 import { currentTelemetry, Metrics, type Telemetry } from "../lib/Telemetry.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
-import { type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
+import { type BearerToken, type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
 
 /** One message for one workspace, about one todo. */
 export interface Notification {
@@ -151,22 +151,22 @@ const makeHttp = Effect.gen(function*() {
     (minimum) => Effect.succeed(LogLevel.lessThanEqual(minimum, LogLevel.Debug))
   )
 
-  const exchange = (notification: Notification, token: Redacted.Redacted<string>) => ({
+  const exchange = (notification: Notification, token: BearerToken) => ({
     origin: url.origin,
     path: url.pathname,
     headers: {
-      authorization: `Bearer ${Redacted.value(token)}`,
+      authorization: token.header(),
       "content-type": "application/json",
       "idempotency-key": notification.idempotencyKey
     },
     body: JSON.stringify({ message: notification.message }),
     deadline
   })
-  const request = (notification: Notification, token: Redacted.Redacted<string>) =>
+  const request = (notification: Notification, token: BearerToken) =>
     telemetry.timed(post(dispatcher, exchange(notification, token)), Metrics.notifyLatency)
 
   // The request with its debug lines around it (built only when debug logging is on).
-  const requestLogged = Effect.fnUntraced(function*(notification: Notification, token: Redacted.Redacted<string>) {
+  const requestLogged = Effect.fnUntraced(function*(notification: Notification, token: BearerToken) {
     yield* Effect.logDebug("Request").pipe(Effect.annotateLogs({
       workspaceId: notification.workspaceId,
       todoId: notification.todoId,

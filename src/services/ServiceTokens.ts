@@ -48,6 +48,32 @@ export const tokenExpiry = (jwt: string): number | undefined => {
   return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined
 }
 
+/**
+ * A workspace's token, held as the value of the Authorization header it goes in: logged,
+ * printed or serialized it shows as "<redacted>" (a private field, not Effect's Redacted, whose
+ * registry is a WeakMap: an ephemeron per token, measured in the garbage collector's work when a
+ * token serves one or two notifications; bench/RESULTS.md, item 16).
+ */
+export class BearerToken {
+  readonly #header: string
+  constructor(token: string) {
+    this.#header = `Bearer ${token}`
+  }
+  /** `Bearer <token>`, for the Authorization header alone. */
+  header(): string {
+    return this.#header
+  }
+  toString() {
+    return "<redacted>"
+  }
+  toJSON() {
+    return "<redacted>"
+  }
+  [Symbol.for("nodejs.util.inspect.custom")]() {
+    return "<redacted>"
+  }
+}
+
 /** No token could be had for a workspace; the send that needed it fails with this reason. */
 export class TokenError extends Data.TaggedError("TokenError")<{
   readonly workspaceId: WorkspaceId
@@ -87,7 +113,7 @@ const tokensKept = 10_000
 const tokenFailuresPerWorkspace = 3
 
 interface CachedToken {
-  readonly token: Redacted.Redacted<string>
+  readonly token: BearerToken
   readonly timeToLive: Duration.Duration
 }
 
@@ -96,9 +122,9 @@ interface CachedToken {
  * until shortly before they expire. Concurrent requests for one workspace share one fetch.
  */
 export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceTokens, {
-  readonly get: (workspaceId: WorkspaceId) => Effect.Effect<Redacted.Redacted<string>, TokenError | ClientRejected>
+  readonly get: (workspaceId: WorkspaceId) => Effect.Effect<BearerToken, TokenError | ClientRejected>
   /** The workspace's token if one is in hand and unexpired, else undefined (then `get` fetches it). */
-  readonly inHand: (workspaceId: WorkspaceId) => Redacted.Redacted<string> | undefined
+  readonly inHand: (workspaceId: WorkspaceId) => BearerToken | undefined
   /** Drops a token the notify service refused, so the next `get` fetches a new one. */
   readonly invalidate: (workspaceId: WorkspaceId) => Effect.Effect<void>
 }>() {
@@ -157,7 +183,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         const timeToLive = expiresAt === undefined
           ? defaultLifetime
           : Duration.millis(Math.max(0, expiresAt - clock.unsafeCurrentTimeMillis() - Duration.toMillis(expiryMargin)))
-        return Effect.succeed({ token: Redacted.make(accessToken), timeToLive })
+        return Effect.succeed({ token: new BearerToken(accessToken), timeToLive })
       }
 
       // The fetch with its debug lines, under a span when traces leave the process.
@@ -201,7 +227,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         })
       // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
       // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.
-      const held = new Map<WorkspaceId, { readonly token: Redacted.Redacted<string>; readonly until: number }>()
+      const held = new Map<WorkspaceId, { readonly token: BearerToken; readonly until: number }>()
       const hold = (workspaceId: WorkspaceId, cached: CachedToken) => {
         if (held.size >= tokensKept) {
           // The oldest quarter at once: deleting one key at a time from a Map's front makes each
