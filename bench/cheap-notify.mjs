@@ -14,6 +14,7 @@ const expected = `Basic ${Buffer.from(`${process.env.CLIENT_ID}:${process.env.CL
 const tokens = new Map() // token → workspaceId
 const keys = new Set()
 let notifications = 0
+let tokenRequests = 0
 let firstNotificationAt = null
 
 const json = (response, status, body) => {
@@ -23,6 +24,7 @@ const json = (response, status, body) => {
 }
 
 const issue = (request, response) => {
+  tokenRequests++
   const scope = /^workspaceId=([0-9a-f-]{36})$/.exec(new URL(request.url, "http://x").searchParams.get("scope") ?? "")
   if (request.headers.authorization !== expected) return json(response, 401, { message: "Unknown client or wrong secret" })
   if (scope === null) return json(response, 400, { message: "Malformed grant or scope" })
@@ -66,6 +68,7 @@ createServer((request, response) => {
       return json(response, 200, {
         notifications,
         uniqueMessages: notifications,
+        tokenRequests,
         firstNotificationAt,
         cpuMicros: cpu.user + cpu.system
       })
@@ -73,6 +76,7 @@ createServer((request, response) => {
     if (path === "/__fake/reset") {
       keys.clear()
       notifications = 0
+      tokenRequests = 0
       firstNotificationAt = null
       response.writeHead(204).end()
       return

@@ -88,6 +88,8 @@ interface Measurement {
   /** The fake's CPU time per notification during the run, in microseconds. */
   readonly fakeCpuUs: number
   readonly roundTrips: number
+  /** Token requests the fake answered during the run (absent from results of older runs). */
+  readonly tokenRequests?: number
   readonly firstMs: number | undefined
   readonly exit: string
   readonly capped: boolean
@@ -123,6 +125,7 @@ const startFake = async (latency: number) => {
       uniqueMessages: number
       firstNotificationAt: number | null
       cpuMicros?: number
+      tokenRequests?: number
     },
     stop: () => child.kill("SIGTERM")
   }
@@ -250,6 +253,7 @@ const main = async () => {
               cpuUs: perNotification(Number(/BENCH_CPU_US=(\d+)/.exec(stderr)?.[1] ?? NaN)),
               fakeCpuUs: perNotification((stats.cpuMicros ?? NaN) - fakeCpuBefore),
               roundTrips: (xactAfter - xactBefore) / Math.max(1, stats.notifications),
+              ...(stats.tokenRequests === undefined ? {} : { tokenRequests: stats.tokenRequests }),
               firstMs: stats.firstNotificationAt === null ? undefined : stats.firstNotificationAt - started,
               exit: exit.signal ?? String(exit.code),
               capped
@@ -306,7 +310,7 @@ const writeResults = (input: {
     const cli = find(r.n, r.workload, r.latency, "cli")
     const rate = rateOfRuns(r)
     const capped = r.runs.some((m) => m.capped)
-    return `| ${r.n.toLocaleString("en")} | ${r.workload} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${cli === undefined ? "n/a" : (rateOfRuns(cli) / rate).toFixed(2)} | ${mb(r.runs.map((m) => m.rssMb))} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${(r.n / 2).toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} | ${r.runs.map((m) => m.firstMs === undefined ? "–" : `${Math.round(m.firstMs)} ms`).join(", ")} |`
+    return `| ${r.n.toLocaleString("en")} | ${r.workload} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${cli === undefined ? "n/a" : (rateOfRuns(cli) / rate).toFixed(2)} | ${mb(r.runs.map((m) => m.rssMb))} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${(r.n / 2).toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${r.runs.some((m) => m.tokenRequests === undefined) ? "n/a" : Math.round(median(r.runs.map((m) => m.tokenRequests!))).toLocaleString("en")} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} | ${r.runs.map((m) => m.firstMs === undefined ? "–" : `${Math.round(m.firstMs)} ms`).join(", ")} |`
   })
   const noOpRows = input.noOps.map((o) =>
     `| ${o.n.toLocaleString("en")} | ${o.workload} | ${(o.wallMs / 1000).toFixed(2)} s | ${Math.round(o.cpuMs)} ms | ${o.exit} |`
@@ -379,7 +383,7 @@ N todos, half of them delayed (due dates spread over two years), over N/100 work
 10; a token serves many notifications) or N/2 workspaces (the delayed todos two to a workspace: a
 token request for every other notification); the fake notify service answers after L ms;
 concurrency ${concurrency} for the CLI and the hand-tuned script. "notified" counts distinct todos the
-fake received; "round trips" are database transactions (pg_stat_database.xact_commit) per
+fake received; "token requests" those it answered; "round trips" are database transactions (pg_stat_database.xact_commit) per
 notification. "CPU µs / notification" is the contender's own CPU time (user + system,
 \`process.resourceUsage()\` at its exit) divided by the notifications: unlike wall time, it does not
 depend on how the two cores are shared with PostgreSQL and the fake. The fake is ${values.fake === "effect" ? "dev/fake-notify.ts (@effect/platform)" : "bench/cheap-notify.mjs (plain node:http)"},
@@ -388,8 +392,8 @@ contender's start to the fake's first notification. The CLI's time includes addi
 its ledger; migrations ran before. The CLI runs with the image's \`NODE_OPTIONS=${imageNodeOptions}\`
 (the Dockerfile's, its default settings); cli-uncapped without it; cli-progress with \`--progress 1s\`.
 
-| N | workspaces | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | CPU µs / notification | fake's CPU µs / notification | first |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| N | workspaces | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | token requests | CPU µs / notification | fake's CPU µs / notification | first |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
 Steady state: the CLI again right after its complete run at L = 0 ms, with nothing new (every
