@@ -1,6 +1,6 @@
 /**
  * Batches in hand for a fixed set of workers: one producer adds whole batches, every worker takes
- * the next item, in the order the batches came. The producer is let to add a batch whenever fewer
+ * the next item (synchronously, waiting only when nothing is in hand), in the order the batches came. The producer is let to add a batch whenever fewer
  * than `ahead` items are left untaken, so the workers never wait for it while it has more to give.
  *
  * Why not a Queue of items: a queue step (and an object) per item showed in the profile of a run;
@@ -21,10 +21,14 @@ export interface Feed<B extends FeedBatch<unknown>> {
   /** No batch will come any more: workers end once everything in hand is taken. */
   readonly end: () => void
   /**
-   * The next item and its batch; waits while nothing is in hand, and is undefined once the feed
-   * has ended and is empty.
+   * Takes the next item if one is in hand, without waiting: its batch (the item is
+   * `batch.items[batch.next - 1]`), or undefined (then `ready` tells when to poll again).
    */
-  readonly take: Effect.Effect<readonly [B["items"][number], B] | undefined>
+  readonly poll: () => B | undefined
+  /** Waits until an item is in hand or the feed has ended. */
+  readonly ready: Effect.Effect<void>
+  /** No batch will come and every item was taken: the workers may end. */
+  readonly done: () => boolean
 }
 
 export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Effect<Feed<B>> =>
@@ -36,21 +40,16 @@ export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Ef
     const ready = yield* Effect.makeLatch(false)
     const room = yield* Effect.makeLatch(true)
 
-    const takeNow = (): readonly [B["items"][number], B] | undefined => {
+    const poll = (): B | undefined => {
       const batch = inHand[0]
       if (batch === undefined) return undefined
-      const item = batch.items[batch.next++]
+      batch.next++
       untaken--
       if (batch.next >= batch.items.length) inHand.shift()
       if (untaken < ahead) room.unsafeOpen()
       if (inHand.length === 0 && !ended) ready.unsafeClose()
-      return [item, batch]
+      return batch
     }
-    const take: Feed<B>["take"] = Effect.suspend(function loop(): Effect.Effect<readonly [B["items"][number], B] | undefined> {
-      const taken = takeNow()
-      if (taken !== undefined || ended) return Effect.succeed(taken)
-      return Effect.zipRight(ready.await, Effect.suspend(loop))
-    })
 
     return {
       wantMore: room.await,
@@ -65,6 +64,8 @@ export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Ef
         ended = true
         ready.unsafeOpen()
       },
-      take
+      poll,
+      ready: ready.await,
+      done: () => ended && inHand.length === 0
     }
   })

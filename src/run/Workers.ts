@@ -7,6 +7,7 @@
 import { Duration, Effect, RateLimiter } from "effect"
 import type { ClaimedTodo } from "../domain/Todo.js"
 import type { Feed } from "../lib/Feed.js"
+import type { DatabaseError } from "../services/DatabaseErrors.js"
 import type { Outcome } from "../services/TodoRepository.js"
 import { type NotifyHooks, notifyTodo } from "./NotifyTodo.js"
 import { settle, writeBatch } from "./Outcomes.js"
@@ -54,14 +55,15 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
       waitTurn === undefined || state.stopRequested
         ? send(todo, batch)
         : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
-    const worker = Effect.gen(function*() {
-      while (true) {
-        const taken = yield* feed.take
-        if (taken === undefined) return
-        const [todo, batch] = taken
-        const outcome = yield* handle(todo, batch)
-        if (settle(run, batch, outcome)) yield* writeBatch(run, batch)
-      }
+    // A loop of combinators, not a generator: a generator's step and the pair of a taken todo
+    // and its batch were allocations per notification (bench/RESULTS.md, item 16).
+    const worker: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
+      const batch = feed.poll()
+      if (batch === undefined) return feed.done() ? Effect.void : Effect.zipRight(feed.ready, worker)
+      return Effect.flatMap(
+        handle(batch.items[batch.next - 1]!, batch),
+        (outcome) => (settle(run, batch, outcome) ? Effect.zipRight(writeBatch(run, batch), worker) : worker)
+      )
     })
     yield* Effect.all(Array.from({ length: options.concurrency }, () => worker), { concurrency: "unbounded", discard: true })
   }).pipe(Effect.scoped)
