@@ -7,7 +7,6 @@
  * an answer whole, however large.
  */
 import { Context, Data, Effect } from "effect"
-import type { IncomingHttpHeaders } from "node:http"
 import type { Dispatcher } from "undici"
 
 /** The undici Dispatcher (an Agent with keep-alive) of the process; its live layer is in layers/HttpLive. */
@@ -29,7 +28,8 @@ export const maxAnswerBytes = 64 * 1024
 
 export interface Answer {
   readonly status: number
-  readonly headers: IncomingHttpHeaders
+  /** The value of the answer's first header `name` (lower case), if it has one. */
+  readonly header: (name: string) => string | undefined
   /** The answer's first `maxBytes` as UTF-8 (invalid sequences replaced). */
   readonly body: string
   /** The answer was longer than `maxBytes`: the rest was not read. */
@@ -54,18 +54,29 @@ export interface Exchange {
   readonly maxBytes?: number
 }
 
+/** The value of the first header `name` (lower case) in undici's raw headers: name, value, name, value... */
+const headerIn = (raw: ReadonlyArray<Buffer>, name: string): string | undefined => {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toString("latin1").toLowerCase() === name) return raw[i + 1]!.toString("latin1")
+  }
+  return undefined
+}
+
 /**
  * The request's life, as undici's dispatch handler: no AbortController, response stream or async
  * iterator per request (each showed in the profile of a run; bench/RESULTS.md). Settles once.
+ * It has the handler methods undici calls itself (onConnect, onHeaders, onData...): a handler of
+ * the newer form (onRequestStart...) is wrapped by undici in two more objects per request, and
+ * its headers and trailers parsed into objects, where the job reads one header of a failure.
  */
 class PostHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined
+  private abort: ((error?: Error) => void) | undefined
   private settled = false
   private cancelled = false
   private timedOut = false
   private answered = false
   private status = 0
-  private headers: IncomingHttpHeaders = {}
+  private rawHeaders: ReadonlyArray<Buffer> = []
   private readonly chunks: Array<Buffer> = []
   private size = 0
   private readonly timer: ReturnType<typeof setTimeout>
@@ -84,38 +95,40 @@ class PostHandler implements Dispatcher.DispatchHandler {
   /** Ends the exchange from this side (its deadline passed); the request is aborted. */
   private cancel() {
     this.cancelled = true
-    this.controller?.abort(new Error("The exchange was cancelled"))
+    this.abort?.(new Error("The exchange was cancelled"))
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController) {
-    if (this.cancelled) controller.abort(new Error("The exchange was cancelled"))
-    else this.controller = controller
+  onConnect(abort: (error?: Error) => void) {
+    if (this.cancelled) abort(new Error("The exchange was cancelled"))
+    else this.abort = abort
   }
 
-  onResponseStart(_: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders) {
+  onHeaders(status: number, rawHeaders: Array<Buffer>) {
     this.answered = true
     this.status = status
-    this.headers = headers
+    this.rawHeaders = rawHeaders
+    return true
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer) {
-    if (this.settled) return
+  onData(chunk: Buffer) {
+    if (this.settled) return false
     if (this.size + chunk.length > this.limit) {
       this.chunks.push(chunk.subarray(0, this.limit - this.size))
       this.succeed(true)
       // The rest is not read: the connection is closed.
-      controller.abort(new Error("The answer is longer than the job reads"))
-      return
+      this.abort?.(new Error("The answer is longer than the job reads"))
+      return false
     }
     this.chunks.push(chunk)
     this.size += chunk.length
+    return true
   }
 
-  onResponseEnd() {
+  onComplete() {
     this.succeed(false)
   }
 
-  onResponseError(_: Dispatcher.DispatchController | undefined, cause: Error) {
+  onError(cause: Error) {
     if (this.settled) return
     this.settled = true
     clearTimeout(this.timer)
@@ -127,9 +140,10 @@ class PostHandler implements Dispatcher.DispatchHandler {
     this.settled = true
     clearTimeout(this.timer)
     const chunks = this.chunks
+    const raw = this.rawHeaders
     this.done({
       status: this.status,
-      headers: this.headers,
+      header: (name) => headerIn(raw, name),
       body: chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
       truncated
     })

@@ -194,8 +194,7 @@ const makeHttp = Effect.gen(function*() {
 
   const refused = (notification: Notification, answer: Answer) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const retryAfter = answer.headers["retry-after"]
-      const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now)
+      const retryAfterMs = parseRetryAfter(answer.header("retry-after"), now)
       return new NotificationError({
         workspaceId: notification.workspaceId,
         todoId: notification.todoId,
