@@ -490,11 +490,44 @@ Found with \`node --cpu-prof dist/main.js send-delay-notifications ...\` against
 
 Items 8 to 13 together: 266 to about 145 µs per notification at N = 100,000, L = 0 (one run each
 on a quiet machine; later runs of the same build read 136 to 180 µs, see "Noise").
-A further step that made the first try of a send skip the token lookup and the retry machinery
-(a token in hand, no debug, no pacing) showed no difference beyond the noise in six alternating
-runs (159 against 156 µs on average), so it was left out.
 
-### Profiles before and after (N = 100,000, L = 0, the CLI with \`--cpu-prof\`)
+16. **Found with \`perf record -e cpu-clock\` over all the threads of the process** (with
+    \`--perf-basic-prof\` for the JavaScript frames, mapped to the sources through dist/main.js.map),
+    which counts CPU time only: the V8 profiler's samples are wall time, and its large "writev"
+    share was mostly the job waiting for a core, not the system call (strace: 6 µs a call, as the
+    script's). Instruction counts (valgrind's callgrind over all threads, the same run of 10,000
+    notifications; repeatable to about 2 %, where CPU time on this machine is not, see "Noise")
+    checked each step. In order:
+    - **V8's allocation-site pretenuring** moved a send's short-lived objects to the old
+      generation, each then needing a mark-compact: 50 mark-compacts in a run of 100,000
+      notifications under the 64 MB cap, 20 without; the garbage collector's CPU 3.2 s -> 1.6 s.
+      dist/main.js turns it off for itself first thing (src/lib/HeapTuning.ts).
+    - **Connections**: unbounded, undici's pool opened a spare whenever a worker posted again
+      before its connection was marked free, and closed the spares when idle (146 connects in
+      that run); at most \`--concurrency\` connections now (68 connects).
+    - **Effect.async's canceler** wraps every request in \`onInterrupt\` (about 7 µs a call in a
+      micro-benchmark: 8-9 µs against 1.3 µs): an interrupted fiber now leaves its request to its
+      deadline or to the run's end, when the Agent is destroyed. 7.89 G -> 7.43 G instructions.
+    - **A shorter first try** when the workspace's token is in hand (no token lookup, log-level
+      read or flatMap between the post and the judgement of its answer), and the retries built
+      only after a failure.
+    - **Token fetches** (a fetch per two notifications over N/2 workspaces): no Deferred and
+      onExit per fetch (the waiting sends are resumed from the exchange's own callback), no
+      Schema decode of the answer and the JWT (JSON.parse and a type check), no URLSearchParams,
+      no Effect Redacted (its WeakMap registry: an ephemeron per token) but a class with a private
+      field. N = 200,000 over N/2: 352 -> 249 scavenges, 85 -> 49 mark-compacts.
+    - **The workers' loop** as combinators with a synchronous take (no generator step, no pair per
+      todo), and **undici's handler methods** implemented directly: a handler of the newer form is
+      wrapped by undici in two objects per request, with its headers and trailers parsed into
+      objects. 7.61 G -> 7.18-7.52 G instructions.
+
+    Per notification, in instructions, the CLI now does what the script does (about 480,000
+    each at 10,000 notifications, start excluded), but its start costs 2.6 G instructions against
+    the script's 1.0 G (parsing and compiling a 2.7 MB bundle, Effect's and the CLI's modules,
+    migrations checked, the backlog's first part), and its CPU time per instruction is higher:
+    more of its heap is live and touched (the fibers, the batches in hand, the tokens kept).
+
+### Profiles before and after items 8 to 13 (N = 100,000, L = 0, the CLI with \`--cpu-prof\`)
 
 Milliseconds of samples by where the code comes from (self time), for the same 50,000
 notifications; the script's profile for comparison. The profiler counts time in a native call
@@ -518,17 +551,51 @@ Top frames before: writev 12.7 %, GC 11.9 %, the fiber run loop (fiberRuntime.ts
 module compilation 2.5 %, the fiber run loop 3.2 %, undici's \`_resume\` 1.9 % and \`resumeH1\`
 1.2 %, the job's request building 1.3 % and outcome rows 1.1 %; no other frame above 1 %.
 
+### Profiles before and after item 16 (N = 200,000, N/100 workspaces, L = 0, \`perf record -e cpu-clock\`)
+
+CPU milliseconds of each process, all its threads, for the same 100,000 notifications, one run
+each within five minutes on this machine (e903f75 is the build before item 16); the kernel's
+share includes the hypervisor's (pvm_irq_enable, 6 to 9 % in each).
+
+| | before (e903f75) | after | hand-tuned script |
+| --- | --- | --- | --- |
+| garbage collection (all threads) | 3,873 | 1,581 | 599 |
+| V8 builtins (property loads, calls, write barriers) | 3,667 | 2,352 | 1,665 |
+| kernel | 3,196 | 2,651 | 2,329 |
+| Node's native code | 3,164 | 2,400 | 2,372 |
+| compiling (V8's parser, Sparkplug, TurboFan) | 2,071 | 1,533 | 952 |
+| undici | 1,864 | 1,278 | 1,129 |
+| Effect's runtime | 886 | 448 | 0 |
+| libc | 878 | 710 | 619 |
+| Node's JavaScript | 623 | 484 | 505 |
+| the job's own code | 560 | 371 | 90 (the script's) |
+| **total** | **21,441** | **14,316** | **10,519** |
+
+Top frames before: pvm_irq_enable 6.3 %, concurrent marking 3.9 %, LoadIC 3.0 %, scavenging
+2.3 %, megamorphic keyed loads 1.8 %, marking 1.6 %, write barriers 1.6 %, lazy compiling 1.5 %,
+undici's \`_resume\` 1.4 %. After: pvm_irq_enable 7.7 %, LoadIC 3.0 %, write barriers 1.9 %,
+concurrent marking 1.8 %, megamorphic keyed loads 1.8 %, undici's \`_resume\` 1.6 %, scavenging
+1.3 %, lazy compiling 1.1 %. The script's: pvm_irq_enable 8.6 %, LoadIC 2.0 %, megamorphic loads
+1.6 %, memmove 1.2 %, undici's \`_resume\` 1.1 %.
+
 ## Why the CPU and speed targets are missed
 
-The CLI is CPU-bound on two cores shared with PostgreSQL and the fake. What is left above the
-script's CPU is spread thin: Effect's run loop (each step of a send is an object and a turn of
-the loop), the garbage of those steps (GC is three times the script's), and the guarantees'
-own work per notification (a claim row, an outcome row, an Idempotency-Key, the deadline timer).
-No frame of the job or of Effect is above 2 %, so no single change is left that would close the
-gap; the next steps would be fewer Effect steps per send (a first try entirely in plain code,
-which measured as noise) or a per-batch rather than per-todo effect. At L = 20 ms the same CPU
-per notification makes each wave of 64 answers take a few milliseconds to handle, which is why
-the CLI stays below the ideal 64 / L.
+The CLI is CPU-bound on two cores shared with PostgreSQL and the fake, so its throughput at
+L = 0 follows its CPU per notification. After item 16 the CPU per notification is 1.2x to 1.6x the
+script's over N/100 workspaces (the 100,000 row's 1.9x is one slow run: cli-progress read 145 µs
+and cli-uncapped 102 µs in the same table) and 1.3x to 1.7x over N/2. What is left, by the
+profile above: garbage collection (2.6x the script's: more of the heap is live, the fibers, the
+batches in hand and the tokens kept, and each scavenge copies it), the start (compiling a 2.7 MB
+bundle and running Effect's and the CLI's modules: 2.6 G instructions against the script's
+1.0 G, about 0.6 s of CPU, which weighs on the 10,000 and 100,000 rows), and V8's property loads
+in Effect's run loop and in undici (its pool's \`_resume\` is hotter in the CLI than in the
+script). Per notification after the start, the instructions are the script's (item 16). Over
+N/2 workspaces the CLI also asks for twice the tokens (the token requests column): it keeps at
+most 10,000 tokens and drops the oldest, while the script keeps every one (its RSS reaches
+173 MB there); keeping 25,000 halved the extra requests but cost as much CPU in garbage
+collection as it saved. At L = 20 ms the CLI matches the script (1.01x over N/100) but reaches
+77 to 79 % of the ideal 64 / L: with the two cores busy, each wave of 64 answers takes a few
+milliseconds of CPU to handle.
 
 ## Memory
 
@@ -546,9 +613,13 @@ skip every key deleted before it (quadratic: 46.6 s for the N/2 run at 200,000);
 tokens under the 64 MB cap made garbage collection a third of the CPU (83 s). Over N/2
 workspaces a token serves at most two notifications, so the CLI fetches about one token per
 one or two notifications (the fake's CPU column shows the extra requests); that path (a token
-request, its JSON and JWT decoded) is the costliest part of those rows. Over N/2 workspaces
-the CLI's peak RSS reached 157 MB at 100,000 (L = 0) and 134 to 147 MB at 200,000 in this table
-(the 10,000 tokens in hand weigh on it); over N/100, 131 to 149 MB.
+request, its JSON and JWT decoded) is the costliest part of those rows. In this table the
+CLI's peak RSS is 132 to 149 MB in every row, 147 MB at 1,000,000. Turning off pretenuring
+(item 16) halved the mark-compacts; the old generation now fills closer to the cap before one
+runs. The process's RSS also has a transient rise of about 30 MB near the end of its first
+second (the V8 heap and Node's external memory do not grow then; memory of a thread's malloc
+arena, returned a moment later): with \`MALLOC_ARENA_MAX=1\` it was smaller in some runs and not
+in others, so nothing is set for it.
 
 ## Large backlogs and the steady state
 
@@ -565,10 +636,8 @@ a sample of at most 30,000 rows, nothing of the todos table), so that its claims
 
 ## How this table was made
 
-One \`npm run bench -- --large --runs 1\` (with item 14), then the N/2 rows at 100,000 and
-200,000 again after item 15 (\`--sizes 100000,200000 --workloads n/2 --contenders
-cli,hand-tuned\`), merged into bench/results.json and rendered with \`--render\`; the machine
-otherwise idle. The N/2 rows at 10,000 are from before item 15.
+One \`npm run bench -- --large --runs 1\` after item 16 (6aa78a5), the machine otherwise idle;
+the profiles of item 16 were taken right after it on the same machine.
 
 ## Noise
 
@@ -581,13 +650,10 @@ table (one run per row) supports differences of more than about 20 % only.
 Earlier tables used dev/fake-notify.ts (on @effect/platform's HttpServer) as the notify service;
 on two cores it slowed every contender. The fake is bench/cheap-notify.mjs on plain node:http
 (\`--fake effect\` runs the old one), and each process's own CPU per notification is reported.
-Since the table before the previous one: items 8 to 13, the parted enqueue, the image's heap
-cap for the CLI rows, the N/2 workload, 200,000 and 1,000,000 todos, and one run per row instead
-of three. Since the previous table: item 14 (claims no longer sort the backlog: the CLI's wall
-time at L = 0 fell where that sort had set the pace), item 15 (the N/2 rows at 100,000 and
-200,000), and the run's code arranged in named
-steps (src/run), with telemetry's no-op form in place of the earlier branches (the same work per
-notification).
+Since the previous table: item 16 (the CLI's CPU per notification at 1,000,000 from 147 to
+92 µs, at 200,000 over N/2 from 351 to 229 µs), and the token requests column. This machine
+was slower during this table than during the previous one (the script's 200,000 run over N/100:
+9.6 s against 7.8 s), so compare the ratios within the table rather than times across tables.
 `
 
 // JSON has no NaN: a figure that could not be measured is null there.
