@@ -1,7 +1,8 @@
 /**
  * Batches in hand for a fixed set of workers: one producer adds whole batches, every worker takes
- * the next item (synchronously, waiting only when nothing is in hand), in the order the batches came. The producer is let to add a batch whenever fewer
- * than `ahead` items are left untaken, so the workers never wait for it while it has more to give.
+ * the next item (synchronously, waiting only when nothing is in hand), in the order the batches
+ * came. The producer is let to add a batch whenever fewer than `ahead` items are left untaken, so
+ * the workers never wait for it while it has more to give.
  *
  * Why not a Queue of items: a queue step (and an object) per item showed in the profile of a run;
  * here taking an item is an array read, and fibers wait only when nothing is in hand.

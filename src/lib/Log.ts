@@ -3,9 +3,15 @@
  */
 import { Effect, type Fiber, FiberRef, LogLevel } from "effect"
 
+/** Debug lines pass a fiber's minimum log level. */
+const debugPasses = (minimum: LogLevel.LogLevel) => LogLevel.lessThanEqual(minimum, LogLevel.Debug)
+
 /** Debug lines are logged by this fiber (read synchronously, where a step of Effect's run loop would cost). */
 export const debugLogged = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
-  LogLevel.lessThanEqual(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+  debugPasses(fiber.getFiberRef(FiberRef.currentMinimumLogLevel))
+
+/** Debug lines are logged by the current fiber. */
+export const debugOn: Effect.Effect<boolean> = FiberRef.getWith(FiberRef.currentMinimumLogLevel, (minimum) => Effect.succeed(debugPasses(minimum)))
 
 /**
  * A debug line with annotations, built only when debug logging is on: on the per-notification
@@ -13,6 +19,4 @@ export const debugLogged = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolea
  */
 export const logDebugWith = (message: string, annotations: () => Record<string, unknown>) =>
   FiberRef.getWith(FiberRef.currentMinimumLogLevel, (minimum) =>
-    LogLevel.lessThanEqual(minimum, LogLevel.Debug)
-      ? Effect.logDebug(message).pipe(Effect.annotateLogs(annotations()))
-      : Effect.void)
+    debugPasses(minimum) ? Effect.logDebug(message).pipe(Effect.annotateLogs(annotations())) : Effect.void)

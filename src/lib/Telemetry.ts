@@ -4,7 +4,8 @@
  * The no-op form costs nothing on the path taken once per notification (no span, captured stack
  * or metric update: Effect.fn's cost showed in every profile, bench/RESULTS.md).
  */
-import { Context, Duration, Effect, Metric, MetricBoundaries, type Tracer } from "effect"
+import { Context, Duration, Effect, type Fiber, Metric, MetricBoundaries, type Tracer } from "effect"
+import { debugLogged } from "./Log.js"
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
@@ -79,3 +80,10 @@ export const currentTelemetry: Effect.Effect<Telemetry> = Effect.map(
   TelemetryEnabled,
   (enabled) => (enabled ? liveTelemetry : noTelemetry)
 )
+
+/**
+ * Nothing of this fiber's work is reported (no debug line, no trace or metric): the client and
+ * the token fetch then take their shorter paths, with no log line or span to build.
+ */
+export const unobserved = (telemetry: Telemetry, fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  !telemetry.exported && !debugLogged(fiber)

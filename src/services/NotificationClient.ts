@@ -3,12 +3,12 @@
  * workspace's token and its Idempotency-Key, within a deadline, retried within the run on
  * transient failures (Retry-After honoured), a 401 answered with a new token.
  */
-import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Random, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Random, Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post, postThen } from "../lib/HttpExchange.js"
-import { debugLogged, logDebugWith } from "../lib/Log.js"
-import { currentTelemetry, Metrics, type Telemetry } from "../lib/Telemetry.js"
+import { debugOn, logDebugWith } from "../lib/Log.js"
+import { currentTelemetry, Metrics, type Telemetry, unobserved } from "../lib/Telemetry.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
 import { type BearerToken, type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
 
@@ -146,10 +146,6 @@ const makeHttp = Effect.gen(function*() {
   const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
 
-  const debugOn = FiberRef.getWith(
-    FiberRef.currentMinimumLogLevel,
-    (minimum) => Effect.succeed(LogLevel.lessThanEqual(minimum, LogLevel.Debug))
-  )
 
   const exchange = (notification: Notification, token: BearerToken) => ({
     origin: url.origin,
@@ -254,7 +250,7 @@ const makeHttp = Effect.gen(function*() {
       // Every request after the first waits its turn (the caller paced the first).
       let requests = 0
       const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
-      const token = telemetry.exported || debugLogged(fiber) ? undefined : tokens.inHand(notification.workspaceId)
+      const token = unobserved(telemetry, fiber) ? tokens.inHand(notification.workspaceId) : undefined
       // Built only if a try fails (or for the first, without a token in hand).
       const again = Effect.suspend(() => attempt(notification, paced))
       if (token === undefined) return retryTransient(again, policy, classify(notification), telemetry)

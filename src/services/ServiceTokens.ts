@@ -9,8 +9,8 @@ import type { WorkspaceId } from "../domain/Todo.js"
 import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, dispatchPost, type Exchange, ExchangeError, HttpDispatcher, maxAnswerBytes, postThen } from "../lib/HttpExchange.js"
-import { debugLogged, logDebugWith } from "../lib/Log.js"
-import { currentTelemetry } from "../lib/Telemetry.js"
+import { logDebugWith } from "../lib/Log.js"
+import { currentTelemetry, unobserved } from "../lib/Telemetry.js"
 import { secretConfig } from "../lib/Secrets.js"
 import { requestTimeout, servicesUrl } from "../lib/ServicesConfig.js"
 
@@ -216,7 +216,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
             inFlight.delete(workspaceId)
             for (const resume of waiting) resume(result)
           }
-          if (telemetry.exported || debugLogged(fiber)) {
+          if (!unobserved(telemetry, fiber)) {
             return Effect.onExit(fetchLogged(workspaceId), (exit) => Effect.sync(() => settle(exit)))
           }
           return Effect.async((resume) => {
