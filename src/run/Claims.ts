@@ -73,8 +73,9 @@ export const claimBatches = (run: Run, feed: Feed<Batch>, partAdded: PartAdded) 
   }).pipe(Effect.ensuring(Effect.sync(() => feed.end())))
 
 /**
- * Every quarter of the lease, extends the run's live claims; a batch's deadline moves on only
- * when the renewal surely covered it (claimed before the renewal began, and not yet lapsed).
+ * Every quarter of the lease, extends the run's live claims (by the keys of its batches' todos);
+ * a batch's deadline moves on only when the renewal surely covered it (claimed before the renewal
+ * began, and not yet lapsed).
  * Runs until interrupted; a failed renewal is logged once (sends that could outlive their claims
  * are then not started, see Workers).
  */
@@ -86,7 +87,9 @@ export const renewClaims = (run: Run) =>
       yield* Effect.sleep(Duration.millis(leaseMs / 4))
       const startedRenewal = clock.unsafeCurrentTimeMillis()
       const held = [...run.live].filter((batch) => batch.deadline > startedRenewal)
-      const renewed = yield* Effect.either(run.repository.renew(options.runId, options.lease))
+      const renewed = yield* Effect.either(
+        run.repository.renew(options.runId, options.lease, held.flatMap((batch) => batch.items))
+      )
       if (Either.isRight(renewed)) {
         for (const batch of held) batch.deadline = startedRenewal + leaseMs
       } else if (!warned) {

@@ -4,7 +4,7 @@
  * it); tests use it on a real database, or test/support/InMemoryLedger.ts.
  */
 import { Context, Data, type Duration, type Effect, type Stream } from "effect"
-import type { CalendarDate, ClaimedTodo } from "../domain/Todo.js"
+import type { CalendarDate, ClaimedTodo, DelayedTodo } from "../domain/Todo.js"
 import type { DatabaseError } from "./DatabaseErrors.js"
 
 /** One row of the todos table that is not a valid delayed todo; reported with its key and skipped. */
@@ -99,8 +99,12 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
   readonly claim: (request: ClaimRequest) => Effect.Effect<Claimed, DatabaseError>
   /** Pending todos whose next try is due and that no run holds: what is left to claim now. */
   readonly leftToClaim: Effect.Effect<number, DatabaseError>
-  /** Extends every live claim of `owner` to `lease` from now; returns how many it held. */
-  readonly renew: (owner: string, lease: Duration.Duration) => Effect.Effect<number, DatabaseError>
+  /** Extends the live claims of `owner` on `todos` to `lease` from now; returns how many it held. */
+  readonly renew: (
+    owner: string,
+    lease: Duration.Duration,
+    todos: ReadonlyArray<DelayedTodo>
+  ) => Effect.Effect<number, DatabaseError>
   /**
    * What a run would try now, read only (for --dry-run): todos due on or before `reference` that
    * the ledger does not know yet, and those it holds pending with their next try due and no live

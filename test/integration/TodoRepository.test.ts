@@ -191,6 +191,36 @@ describe("TodoRepository on PostgreSQL", () => {
         expect(second.todos).toEqual([])
       }))
 
+    it.scoped("a claim changes the ledger's rows in place, no index entry written, even when it takes whole pages; renewed by their keys", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* createTodosTable
+        // One due date: a claim takes the rows in the order they were added, every row of a page.
+        yield* insertDelayedTodos(2_000, 20, "2021-01-01")
+        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
+        yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+        // Updates of the ledger this session has made, and those PostgreSQL made heap-only (HOT:
+        // the new version on the same page, no index touched).
+        const updates = Effect.map(
+          sql<{ readonly updated: number; readonly inPlace: number }>`
+            SELECT pg_stat_get_xact_tuples_updated(c.oid)::int AS updated,
+                   pg_stat_get_xact_tuples_hot_updated(c.oid)::int AS "inPlace"
+            FROM pg_class c WHERE c.oid = 'delay_notifications.notifications'::regclass`,
+          (rows) => rows[0]!
+        )
+        const owner = crypto.randomUUID()
+        const claim = yield* sql.withTransaction(Effect.gen(function*() {
+          const before = yield* updates
+          const { todos } = yield* repository.claim({ owner, size: 500, lease: Duration.minutes(5), order: "oldest-first" })
+          const after = yield* updates
+          return { todos, updated: after.updated - before.updated, inPlace: after.inPlace - before.inPlace }
+        }))
+        expect(claim.todos.length).toBe(500)
+        expect({ updated: claim.updated, inPlace: claim.inPlace }).toEqual({ updated: 500, inPlace: 500 })
+        expect(yield* repository.renew(owner, Duration.minutes(5), claim.todos)).toBe(500)
+        expect(yield* repository.renew(crypto.randomUUID(), Duration.minutes(5), claim.todos)).toBe(0)
+      }))
+
     it.scoped("record reports the outcomes of claims another run took over, and writes none of them", () =>
       Effect.gen(function*() {
         yield* seedDatabase

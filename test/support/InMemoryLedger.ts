@@ -92,11 +92,12 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         }
         return { todos: claimed, dropped }
       }),
-    renew: (owner, lease) =>
+    renew: (owner, lease, todos) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         let renewed = 0
-        for (const row of ledger.values()) {
-          if (row.claimedBy === owner && row.state === "pending" && row.claimExpiresAt > now) {
+        for (const todo of todos) {
+          const row = ledger.get(keyOf(todo))
+          if (row !== undefined && row.claimedBy === owner && row.state === "pending" && row.claimExpiresAt > now) {
             row.claimExpiresAt = now + Duration.toMillis(lease)
             renewed++
           }

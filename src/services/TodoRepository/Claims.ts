@@ -4,7 +4,7 @@
  */
 import { Duration, Effect } from "effect"
 import { safeExcerpt } from "../../domain/ErrorText.js"
-import type { ClaimedTodo } from "../../domain/Todo.js"
+import type { ClaimedTodo, DelayedTodo } from "../../domain/Todo.js"
 import { failedTo } from "../DatabaseErrors.js"
 import type { Claimed, ClaimRequest, Outcome } from "../TodoRepository.js"
 import { isDataException, type Ledger } from "./Ledger.js"
@@ -60,11 +60,14 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
         : sql`EXISTS (SELECT 1 FROM ${todos} t WHERE ${convert.id} = c.todo_id
                 AND ${convert.workspaceId} = c.workspace_id AND ${convert.dueDate} = c.due_date)`
       const now = yield* ledgerNow
+      // The locked rows are found again by their place (ctid: they cannot move while locked), not
+      // through the primary key. Only the claim's columns change, none indexed: PostgreSQL updates
+      // the rows in place (migration 4); updated_at is the time of the last outcome, not of a claim.
       // Typed, not decoded again: the ledger's uuid, date and int columns hold nothing else (todos
       // were decoded on their way in), and decoding each claimed row showed in the profile of a run.
       const rows = yield* sql<ClaimedTodo | { readonly id: null; readonly attempts: number }>`
         WITH candidates AS (
-          SELECT workspace_id, todo_id, due_date FROM ${table}
+          SELECT ctid, workspace_id, todo_id, due_date FROM ${table}
           WHERE state = 'pending' AND next_attempt_at <= ${now}
             AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})
             AND claimed_by IS DISTINCT FROM ${request.owner}
@@ -75,14 +78,14 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
         checked AS (SELECT c.*, ${stillDue} AS due FROM candidates c),
         gone AS (
           DELETE FROM ${table} n USING checked c
-          WHERE NOT c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+          WHERE NOT c.due AND n.ctid = c.ctid
           RETURNING 1
         ),
         claimed AS (
           UPDATE ${table} n
-          SET claimed_by = ${request.owner}, claim_expires_at = ${now} + ${interval(request.lease)}, updated_at = ${now}
+          SET claimed_by = ${request.owner}, claim_expires_at = ${now} + ${interval(request.lease)}
           FROM checked c
-          WHERE c.due AND n.workspace_id = c.workspace_id AND n.todo_id = c.todo_id AND n.due_date = c.due_date
+          WHERE c.due AND n.ctid = c.ctid
           RETURNING n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts
         )
         SELECT * FROM claimed
@@ -103,12 +106,16 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
     )
 
   const renew = Effect.fn("TodoRepository.renew")(
-    function*(owner: string, lease: Duration.Duration) {
+    function*(owner: string, lease: Duration.Duration, todos: ReadonlyArray<DelayedTodo>) {
+      if (todos.length === 0) return 0
       const now = yield* ledgerNow
+      const keys = todos.map((todo) => ({ workspace_id: todo.workspaceId, todo_id: todo.id, due_date: todo.dueDate }))
       const [renewed] = yield* sql<{ readonly n: number }>`
         WITH renewed AS (
-          UPDATE ${table} SET claim_expires_at = ${now} + ${interval(lease)}
-          WHERE claimed_by = ${owner} AND state = 'pending' AND claim_expires_at > ${now}
+          UPDATE ${table} n SET claim_expires_at = ${now} + ${interval(lease)}
+          FROM jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) AS k(workspace_id uuid, todo_id uuid, due_date date)
+          WHERE n.workspace_id = k.workspace_id AND n.todo_id = k.todo_id AND n.due_date = k.due_date
+            AND n.claimed_by = ${owner} AND n.state = 'pending' AND n.claim_expires_at > ${now}
           RETURNING 1
         )
         SELECT count(*)::int AS n FROM renewed`
