@@ -4,7 +4,7 @@
  * with the fake notify service in its own process. Writes bench/RESULTS.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -87,6 +87,8 @@ interface Measurement {
   readonly cpuUs: number
   /** The fake's CPU time per notification during the run, in microseconds. */
   readonly fakeCpuUs: number
+  /** PostgreSQL's CPU time (all its processes) per notification during the run, in microseconds (absent from older runs). */
+  readonly dbCpuUs?: number
   readonly roundTrips: number
   /** Token requests the fake answered during the run (absent from results of older runs). */
   readonly tokenRequests?: number
@@ -185,12 +187,49 @@ const runContender = async (contender: Contender, servicesUrl: string, databaseU
 
 const otlpSink = values.otlp ? await startOtlpSink() : undefined
 
+/** The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1], utime [11]...). */
+const procStat = (pid: number | string): Array<string> | undefined => {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return text.slice(text.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return undefined
+  }
+}
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/**
+ * The CPU time (user + system, µs) PostgreSQL has spent: its postmaster, the processes it has
+ * reaped (backends of ended connections) and those alive (backends, autovacuum, WAL writer...).
+ * NaN when the server is not a process of this machine (BENCH_DATABASE_URL elsewhere).
+ */
+const postgresCpuMicros = (postmaster: number | undefined): number => {
+  const own = postmaster === undefined ? undefined : procStat(postmaster)
+  if (own === undefined) return NaN
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const child = procStat(entry)
+    if (child !== undefined && Number(child[1]) === postmaster) ticks += Number(child[11]) + Number(child[12])
+  }
+  return (ticks / clockTicks) * 1e6
+}
+
 const main = async () => {
   const embedded = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres()
   const serverUrl = process.env.BENCH_DATABASE_URL ?? embedded!.url
   const admin = new pg.Client({ connectionString: serverUrl })
   await admin.connect()
   const serverVersion = (await admin.query("SHOW server_version")).rows[0].server_version as string
+  // The postmaster: the parent of this connection's backend (when the server runs on this machine).
+  const backendPid = Number((await admin.query("SELECT pg_backend_pid() AS pid")).rows[0].pid)
+  const postmaster = ((ppid) => (Number.isFinite(ppid) ? ppid : undefined))(Number(procStat(backendPid)?.[1]))
   const results: Array<Result> = []
   const noOps: Array<NoOp> = []
   const fakes = new Map<number, Awaited<ReturnType<typeof startFake>>>()
@@ -237,11 +276,13 @@ const main = async () => {
             await new Promise((resolve) => setTimeout(resolve, 1200)) // cumulative statistics are flushed about once a second
             const fakeCpuBefore = (await fake.stats()).cpuMicros ?? NaN
             const xactBefore = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
+            const dbCpuBefore = postgresCpuMicros(postmaster)
             const started = Date.now()
             const { capped, exit, stderr, wallMs } = await runContender(contender, fake.url, databaseUrl)
             const stats = await fake.stats()
             await new Promise((resolve) => setTimeout(resolve, 1200)) // cumulative statistics are flushed about once a second
             const xactAfter = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
+            const dbCpuAfter = postgresCpuMicros(postmaster)
             if (process.env.BENCH_PRINT_STDERR) console.log(stderr.split("\n").filter((l) => l.startsWith("COUNTS") || l.startsWith("BENCH_")).join("\n"))
             const rss = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN) / 1024
             const perNotification = (micros: number) => micros / Math.max(1, stats.uniqueMessages)
@@ -252,6 +293,7 @@ const main = async () => {
               rssMb: rss,
               cpuUs: perNotification(Number(/BENCH_CPU_US=(\d+)/.exec(stderr)?.[1] ?? NaN)),
               fakeCpuUs: perNotification((stats.cpuMicros ?? NaN) - fakeCpuBefore),
+              dbCpuUs: perNotification(dbCpuAfter - dbCpuBefore),
               roundTrips: (xactAfter - xactBefore) / Math.max(1, stats.notifications),
               ...(stats.tokenRequests === undefined ? {} : { tokenRequests: stats.tokenRequests }),
               firstMs: stats.firstNotificationAt === null ? undefined : stats.firstNotificationAt - started,
@@ -306,11 +348,15 @@ const writeResults = (input: {
     const known = xs.filter((x) => !Number.isNaN(x))
     return known.length === 0 ? "n/a" : `${median(known).toFixed(0)} MB`
   }
+  const dbCpu = (r: Result) => {
+    const known = r.runs.flatMap((m) => (m.dbCpuUs === undefined || Number.isNaN(m.dbCpuUs) ? [] : [m.dbCpuUs]))
+    return known.length === 0 || r.runs.some((m) => m.capped) ? "n/a" : String(Math.round(median(known)))
+  }
   const rows = input.results.map((r) => {
     const cli = find(r.n, r.workload, r.latency, "cli")
     const rate = rateOfRuns(r)
     const capped = r.runs.some((m) => m.capped)
-    return `| ${r.n.toLocaleString("en")} | ${r.workload} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${cli === undefined ? "n/a" : (rateOfRuns(cli) / rate).toFixed(2)} | ${mb(r.runs.map((m) => m.rssMb))} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${(r.n / 2).toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${r.runs.some((m) => m.tokenRequests === undefined) ? "n/a" : Math.round(median(r.runs.map((m) => m.tokenRequests!))).toLocaleString("en")} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} | ${r.runs.map((m) => m.firstMs === undefined ? "–" : `${Math.round(m.firstMs)} ms`).join(", ")} |`
+    return `| ${r.n.toLocaleString("en")} | ${r.workload} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${cli === undefined ? "n/a" : (rateOfRuns(cli) / rate).toFixed(2)} | ${mb(r.runs.map((m) => m.rssMb))} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${(r.n / 2).toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${r.runs.some((m) => m.tokenRequests === undefined) ? "n/a" : Math.round(median(r.runs.map((m) => m.tokenRequests!))).toLocaleString("en")} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} | ${dbCpu(r)} | ${r.runs.map((m) => m.firstMs === undefined ? "–" : `${Math.round(m.firstMs)} ms`).join(", ")} |`
   })
   const noOpRows = input.noOps.map((o) =>
     `| ${o.n.toLocaleString("en")} | ${o.workload} | ${(o.wallMs / 1000).toFixed(2)} s | ${Math.round(o.cpuMs)} ms | ${o.exit} |`
@@ -387,13 +433,15 @@ fake received; "token requests" those it answered; "round trips" are database tr
 notification. "CPU µs / notification" is the contender's own CPU time (user + system,
 \`process.resourceUsage()\` at its exit) divided by the notifications: unlike wall time, it does not
 depend on how the two cores are shared with PostgreSQL and the fake. The fake is ${values.fake === "effect" ? "dev/fake-notify.ts (@effect/platform)" : "bench/cheap-notify.mjs (plain node:http)"},
-in its own process; its CPU per notification has its own column. "first" is the time from the
+in its own process; its CPU per notification has its own column, and so has PostgreSQL's (every
+process of the server, from /proc: the backends of the contender's connections, autovacuum, the
+WAL writer; what the job's ledger costs the database, against the script's one UPDATE per page). "first" is the time from the
 contender's start to the fake's first notification. The CLI's time includes adding the todos to
 its ledger; migrations ran before. The CLI runs with the image's \`NODE_OPTIONS=${imageNodeOptions}\`
 (the Dockerfile's, its default settings); cli-uncapped without it; cli-progress with \`--progress 1s\`.
 
-| N | workspaces | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | token requests | CPU µs / notification | fake's CPU µs / notification | first |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| N | workspaces | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | token requests | CPU µs / notification | fake's CPU µs / notification | PostgreSQL's CPU µs / notification | first |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
 Steady state: the CLI again right after its complete run at L = 0 ms, with nothing new (every
