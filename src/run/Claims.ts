@@ -4,7 +4,7 @@
  */
 import { Duration, Effect, Either, Queue } from "effect"
 import type { Feed } from "../lib/Feed.js"
-import { wholeTable } from "../services/TodoRepository.js"
+import { type TablePart, wholeTable } from "../services/TodoRepository.js"
 import type { Batch, Run } from "./Run.js"
 
 /** Tells the claiming loop that a part (or the last) was added. */
@@ -13,20 +13,32 @@ export type PartAdded = Queue.Queue<true>
 export const makePartAdded: Effect.Effect<PartAdded> = Queue.sliding<true>(1)
 
 /**
+ * The parts still to add after one that added `added` todos: as they are, or, when it added none
+ * (the ledger knew its todos: a run with little new), the rest as one part, which the database
+ * anti-joins against the ledger in one pass instead of one per part.
+ */
+export const partsAfter = (added: number, rest: ReadonlyArray<TablePart>): ReadonlyArray<TablePart> =>
+  added > 0 || rest.length <= 1 ? rest : [{ from: rest[0]!.from, to: undefined }]
+
+/**
  * Adds the todos delayed at the run's reference to the ledger, in parts (TodoRepository.tableParts:
- * a small first part, then the rest) so the first notification does not wait for all of it. --fair
+ * a small first part, then growing ones) so that neither the first notification nor the workers
+ * wait for all of it; after a part that added nothing, the rest in one (partsAfter). --fair
  * enqueues in one part: its ranks (one todo of every workspace before a second of any) are
  * computed over what one statement adds. Rows that cannot be read are logged and counted.
  */
 export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
   Effect.gen(function*() {
     const { enqueueing, repository, state } = run
-    const parts = run.options.fair === true ? [wholeTable] : yield* repository.tableParts
+    let parts = run.options.fair === true ? [wholeTable] : yield* repository.tableParts
     enqueueing.of = parts.length
-    for (const part of parts) {
+    while (parts.length > 0) {
       if (state.stopRequested) break
-      const { undecodable } = yield* repository.enqueueDelayed(run.reference, part)
+      const [part, ...rest] = parts as [TablePart, ...Array<TablePart>]
+      const { added, undecodable } = yield* repository.enqueueDelayed(run.reference, part)
+      parts = partsAfter(added, rest)
       enqueueing.added++
+      enqueueing.of = enqueueing.added + parts.length
       for (const row of undecodable) {
         state.counts.skipped++
         yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(

@@ -6,7 +6,7 @@
 import { Clock, Duration, Effect, Layer, Stream } from "effect"
 import { type ClaimedTodo, type DelayedTodo, isDelayed } from "../../src/domain/Todo.js"
 import { DatabaseError } from "../../src/services/DatabaseErrors.js"
-import { type Outcome, type TablePart, TodoRepository, wholeTable } from "../../src/services/TodoRepository.js"
+import { type Outcome, type TablePart, tablePartsOf, TodoRepository, wholeTable } from "../../src/services/TodoRepository.js"
 
 const keyOf = (todo: Pick<DelayedTodo, "workspaceId" | "id" | "dueDate">) => `${todo.workspaceId}/${todo.id}/${todo.dueDate}`
 
@@ -49,11 +49,9 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         }
         return { added, undecodable: [] }
       }),
-    // A "page" of the array is one todo: the first 100, then the rest, as the SQL ledger's
-    // first 64 pages and the rest.
-    tableParts: Effect.sync((): ReadonlyArray<TablePart> =>
-      todos.length <= 200 ? [wholeTable] : [{ from: 0, to: 100 }, { from: 100, to: undefined }]
-    ),
+    // A "page" of the array is one todo: the first 40, then parts 16 times larger, as the SQL
+    // ledger's first 64 pages and the parts after them.
+    tableParts: Effect.sync((): ReadonlyArray<TablePart> => tablePartsOf(todos.length, 40)),
     leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
     pending: (reference) =>
       Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) =>

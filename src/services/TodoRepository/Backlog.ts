@@ -8,7 +8,7 @@ import { safeExcerpt, safeText } from "../../domain/ErrorText.js"
 import { type CalendarDate, ClaimedTodo, DelayedTodo as DelayedTodoSchema } from "../../domain/Todo.js"
 import { regclassName } from "../../lib/TodosTable.js"
 import { failedTo } from "../DatabaseErrors.js"
-import { type TablePart, UndecodableTodo, wholeTable } from "../TodoRepository.js"
+import { type TablePart, tablePartsOf, UndecodableTodo, wholeTable } from "../TodoRepository.js"
 import type { Ledger } from "./Ledger.js"
 
 const decodeTodo = Schema.decodeUnknownEither(DelayedTodoSchema)
@@ -47,10 +47,11 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
             WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
 
   /**
-   * Two parts: the first 64 pages (half a megabyte, a few thousand todos), added in a moment so
-   * the first notification goes out at once, then the rest in one statement, which PostgreSQL
-   * anti-joins against the ledger in one pass (many small parts probed the ledger row by row:
-   * a run with nothing new over 1,000,000 todos took 5.9 s in 47 parts, bench/RESULTS.md).
+   * The first 64 pages (half a megabyte, a few thousand todos), added in a moment so the first
+   * notification goes out at once, then parts 16 times larger each (tablePartsOf). A run that
+   * finds nothing new in a part adds the rest in one statement (run/Claims.ts), which PostgreSQL
+   * anti-joins against the ledger in one pass (many small parts probed the ledger row by row: a
+   * run with nothing new over 1,000,000 todos took 5.9 s in 47 parts, bench/RESULTS.md).
    */
   const firstPartPages = 64
   const tableParts = sql<{ readonly kind: string; readonly pages: number }>`
@@ -58,10 +59,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
     FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`.pipe(
     Effect.map((rows): ReadonlyArray<TablePart> => {
       const { kind, pages } = rows[0] ?? { kind: "", pages: 0 }
-      return kind !== "r" || pages <= firstPartPages * 2
-        ? [wholeTable]
-        // The last part is open-ended: pages added since are read too.
-        : [{ from: 0, to: firstPartPages }, { from: firstPartPages, to: undefined }]
+      return kind !== "r" ? [wholeTable] : tablePartsOf(pages, firstPartPages)
     }),
     Effect.mapError(failedTo("Reading the size of the todos table"))
   )

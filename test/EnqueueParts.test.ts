@@ -1,0 +1,97 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
+import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/domain/Todo.js"
+import { partsAfter } from "../src/run/Claims.js"
+import { NotificationClient } from "../src/services/NotificationClient.js"
+import { type TablePart, tablePartsOf, TodoRepository } from "../src/services/TodoRepository.js"
+import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
+import { inMemoryLedger } from "./support/InMemoryLedger.js"
+
+const backlog = (count: number): ReadonlyArray<DelayedTodo> =>
+  Array.from({ length: count }, (_, i) => ({
+    id: TodoId.make(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`),
+    workspaceId: WorkspaceId.make(`11111111-1111-4111-8111-${String(i % 7).padStart(12, "0")}`),
+    dueDate: CalendarDate.make("2020-01-01")
+  }))
+
+/** Sends that each take 100 ms of the (test) clock. */
+const slowClient = Layer.succeed(
+  NotificationClient,
+  NotificationClient.of({ longestSend: Duration.zero, send: () => Effect.as(Effect.sleep("100 millis"), { retries: 0 }) })
+)
+
+/**
+ * The in-memory ledger (a "page" is one todo: parts of 40, 640, then the rest), each part
+ * taking a quarter of a millisecond per todo to add, as the database's insert is about twenty
+ * times cheaper per todo than a send at this concurrency; it notes the parts it was given.
+ */
+const slowEnqueue = (todos: ReadonlyArray<DelayedTodo>) => {
+  const parts: Array<TablePart> = []
+  const layer = Layer.effect(
+    TodoRepository,
+    Effect.map(TodoRepository, (ledger) =>
+      TodoRepository.of({
+        ...ledger,
+        enqueueDelayed: (reference, part) => {
+          if (part !== undefined) parts.push(part)
+          const size = (part?.to ?? todos.length) - (part?.from ?? 0)
+          return Effect.zipRight(Effect.sleep(Duration.millis(size / 4)), ledger.enqueueDelayed(reference, part))
+        }
+      }))
+  ).pipe(Layer.provide(inMemoryLedger(todos)))
+  return { layer, parts }
+}
+
+const run = Effect.gen(function*() {
+  const fiber = yield* sendDelayNotifications(CalendarDate.make("2022-06-03"), {
+    runId: crypto.randomUUID(),
+    concurrency: 20,
+    batchSize: 50,
+    lease: Duration.minutes(5),
+    retry: defaultRetryPolicy
+  }).pipe(Effect.fork)
+  while (fiber.unsafePoll() === null) yield* TestClock.adjust("50 millis")
+  return yield* Fiber.join(fiber)
+})
+
+describe("the backlog enters the ledger in growing parts", () => {
+  it("parts of a table: the first pages, then sixteen times as many each, the last open-ended", () => {
+    expect(tablePartsOf(128, 64)).toEqual([{ from: 0, to: undefined }])
+    expect(tablePartsOf(900, 64)).toEqual([{ from: 0, to: 64 }, { from: 64, to: undefined }])
+    expect(tablePartsOf(13_500, 64)).toEqual([{ from: 0, to: 64 }, { from: 64, to: 1088 }, { from: 1088, to: undefined }])
+    expect(tablePartsOf(200_000, 64)).toEqual([
+      { from: 0, to: 64 },
+      { from: 64, to: 1088 },
+      { from: 1088, to: 17_472 },
+      { from: 17_472, to: undefined }
+    ])
+    // After a part that added nothing, the rest in one.
+    const rest = [{ from: 64, to: 1088 }, { from: 1088, to: undefined }]
+    expect(partsAfter(5, rest)).toEqual(rest)
+    expect(partsAfter(0, rest)).toEqual([{ from: 64, to: undefined }])
+  })
+
+  it.effect("2,000 new todos: no worker waits while the rest of the backlog is added, each todo sent once", () =>
+    Effect.gen(function*() {
+      const enqueue = slowEnqueue(backlog(2_000))
+      const summary = yield* Effect.provide(run, Layer.merge(enqueue.layer, slowClient))
+      expect(summary.sent).toBe(2_000)
+      expect(enqueue.parts).toEqual([{ from: 0, to: 40 }, { from: 40, to: 680 }, { from: 680, to: undefined }])
+      // The first part (40 todos, 10 ms), then 2,000 sends of 100 ms, 20 at a time, back to back.
+      // With the first part and then the rest (1,960 todos, 490 ms to add), the workers sent the
+      // first 40 in 200 ms and waited 290 ms for the rest.
+      expect(summary.durationMs).toBe(10 + 10_000)
+    }))
+
+  it.scoped("a run with nothing new adds the table in two parts: the first, then the rest in one pass", () =>
+    Effect.gen(function*() {
+      const enqueue = slowEnqueue(backlog(2_000))
+      const services = yield* Layer.build(Layer.merge(enqueue.layer, slowClient))
+      yield* Effect.provide(run, services)
+      enqueue.parts.length = 0
+      const again = yield* Effect.provide(run, services)
+      expect(again.sent).toBe(0)
+      expect(enqueue.parts).toEqual([{ from: 0, to: 40 }, { from: 40, to: undefined }])
+    }))
+})
