@@ -670,9 +670,10 @@ concurrent marking 1.8 %, megamorphic keyed loads 1.8 %, undici's \`_resume\` 1.
 ## Why the CPU and speed targets are missed
 
 The CLI is CPU-bound on two cores shared with PostgreSQL and the fake, so its throughput at
-L = 0 follows its CPU per notification. After item 16 the CPU per notification is 1.2x to 1.6x the
-script's over N/100 workspaces (the 100,000 row's 1.9x is one slow run: cli-progress read 145 µs
-and cli-uncapped 102 µs in the same table) and 1.3x to 1.7x over N/2. What is left, by the
+L = 0 follows its CPU per notification. After item 17 the CPU per notification is 1.25x to 1.54x
+the script's over N/100 workspaces (the 200,000 row's 126 µs is one slow run: cli-progress read
+113 µs and cli-uncapped 108 µs in the same table; 1.33x at 1,000,000) and 1.28x to 1.45x over
+N/2 (1.45x to 1.72x before item 17: claims part by part ask for fewer tokens). What is left, by the
 profile above: garbage collection (2.6x the script's: more of the heap is live, the fibers, the
 batches in hand and the tokens kept, and each scavenge copies it), the start (compiling a 2.7 MB
 bundle and running Effect's and the CLI's modules: 2.6 G instructions against the script's
@@ -719,7 +720,8 @@ tokens under the 64 MB cap made garbage collection a third of the CPU (83 s). Ov
 workspaces a token serves at most two notifications, so the CLI fetches about one token per
 one or two notifications (the fake's CPU column shows the extra requests); that path (a token
 request, its JSON and JWT decoded) is the costliest part of those rows. In this table the
-CLI's peak RSS is 132 to 149 MB in every row, 147 MB at 1,000,000. Turning off pretenuring
+CLI's peak RSS is 132 to 150 MB in every row, 146 MB at 1,000,000 and 147 MB at 200,000 (runs
+outside the table at 200,000 read 130 to 153 MB: the peak comes from that transient, see below). Turning off pretenuring
 (item 16) halved the mark-compacts; the old generation now fills closer to the cap before one
 runs. The process's RSS also has a transient rise of about 30 MB near the end of its first
 second (the V8 heap and Node's external memory do not grow then; memory of a thread's malloc
@@ -747,8 +749,10 @@ a sample of at most 30,000 rows, nothing of the todos table), so that its claims
 
 ## How this table was made
 
-One \`npm run bench -- --large --runs 1\` after item 16 (6aa78a5), the machine otherwise idle;
-the profiles of item 16 were taken right after it on the same machine.
+One \`npm run bench -- --large --runs 1\` after item 17 (aeee83a), the machine otherwise idle;
+the profiles of item 16 were taken right after the table before this one (6aa78a5) on the same
+machine; item 17's figures come from runs outside the table (pg_stat_statements and /proc on a
+database of 200,000 or 1,000,000 todos, the same fake), each step against the build before it.
 
 ## Noise
 
@@ -761,10 +765,15 @@ table (one run per row) supports differences of more than about 20 % only.
 Earlier tables used dev/fake-notify.ts (on @effect/platform's HttpServer) as the notify service;
 on two cores it slowed every contender. The fake is bench/cheap-notify.mjs on plain node:http
 (\`--fake effect\` runs the old one), and each process's own CPU per notification is reported.
-Since the previous table: item 16 (the CLI's CPU per notification at 1,000,000 from 147 to
-92 µs, at 200,000 over N/2 from 351 to 229 µs), and the token requests column. This machine
-was slower during this table than during the previous one (the script's 200,000 run over N/100:
-9.6 s against 7.8 s), so compare the ratios within the table rather than times across tables.
+Since the previous table: item 17 (claims in place, the backlog in growing parts) and the
+columns for PostgreSQL's CPU and the steady state once the ledger is vacuumed. The CLI at
+1,000,000: 60.9 s against 76.8 s, 8,215 notifications/s against 6,509 (0.61x the script against
+0.48x), 76 µs of its own CPU per notification against 92; the first notification 820 ms against
+936; the steady state 1.48 s against 1.92 s. Over N/2 at 200,000: 56,940 token requests
+against 98,589 and 143 µs per notification against 229 (the parts are claimed one after the
+other, so a workspace's todos come closer together). Before, item 16 (the CLI's CPU per
+notification at 1,000,000 from 147 to 92 µs) and the token requests column. Compare the ratios
+within a table rather than times across tables: this machine's speed varies between sessions.
 `
 
 // JSON has no NaN: a figure that could not be measured is null there.
