@@ -147,9 +147,11 @@ const makeHttp = Effect.gen(function*() {
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
 
 
+  // Read once: URL's getters build a new string on every read.
+  const { origin, pathname } = url
   const exchange = (notification: Notification, token: BearerToken) => ({
-    origin: url.origin,
-    path: url.pathname,
+    origin,
+    path: pathname,
     headers: {
       authorization: token.header(),
       "content-type": "application/json",

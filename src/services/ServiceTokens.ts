@@ -112,9 +112,10 @@ const tokensKept = 10_000
 /** Token requests for one workspace that may fail in one run; after that its sends fail at once. */
 const tokenFailuresPerWorkspace = 3
 
+/** A token and until when it is used (epoch milliseconds, by the Clock). */
 interface CachedToken {
   readonly token: BearerToken
-  readonly timeToLive: Duration.Duration
+  readonly until: number
 }
 
 /**
@@ -142,9 +143,10 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
 
       // The query as URLSearchParams writes it, without one per fetch (a fetch per two
       // notifications over N/2 workspaces).
+      const { origin, pathname } = url
       const exchangeOf = (workspaceId: WorkspaceId): Exchange => ({
-        origin: url.origin,
-        path: `${url.pathname}?grant_type=client_credentials&scope=${encodeURIComponent(`workspaceId=${workspaceId}`)}`,
+        origin,
+        path: `${pathname}?grant_type=client_credentials&scope=${encodeURIComponent(`workspaceId=${workspaceId}`)}`,
         headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded;charset=utf-8" },
         body: "",
         deadline
@@ -180,10 +182,11 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           return Effect.fail(failed(workspaceId, "the auth service answered without an access_token", answer.status))
         }
         const expiresAt = tokenExpiry(accessToken)
-        const timeToLive = expiresAt === undefined
-          ? defaultLifetime
-          : Duration.millis(Math.max(0, expiresAt - clock.unsafeCurrentTimeMillis() - Duration.toMillis(expiryMargin)))
-        return Effect.succeed({ token: new BearerToken(accessToken), timeToLive })
+        const now = clock.unsafeCurrentTimeMillis()
+        const until = expiresAt === undefined
+          ? now + Duration.toMillis(defaultLifetime)
+          : Math.max(now, expiresAt - Duration.toMillis(expiryMargin))
+        return Effect.succeed({ token: new BearerToken(accessToken), until })
       }
 
       // The fetch with its debug lines, under a span when traces leave the process.
@@ -227,7 +230,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         })
       // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
       // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.
-      const held = new Map<WorkspaceId, { readonly token: BearerToken; readonly until: number }>()
+      const held = new Map<WorkspaceId, CachedToken>()
       const hold = (workspaceId: WorkspaceId, cached: CachedToken) => {
         if (held.size >= tokensKept) {
           // The oldest quarter at once: deleting one key at a time from a Map's front makes each
@@ -239,7 +242,7 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
             held.delete(key)
           }
         }
-        held.set(workspaceId, { token: cached.token, until: clock.unsafeCurrentTimeMillis() + Duration.toMillis(cached.timeToLive) })
+        held.set(workspaceId, cached)
         return cached.token
       }
 
