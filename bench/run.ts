@@ -429,7 +429,7 @@ const writeResults = (input: {
   const progressOn = find(sizesRun.filter((n) => !isLarge(n)).at(-1)!, "n/100", 0, "cli-progress")
   const progressOff = find(sizesRun.filter((n) => !isLarge(n)).at(-1)!, "n/100", 0, "cli")
   if (progressOn !== undefined && progressOff !== undefined) {
-    targets.push(`- Progress: with a report every second (ten times the default) the CLI spent ${Math.round(cpuOf(progressOn))} µs per notification, against ${Math.round(cpuOf(progressOff))} µs with the default 10 s (N = ${fmt(progressOn.n)}, L = 0 ms; one run each, so within run-to-run noise unless the gap is large).`)
+    targets.push(`- Progress: with a report every second (ten times the default) the CLI spent ${Math.round(cpuOf(progressOn))} µs per notification, against ${Math.round(cpuOf(progressOff))} µs with the default 10 s (N = ${fmt(progressOn.n)}, L = 0 ms; ${progressOn.runs.length === 1 ? "one run each" : `medians of ${progressOn.runs.length} runs each`}, so within run-to-run noise unless the gap is large).`)
   }
   for (const o of input.noOps) {
     const afterVacuum = o.vacuumed === undefined ? "" : `; ${(o.vacuumed.wallMs / 1000).toFixed(2)} s once the ledger was vacuumed${o.n >= 1_000_000 ? ` (${verdict(o.vacuumed.wallMs <= 1300)})` : ""}`
