@@ -698,28 +698,29 @@ concurrent marking 1.8 %, megamorphic keyed loads 1.8 %, undici's \`_resume\` 1.
 
 ## Why the CPU and speed targets are missed
 
-**CPU per notification.** With three runs per row, taken in turns, the CLI's own CPU is 1.07x
-to 1.22x the script's over N/100 workspaces from 100,000 todos up (met); the one-run tables
-before read 1.25x to 1.54x for the same code give or take item 18, which is the noise of single
-runs an hour apart. It is missed at 10,000 todos over N/100 (1.27x), where the job's start (about 0.6 s of
-CPU: compiling a 2.7 MB bundle and running Effect's and the CLI's modules) is spread over 5,000
-notifications, and over N/2 at 100,000 and 200,000 (1.58x): there the CLI asks for a token per notification (the token
-requests column) where the script asks for one per workspace, because the CLI keeps at most
-10,000 tokens and a workspace's two todos are claimed far apart (by due date). Keeping every
-token does not fit the image's 64 MB heap cap (item 18: 4x the CPU in garbage collection); the
-script keeps them all, and its RSS reaches 177 MB there.
+**CPU per notification.** With three runs per row, taken in turns, the CLI's own CPU is 1.07x to
+1.22x the script's over N/100 workspaces from 100,000 todos up (met); the one-run tables before
+read 1.25x to 1.54x for the same code give or take item 18, which is the noise of single runs an
+hour apart. It is missed at 10,000 todos over N/100 (1.27x), where the job's start (about 0.6 s
+of CPU: compiling a 2.7 MB bundle and running Effect's and the CLI's modules) is spread over
+5,000 notifications, and over N/2 at 100,000 and 200,000 (1.58x): there the CLI asks for a token
+per notification (the token requests column) where the script asks for one per workspace,
+because the CLI keeps at most 10,000 tokens and a workspace's two todos are claimed far apart
+(by due date). Keeping every token does not fit the image's 64 MB heap cap (item 18: 4x the CPU
+in garbage collection); the script keeps them all, and its RSS reaches 177 MB there.
 
-**Throughput at L = 0 on these two cores.** Every process is CPU-bound, so the throughput follows
-the CPU that the job, the fake and PostgreSQL spend per notification together. At 200,000 todos
-over N/100 (medians): the CLI 79 + 46 + 65 = 190 µs, the script 74 + 47 + 15 = 136 µs, so the
-CLI can reach about 136 / 190 = 0.72x the script (0.78x measured). At 1,000,000: 74 + 51 + 94 =
-219 µs against 62 + 39 + 16 = 117 µs, 0.53x (0.56x measured). The difference is the ledger:
-PostgreSQL spends 50 to 78 µs more per notification on it than on the script's one UPDATE per
-page (the ledger adds, claims and writes back each todo: that is what makes a todo notified
-once through crashes and overlapping runs); at 1,000,000 the fake also spends 12 µs more (it
-keeps every Idempotency-Key the CLI sends, 500,000 by the end). At 1,000,000 those extras (78 + 12 µs) exceed the script's entire own CPU
-(62 µs): a job that spent no CPU at all would still not reach 1.0x at L = 0 here. The L = 0
-target cannot be met on this machine without giving up the ledger, and the guarantees with it.
+**Throughput at L = 0 on these two cores.** Every process is CPU-bound, so the throughput
+follows the CPU that the job, the fake and PostgreSQL spend per notification together. At
+200,000 todos over N/100 (medians): the CLI 79 + 46 + 65 = 190 µs, the script 74 + 47 + 15 = 136
+µs, so the CLI can reach about 136 / 190 = 0.72x the script (0.78x measured). At 1,000,000: 74 +
+51 + 94 = 219 µs against 62 + 39 + 16 = 117 µs, 0.53x (0.56x measured). The difference is the
+ledger: PostgreSQL spends 50 to 78 µs more per notification on it than on the script's one
+UPDATE per page (the ledger adds, claims and writes back each todo: that is what makes a todo
+notified once through crashes and overlapping runs); at 1,000,000 the fake also spends 12 µs
+more (it keeps every Idempotency-Key the CLI sends, 500,000 by the end). At 1,000,000 those
+extras (78 + 12 µs) exceed the script's entire own CPU (62 µs): a job that spent no CPU at all
+would still not reach 1.0x at L = 0 here. The L = 0 target cannot be met on this machine without
+giving up the ledger, and the guarantees with it.
 
 At L = 20 ms the cores are not the limit. Measured in the processes at 200,000 todos (N/100):
 the fake's answer takes 20.8 ms on average (its timers fire on whole milliseconds), and the
