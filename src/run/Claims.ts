@@ -34,9 +34,8 @@ export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
     enqueueing.of = parts.length
     while (parts.length > 0) {
       if (state.stopRequested) break
-      const [part, ...rest] = parts as [TablePart, ...Array<TablePart>]
-      const { added, undecodable } = yield* repository.enqueueDelayed(run.reference, part)
-      parts = partsAfter(added, rest)
+      const { added, undecodable } = yield* repository.enqueueDelayed(run.reference, parts[0]!)
+      parts = partsAfter(added, parts.slice(1))
       enqueueing.added++
       enqueueing.of = enqueueing.added + parts.length
       for (const row of undecodable) {
