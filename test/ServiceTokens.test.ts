@@ -22,7 +22,7 @@ describe("reading the auth service's answers", () => {
 
 describe("a workspace's token in hand", () => {
   it("goes into the Authorization header, and shows as <redacted> however it is printed or serialized", () => {
-    const token = new BearerToken("eyJ.secret-token.sig")
+    const token = BearerToken.of("eyJ.secret-token.sig")
     expect(token.header()).toBe("Bearer eyJ.secret-token.sig")
     for (const shown of [String(token), `${token}`, JSON.stringify({ token }), inspect(token), inspect({ token }), Object.values(token).join()]) {
       expect(shown).not.toContain("secret-token")

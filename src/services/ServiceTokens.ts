@@ -3,7 +3,7 @@
  * once per workspace and kept until shortly before they expire, concurrent fetches for one
  * workspace shared; the job's own credentials refused is the run's failure, not a todo's.
  */
-import { Config, Context, Data, Duration, Effect, Layer, Redacted } from "effect"
+import { Cause, Config, Context, Data, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { safeExcerpt } from "../domain/ErrorText.js"
 import type { WorkspaceId } from "../domain/Todo.js"
 import { Env } from "../lib/Environment.js"
@@ -11,6 +11,7 @@ import { describeCause } from "../lib/Errors.js"
 import { type Answer, dispatchPost, type Exchange, ExchangeError, HttpDispatcher, maxAnswerBytes, postThen } from "../lib/HttpExchange.js"
 import { logDebugWith } from "../lib/Log.js"
 import { currentTelemetry, unobserved } from "../lib/Telemetry.js"
+import { makeTokenStore } from "../lib/TokenStore.js"
 import { secretConfig } from "../lib/Secrets.js"
 import { requestTimeout, servicesUrl } from "../lib/ServicesConfig.js"
 
@@ -56,8 +57,16 @@ export const tokenExpiry = (jwt: string): number | undefined => {
  */
 export class BearerToken {
   readonly #header: string
-  constructor(token: string) {
-    this.#header = `Bearer ${token}`
+  private constructor(header: string) {
+    this.#header = header
+  }
+  /** The token the auth service gave. */
+  static of(token: string): BearerToken {
+    return new BearerToken(`Bearer ${token}`)
+  }
+  /** A token by its header value, as the token store keeps it. */
+  static ofHeader(header: string): BearerToken {
+    return new BearerToken(header)
   }
   /** `Bearer <token>`, for the Authorization header alone. */
   header(): string {
@@ -102,12 +111,13 @@ export class ClientRejected extends Data.TaggedError("ClientRejected")<{
 }
 
 /**
- * Tokens kept at once (a few MB): a backlog over up to this many workspaces asks for each token
- * once; beyond it the oldest are dropped and fetched again when needed (a million workspaces
- * would otherwise keep a token each, and near the image's heap cap more kept tokens cost more in
- * garbage collection than the fetches they save: bench/RESULTS.md).
+ * Tokens kept at once, and the bytes they may take off the V8 heap (lib/TokenStore): a backlog over
+ * up to this many workspaces asks for each token once (fewer when tokens are longer than 128
+ * bytes); beyond it the oldest are dropped and fetched again when needed. Each kept token also
+ * holds its workspace id and a Map entry on the heap, about 80 bytes: 5 MB at most.
  */
-const tokensKept = 10_000
+const tokensKept = 65_536
+const tokenBytes = 8 * 1024 * 1024
 
 /** Token requests for one workspace that may fail in one run; after that its sends fail at once. */
 const tokenFailuresPerWorkspace = 3
@@ -167,26 +177,26 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
         )
 
       // What an answer of the auth service gives: a token to keep, or why not.
-      const judge = (workspaceId: WorkspaceId, answer: Answer): Effect.Effect<CachedToken, TokenError | ClientRejected> => {
+      const judge = (workspaceId: WorkspaceId, answer: Answer): Exit.Exit<CachedToken, TokenError | ClientRejected> => {
         // The body holds the token: it is never logged, and only a failure's excerpt is kept.
         const body = answer.body
         if (answer.status === 401 || answer.status === 403 || /"invalid_client"/.test(body.slice(0, 4096))) {
-          return Effect.fail(new ClientRejected({ clientId, status: answer.status }))
+          return Exit.fail(new ClientRejected({ clientId, status: answer.status }))
         }
-        if (answer.status < 200 || answer.status >= 300) return Effect.fail(failed(workspaceId, excerpt(body), answer.status))
+        if (answer.status < 200 || answer.status >= 300) return Exit.fail(failed(workspaceId, excerpt(body), answer.status))
         if (answer.truncated) {
-          return Effect.fail(failed(workspaceId, `the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status))
+          return Exit.fail(failed(workspaceId, `the auth service's answer is larger than ${maxAnswerBytes / 1024} KiB`, answer.status))
         }
         const accessToken = accessTokenOf(body)
         if (accessToken === undefined) {
-          return Effect.fail(failed(workspaceId, "the auth service answered without an access_token", answer.status))
+          return Exit.fail(failed(workspaceId, "the auth service answered without an access_token", answer.status))
         }
         const expiresAt = tokenExpiry(accessToken)
         const now = clock.unsafeCurrentTimeMillis()
         const until = expiresAt === undefined
           ? now + Duration.toMillis(defaultLifetime)
           : Math.max(now, expiresAt - Duration.toMillis(expiryMargin))
-        return Effect.succeed({ token: new BearerToken(accessToken), until })
+        return Exit.succeed({ token: BearerToken.of(accessToken), until })
       }
 
       // The fetch with its debug lines, under a span when traces leave the process.
@@ -201,57 +211,58 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           Effect.catchTag("ExchangeError", (error) => Effect.fail(noAnswer(workspaceId, error)))
         ))
 
+      // Tokens in hand, read first on every send. Failed token requests by workspace, and the
+      // last failure: at most a few requests per workspace and run, whatever its backlog (each
+      // later send fails at once with that error).
+      const store = makeTokenStore(tokensKept, tokenBytes)
+      const failures = new Map<WorkspaceId, { count: number; last: TokenError }>()
+
       // Fetches in flight, by workspace, with the sends waiting for each: concurrent sends for
-      // one workspace share one fetch, all resumed with its result as it comes (the token goes
-      // to `held` below, a failure to `failures`). With nothing to log or trace, the fetch is the
-      // exchange alone, tied to no fiber: Effect's Cache, then a Deferred with an onExit per
-      // fetch, and a Schema decode of the answer were most of the CPU of a run over N/2
-      // workspaces, where a token serves one or two notifications (bench/RESULTS.md, item 16).
-      type Waiting = (result: Effect.Effect<CachedToken, TokenError | ClientRejected>) => void
+      // one workspace share one fetch, all resumed with its result as it comes, which is kept
+      // (or counted) once. With nothing to log or trace, the fetch is the exchange alone, tied to
+      // no fiber: Effect's Cache, then a Deferred with an onExit per fetch, and a Schema decode of
+      // the answer were most of the CPU of a run over N/2 workspaces, where a token serves one or
+      // two notifications (bench/RESULTS.md, item 16).
+      type Result = Exit.Exit<BearerToken, TokenError | ClientRejected>
+      type Waiting = (result: Result) => void
       const inFlight = new Map<WorkspaceId, Array<Waiting>>()
+      const settle = (workspaceId: WorkspaceId, waiting: Array<Waiting>, exit: Exit.Exit<CachedToken, TokenError | ClientRejected>) => {
+        inFlight.delete(workspaceId)
+        let result: Result
+        if (Exit.isSuccess(exit)) {
+          store.set(workspaceId, exit.value.token.header(), exit.value.until)
+          result = Exit.succeed(exit.value.token)
+        } else {
+          const error = Cause.failureOption(exit.cause)
+          if (Option.isSome(error) && error.value._tag === "TokenError") {
+            failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error.value })
+          }
+          result = Exit.failCause(exit.cause)
+        }
+        for (const resume of waiting) resume(result)
+      }
       const fetchShared = (workspaceId: WorkspaceId) =>
-        Effect.withFiberRuntime<CachedToken, TokenError | ClientRejected>((fiber) => {
+        Effect.withFiberRuntime<BearerToken, TokenError | ClientRejected>((fiber) => {
           const pending = inFlight.get(workspaceId)
           if (pending !== undefined) return Effect.async((resume) => void pending.push(resume))
           const waiting: Array<Waiting> = []
           inFlight.set(workspaceId, waiting)
-          const settle: Waiting = (result) => {
-            inFlight.delete(workspaceId)
-            for (const resume of waiting) resume(result)
-          }
           if (!unobserved(telemetry, fiber)) {
-            return Effect.onExit(fetchLogged(workspaceId), (exit) => Effect.sync(() => settle(exit)))
+            return fetchLogged(workspaceId).pipe(
+              Effect.onExit((exit) => Effect.sync(() => settle(workspaceId, waiting, exit))),
+              Effect.map((cached) => cached.token)
+            )
           }
           return Effect.async((resume) => {
             waiting.push(resume)
             dispatchPost(dispatcher, exchangeOf(workspaceId), (outcome) =>
-              settle(outcome instanceof ExchangeError ? Effect.fail(noAnswer(workspaceId, outcome)) : judge(workspaceId, outcome)))
+              settle(workspaceId, waiting, outcome instanceof ExchangeError ? Exit.fail(noAnswer(workspaceId, outcome)) : judge(workspaceId, outcome)))
           })
         })
-      // Tokens in hand, read first on every send: a Map lookup where Cache.get (hashing, clock,
-      // several steps) showed in the profile of a run. Oldest dropped first beyond tokensKept.
-      const held = new Map<WorkspaceId, CachedToken>()
-      const hold = (workspaceId: WorkspaceId, cached: CachedToken) => {
-        if (held.size >= tokensKept) {
-          // The oldest quarter at once: deleting one key at a time from a Map's front makes each
-          // next() skip all the keys deleted before it (quadratic; a run over 100,000 workspaces
-          // took twice as long).
-          let drop = tokensKept / 4
-          for (const key of held.keys()) {
-            if (drop-- <= 0) break
-            held.delete(key)
-          }
-        }
-        held.set(workspaceId, cached)
-        return cached.token
-      }
 
-      // Failed token requests by workspace, and the last failure: at most a few requests per
-      // workspace and run, whatever its backlog (each later send fails at once with that error).
-      const failures = new Map<WorkspaceId, { count: number; last: TokenError }>()
       const inHand = (workspaceId: WorkspaceId) => {
-        const kept = held.get(workspaceId)
-        return kept !== undefined && kept.until > clock.unsafeCurrentTimeMillis() ? kept.token : undefined
+        const header = store.get(workspaceId, clock.unsafeCurrentTimeMillis())
+        return header === undefined ? undefined : BearerToken.ofHeader(header)
       }
       const get = (workspaceId: WorkspaceId) =>
         Effect.suspend(() => {
@@ -259,13 +270,9 @@ export class ServiceTokens extends Context.Tag("app/ServiceTokens")<ServiceToken
           if (token !== undefined) return Effect.succeed(token)
           const failed = failures.get(workspaceId)
           if (failed !== undefined && failed.count >= tokenFailuresPerWorkspace) return Effect.fail(failed.last)
-          return fetchShared(workspaceId).pipe(
-            Effect.map((cached) => hold(workspaceId, cached)),
-            Effect.tapErrorTag("TokenError", (error) =>
-              Effect.sync(() => failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error })))
-          )
+          return fetchShared(workspaceId)
         })
-      const invalidate = (workspaceId: WorkspaceId) => Effect.sync(() => void held.delete(workspaceId))
+      const invalidate = (workspaceId: WorkspaceId) => Effect.sync(() => store.delete(workspaceId))
 
       return ServiceTokens.of({ get, inHand, invalidate })
     })

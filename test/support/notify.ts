@@ -2,6 +2,7 @@ import { ConfigProvider, Effect, Layer, TestServices } from "effect"
 import { type FakeNotifyOptions, serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
 import { HttpLive } from "../../src/layers/HttpLive.js"
 import { NotificationClient } from "../../src/services/NotificationClient.js"
+import { ServiceTokens } from "../../src/services/ServiceTokens.js"
 
 export const clientId = "todos"
 export const clientSecret = "test-secret-Zq81"
@@ -13,6 +14,12 @@ export const servicesEnv = (url: string) => ({ SERVICES_URL: url, CLIENT_ID: cli
 export const liveClientLayer = (url: string, env: Record<string, string> = {}) => {
   const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...servicesEnv(url), ...env }))))
   return NotificationClient.layer.pipe(Layer.provide(Layer.provide(HttpLive, config)), Layer.provide(config))
+}
+
+/** The live ServiceTokens (the auth service's side of the client) configured for the fake at `url`. */
+export const liveTokensLayer = (url: string) => {
+  const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(servicesEnv(url)))))
+  return ServiceTokens.layer.pipe(Layer.provide(Layer.provide(HttpLive, config)), Layer.provide(config))
 }
 
 /** A fake notify service on a free port for the scope, and the live client configured for it. */
