@@ -828,9 +828,9 @@ their ratios moved within the noise (1.19x at 1,000,000, 1.20x before; 1.24x at 
 before; 0.92x at 200,000, where the script had a slow run). The first notification at 1,000,000
 went out within 844 ms in every run (median 779 ms); in the table before one run of three took
 1,115 ms, during a slow spell of the machine. The CLI at 1,000,000: 62.7 s (69.1 s before).
-cli-progress reads 9 to 12 % above cli in this table (0 to 6 % in the one before), and so does
-cli-uncapped, which reports no progress and usually costs less than cli (8 to 14 % above it
-here): the runs that follow cli in a round were slower this time, not the progress line.
+cli-progress reads 9 to 13 % above cli in this table (-1 to 6 % in the one before), and
+cli-uncapped, which reports no progress and cost less than cli in the table before, 2 to 14 %
+above it: the runs that follow cli in a round were slower this time, not the progress line.
 Before, item 18 and three runs per row (the ratios over N/100 from 1.25x to 1.54x in single
 runs to 1.07x to 1.22x), item 17 (claims in place, the backlog in growing parts: the CLI at
 1,000,000 from 76.8 s to 60.9 s) and item 16 (its CPU per notification there from 147 to 92 µs).
