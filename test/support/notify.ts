@@ -10,17 +10,17 @@ export const clientSecret = "test-secret-Zq81"
 /** The services' environment for a fake at `url`. */
 export const servicesEnv = (url: string) => ({ SERVICES_URL: url, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret })
 
-/** The live NotificationClient (undici, keep-alive) configured for the fake at `url`; `env` adds NOTIFY_* settings. */
-export const liveClientLayer = (url: string, env: Record<string, string> = {}) => {
+/** The services' environment for the fake at `url` (and `env`) as the config, for a live layer and its HTTP. */
+const configured = <A, E>(layer: Layer.Layer<A, E, Layer.Layer.Success<typeof HttpLive>>, url: string, env: Record<string, string>) => {
   const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...servicesEnv(url), ...env }))))
-  return NotificationClient.layer.pipe(Layer.provide(Layer.provide(HttpLive, config)), Layer.provide(config))
+  return layer.pipe(Layer.provide(Layer.provide(HttpLive, config)), Layer.provide(config))
 }
 
+/** The live NotificationClient (undici, keep-alive) configured for the fake at `url`; `env` adds NOTIFY_* settings. */
+export const liveClientLayer = (url: string, env: Record<string, string> = {}) => configured(NotificationClient.layer, url, env)
+
 /** The live ServiceTokens (the auth service's side of the client) configured for the fake at `url`. */
-export const liveTokensLayer = (url: string) => {
-  const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(servicesEnv(url)))))
-  return ServiceTokens.layer.pipe(Layer.provide(Layer.provide(HttpLive, config)), Layer.provide(config))
-}
+export const liveTokensLayer = (url: string) => configured(ServiceTokens.layer, url, {})
 
 /** A fake notify service on a free port for the scope, and the live client configured for it. */
 export const fakeAndClient = (options: FakeNotifyOptions = {}, env: Record<string, string> = {}) =>
