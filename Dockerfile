@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The cron container: `docker build -t registry.example.com/delay-notifications:0.1.0 .`
 # Stages: build (npm ci and the bundle), dev-services (the fake notify service, for compose.yaml
-# only), runtime (Node and dist/main.js, nothing else; the default target).
+# only), runtime (Node and dist/: the job, its loader and its code cache; the default target).
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -25,7 +25,11 @@ FROM node:20-bookworm-slim AS runtime
 # whatever the backlog (bench/RESULTS.md).
 ENV NODE_ENV=production NODE_OPTIONS="--max-old-space-size=64"
 WORKDIR /app
-COPY --from=build /app/dist/main.js ./dist/main.js
+COPY --from=build /app/dist/main.js /app/dist/job.cjs ./dist/
+# V8's code cache of the job, made here under this stage's NODE_OPTIONS: V8 uses a cache only
+# under the flags it was made with. A start then reads the compiled code instead of compiling the
+# bundle, about 0.15 s of CPU less per run (src/boot.ts; bench/RESULTS.md, item 20).
+RUN DELAY_NOTIFICATIONS_WRITE_CODE_CACHE=1 node dist/main.js --help > /dev/null
 # The image's `node` user, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
 ENTRYPOINT ["node", "dist/main.js"]

@@ -20,6 +20,8 @@ const { values: flags } = parseArgs({
 
 const root = path.resolve(import.meta.dirname, "..")
 const main = path.join(root, "dist", "main.js")
+/** What `npm run build` writes: the loader and the job it starts. */
+const built = [main, path.join(root, "dist", "job.cjs")]
 
 const newestSource = (dir: string): number =>
   readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
@@ -36,8 +38,9 @@ const run = (command: string, args: Array<string>, env: Record<string, string> =
   })
 
 const buildIfNeeded = Effect.gen(function*() {
-  if (existsSync(main) && statSync(main).mtimeMs >= newestSource(path.join(root, "src"))) return
-  yield* Console.log("Building dist/main.js ...")
+  const newest = newestSource(path.join(root, "src"))
+  if (built.every((file) => existsSync(file) && statSync(file).mtimeMs >= newest)) return
+  yield* Console.log("Building dist/ ...")
   const code = yield* run("npm", ["run", "--silent", "build"])
   if (code !== 0) return yield* Effect.dieMessage(`The build failed (exit ${code})`)
 })

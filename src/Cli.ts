@@ -12,6 +12,7 @@ import { scheduleCommand, sendCommand } from "./cli/Send.js"
 import { ExitCode } from "./ExitCode.js"
 import type { AppLayers } from "./layers/AppLayers.js"
 import { LogLevelLive } from "./layers/Logging.js"
+import { codeCacheStatus } from "./lib/CodeCache.js"
 import { environmentHelp } from "./lib/Environment.js"
 import { describeCause, describeConfigError } from "./lib/Errors.js"
 import type { Shutdown } from "./services/Shutdown.js"
@@ -58,7 +59,12 @@ export const runCli = (
   const commands = subcommands(layers)
   // @effect/cli has printed the one-line reason; add the usage and where to read more.
   const printUsage = Console.error(`Usage:\n${usageLines(commands)}\nRun with --help for details.`)
-  return Command.run(rootCommand(commands), { name: "delay-notifications", version: packageJson.version })(argv).pipe(
+  // Whether the start read V8's compiled code or compiled the bundle (src/boot.ts).
+  const started = Effect.logDebug("Started.").pipe(Effect.annotateLogs({ codeCache: codeCacheStatus() }))
+  return Effect.zipRight(
+    started,
+    Command.run(rootCommand(commands), { name: "delay-notifications", version: packageJson.version })(argv)
+  ).pipe(
     Effect.provide(LogLevelLive),
     Effect.as(ExitCode.Success),
     Effect.catchAll((error): Effect.Effect<ExitCode> =>

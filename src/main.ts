@@ -1,5 +1,5 @@
 /**
- * The entry point of dist/main.js: runs the command line on the production layers with Node's
+ * The job's entry (dist/job.cjs, started by dist/main.js: src/boot.ts): runs the command line on the production layers with Node's
  * context, signals going to Shutdown, and exits with the code the command chose (a run stopped
  * by a signal exits 130/143, never 0); a crash outside any run is one line and exit 1.
  */

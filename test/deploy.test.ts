@@ -20,7 +20,10 @@ describe("the container and its manifests", () => {
   it("the Dockerfile's runtime stage holds only Node and dist/, runs as a non-root user, and runs the job by default", () => {
     expect(runtime.name).toBe("runtime")
     expect(runtime.from).toMatch(/^node:20/)
-    expect(runtime.copies).toEqual([{ from: "build", sources: ["/app/dist/main.js"], target: "./dist/main.js" }])
+    expect(runtime.copies).toEqual([{ from: "build", sources: ["/app/dist/main.js", "/app/dist/job.cjs"], target: "./dist/" }])
+    // The code cache is made in this stage, under its own NODE_OPTIONS (V8 refuses it under others).
+    expect(runtime.env.NODE_OPTIONS).toBe("--max-old-space-size=64")
+    expect(runtime.runs).toEqual(["DELAY_NOTIFICATIONS_WRITE_CODE_CACHE=1 node dist/main.js --help > /dev/null"])
     expect(runtime.user).toMatch(/^[1-9]\d*(:\d+)?$/) // numeric, so runAsNonRoot can check it
     expect(runtime.entrypoint).toEqual(["node", "dist/main.js"])
     expect(runtime.cmd).toEqual(["send-delay-notifications", "--now"])
@@ -103,7 +106,7 @@ describe("the container and its manifests", () => {
 
 describe("the built job", () => {
   it("holds no test double: the in-memory ledger and the recording client live in test/support only", () => {
-    const bundle = readFileSync(path.join(root, "dist/main.js"), "utf8")
+    const bundle = readFileSync(path.join(root, "dist/main.js"), "utf8") + readFileSync(path.join(root, "dist/job.cjs"), "utf8")
     for (const name of ["test/SentNotifications", "SentNotifications", "makeInMemory", "fromTodos", "testLayer", "inMemoryLedger", "failingLedger", "testClientLayer"]) {
       expect(bundle.includes(name), name).toBe(false)
     }

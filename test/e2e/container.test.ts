@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Effect, TestServices } from "effect"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -14,7 +14,11 @@ import type { ProcessResult } from "../support/process.js"
 const runtime = dockerfileStages().at(-1)!
 const compose = yamlDocuments().find((d) => d.file === "compose.yaml")!.document
 
-/** An empty folder holding exactly what the runtime stage copies from the build stage (our dist/). */
+/**
+ * An empty folder holding exactly what the runtime stage copies from the build stage (our dist/),
+ * after the stage's RUN instructions ran in it, as root and with the stage's ENV, as they do in
+ * `docker build`.
+ */
 const imageFolder = () => {
   const folder = mkdtempSync(path.join(tmpdir(), "image-"))
   chmodSync(folder, 0o755) // readable by user 1000, writable by root alone
@@ -22,10 +26,14 @@ const imageFolder = () => {
   for (const copy of runtime.copies) {
     expect(copy.from).toBe("build")
     for (const source of copy.sources) {
-      const target = path.join(folder, path.relative(workdir, path.resolve(workdir, copy.target)))
+      const into = path.join(folder, path.relative(workdir, path.resolve(workdir, copy.target)))
+      const target = copy.target.endsWith("/") ? path.join(into, path.basename(source)) : into
       mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 })
       copyFileSync(path.join(root, path.relative(workdir, source)), target)
     }
+  }
+  for (const run of runtime.runs) {
+    execFileSync("sh", ["-c", run], { cwd: folder, env: { PATH: process.env.PATH ?? "", ...runtime.env }, stdio: ["ignore", "ignore", "inherit"] })
   }
   return folder
 }
@@ -38,7 +46,7 @@ const runImage = (folder: string, env: Record<string, string>, args = runtime.cm
     expect(command).toBe("node")
     const child = spawn(process.execPath, [...entrypointArgs, ...args], {
       cwd: folder,
-      env: { PATH: process.env.PATH ?? "", ...env },
+      env: { PATH: process.env.PATH ?? "", ...runtime.env, ...env },
       ...(process.getuid?.() === 0 ? { uid: uid!, gid: gid ?? uid! } : {}),
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -61,7 +69,10 @@ describe("the container's contents run a real job", () => {
     it.scoped("dist/ alone, in an empty folder, as the image's non-root user, with compose's settings: migrate, then the default command", () =>
       Effect.gen(function*() {
         const folder = imageFolder()
-        expect(readdirSync(folder, { recursive: true })).toEqual(["dist", path.join("dist", "main.js")])
+        const cache = readdirSync(path.join(folder, "dist")).filter((file) => file.endsWith(".cache"))
+        expect(cache).toHaveLength(1)
+        expect(readdirSync(folder, { recursive: true }).sort())
+          .toEqual(["dist", ...["job.cjs", "main.js", cache[0]!].map((file) => path.join("dist", file))].sort())
         for (let dir = folder; dir !== path.dirname(dir); dir = path.dirname(dir)) {
           expect(existsSync(path.join(dir, "node_modules"))).toBe(false)
         }
@@ -87,8 +98,10 @@ describe("the container's contents run a real job", () => {
         const migrated = yield* Effect.promise(() => runImage(folder, env, compose.services.migrate.command))
         expect(migrated.stderr).toBe("")
         expect(migrated.code).toBe(0)
-        const ran = yield* Effect.promise(() => runImage(folder, env))
+        const ran = yield* Effect.promise(() => runImage(folder, { ...env, LOG_LEVEL: "debug" }))
         expect(ran.code).toBe(0)
+        // The image's start reads the code cache its build made.
+        expect(ran.stdout + ran.stderr).toMatch(/Started\.\n\s+codeCache: used\n/)
         const today = DateTime.formatIsoDateUtc(yield* TestServices.provideLive(DateTime.now)) // the process's clock is real
         const delayed = seedTodos.filter((todo) => todo.dueDate <= today)
         expect(delayed.length).toBeGreaterThan(0)

@@ -10,13 +10,19 @@ export interface Stage {
   readonly workdir: string | undefined
   readonly user: string | undefined
   readonly copies: ReadonlyArray<{ readonly from: string | undefined; readonly sources: ReadonlyArray<string>; readonly target: string }>
+  /** ENV, as the stage's later instructions and its container see it. */
+  readonly env: Readonly<Record<string, string>>
+  /** Shell-form RUN instructions, in order. */
+  readonly runs: ReadonlyArray<string>
   readonly entrypoint: ReadonlyArray<string> | undefined
   readonly cmd: ReadonlyArray<string> | undefined
 }
 
 /** The stages of the Dockerfile, with what each copies and runs (JSON-form ENTRYPOINT/CMD only). */
 export const dockerfileStages = (): ReadonlyArray<Stage> => {
-  const stages: Array<{ -readonly [K in keyof Stage]: Stage[K] } & { copies: Array<Stage["copies"][number]> }> = []
+  const stages: Array<
+    { -readonly [K in keyof Stage]: Stage[K] } & { copies: Array<Stage["copies"][number]>; env: Record<string, string>; runs: Array<string> }
+  > = []
   const lines = readFileSync(path.join(root, "Dockerfile"), "utf8").split("\n").map((l) => l.trim())
   for (const line of lines.filter((l) => l !== "" && !l.startsWith("#"))) {
     const [instruction, ...rest] = line.split(/\s+/)
@@ -25,7 +31,17 @@ export const dockerfileStages = (): ReadonlyArray<Stage> => {
     switch (instruction!.toUpperCase()) {
       case "FROM": {
         const [from, , name] = rest
-        stages.push({ name: name ?? String(stages.length), from: from!, workdir: undefined, user: undefined, copies: [], entrypoint: undefined, cmd: undefined })
+        stages.push({
+          name: name ?? String(stages.length),
+          from: from!,
+          workdir: undefined,
+          user: undefined,
+          copies: [],
+          env: {},
+          runs: [],
+          entrypoint: undefined,
+          cmd: undefined
+        })
         break
       }
       case "WORKDIR":
@@ -40,6 +56,12 @@ export const dockerfileStages = (): ReadonlyArray<Stage> => {
         stage!.copies.push({ from: fromFlag?.slice("--from=".length), sources: paths.slice(0, -1), target: paths.at(-1)! })
         break
       }
+      case "ENV":
+        for (const [, key, quoted, bare] of args.matchAll(/(\w+)=(?:"([^"]*)"|(\S+))/g)) stage!.env[key!] = quoted ?? bare!
+        break
+      case "RUN":
+        stage!.runs.push(args)
+        break
       case "ENTRYPOINT":
         stage!.entrypoint = JSON.parse(args)
         break
