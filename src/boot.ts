@@ -27,19 +27,11 @@ const digestLength = 20
 
 const fail = (reason: string): never => {
   process.stderr.write(`Unexpected failure. Aborting job... ${reason}\n`)
-  process.exit(1)
+  return process.exit(1)
 }
 
 const dist = path.dirname(fileURLToPath(import.meta.url))
 const job = path.join(dist, "job.cjs")
-
-let bytes: Buffer
-try {
-  bytes = readFileSync(job)
-} catch (error) {
-  fail(`cannot read ${job} (${(error as NodeJS.ErrnoException).code ?? "error"}): the build is incomplete, run npm run build`)
-}
-const digest = createHash("sha1").update(bytes!).digest()
 
 /**
  * One cache per V8 version, V8 flags and CPU features, which V8 sums up in this tag: it refuses a
@@ -47,21 +39,36 @@ const digest = createHash("sha1").update(bytes!).digest()
  */
 const cacheFile = path.join(dist, `job-${cachedDataVersionTag().toString(16)}.cache`)
 
-let cached: Buffer | undefined
-let status: CodeCacheStatus = "missing"
-try {
-  const file = readFileSync(cacheFile)
-  if (file.subarray(0, digestLength).equals(digest)) cached = file.subarray(digestLength)
-  else status = "stale"
-} catch {
-  // No cache for these flags (or unreadable): compiled at start.
+/**
+ * The job compiled, from the cache when it fits. The file's bytes and the cache's (about 5 MB
+ * outside the V8 heap) are let go once V8 has the script: only the source stays, as V8 keeps it.
+ */
+const compile = () => {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(job)
+  } catch (error) {
+    return fail(`cannot read ${job} (${(error as NodeJS.ErrnoException).code ?? "error"}): the build is incomplete, run npm run build`)
+  }
+  const digest = createHash("sha1").update(bytes).digest()
+  let cached: Buffer | undefined
+  let status: CodeCacheStatus = "missing"
+  try {
+    const file = readFileSync(cacheFile)
+    if (file.subarray(0, digestLength).equals(digest)) cached = file.subarray(digestLength)
+    else status = "stale"
+  } catch {
+    // No cache for these flags (or unreadable): compiled at start.
+  }
+  // As Node wraps a CommonJS module.
+  const wrapped = `(function (exports, require, module, __filename, __dirname) { ${bytes.toString("utf8")}\n});`
+  const script = new Script(wrapped, { filename: job, ...(cached ? { cachedData: cached } : {}) })
+  if (cached) status = script.cachedDataRejected === true ? "rejected" : "used"
+  setCodeCacheStatus(status)
+  return { script, digest }
 }
 
-/** As Node wraps a CommonJS module. */
-const wrapped = `(function (exports, require, module, __filename, __dirname) { ${bytes!.toString("utf8")}\n});`
-const script = new Script(wrapped, { filename: job, ...(cached ? { cachedData: cached } : {}) })
-if (cached) status = script.cachedDataRejected === true ? "rejected" : "used"
-setCodeCacheStatus(status)
+const { digest, script } = compile()
 
 if (process.env.DELAY_NOTIFICATIONS_WRITE_CODE_CACHE === "1") {
   // At exit the cache also holds the functions compiled while the command ran.
