@@ -21,7 +21,7 @@ CMD ["npx", "tsx", "dev/fake-notify.ts", "--host", "0.0.0.0", "--port", "3001"]
 
 FROM node:20-bookworm-slim AS runtime
 # A V8 heap cap: the job's live heap is flat (100,000 todos in a 48 MB heap in the tests), but
-# without a cap V8 lets garbage grow to 200 MB of RSS; with it a run stays near 150 MB
+# without a cap V8 lets garbage grow to 200 MB of RSS; with it a run stays below 140 MB
 # whatever the backlog (bench/RESULTS.md).
 ENV NODE_ENV=production NODE_OPTIONS="--max-old-space-size=64"
 WORKDIR /app
