@@ -6,7 +6,7 @@
 //   running `--help` once under each (src/boot.ts says how; the Dockerfile makes its own).
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
-import { readdirSync, rmSync } from "node:fs"
+import { mkdirSync, readdirSync, rmSync } from "node:fs"
 import path from "node:path"
 
 const common = {
@@ -18,8 +18,10 @@ const common = {
   logLevel: "warning"
 }
 
-for (const file of readdirSync("dist", { withFileTypes: true }).filter((f) => f.name.endsWith(".cache"))) {
-  rmSync(path.join("dist", file.name))
+// Caches of an earlier build would only be refused (src/boot.ts); main.js has no map of its own now.
+mkdirSync("dist", { recursive: true })
+for (const name of readdirSync("dist").filter((name) => name.endsWith(".cache") || name === "main.js.map")) {
+  rmSync(path.join("dist", name))
 }
 
 await build({
