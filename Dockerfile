@@ -28,7 +28,7 @@ WORKDIR /app
 COPY --from=build /app/dist/main.js /app/dist/job.cjs ./dist/
 # V8's code cache of the job, made here under this stage's NODE_OPTIONS: V8 uses a cache only
 # under the flags it was made with. A start then reads the compiled code instead of compiling the
-# bundle, about 0.15 s of CPU less per run (src/boot.ts; bench/RESULTS.md, item 20).
+# bundle, about 0.2 s of CPU less per run (src/boot.ts; bench/RESULTS.md, item 20).
 RUN DELAY_NOTIFICATIONS_WRITE_CODE_CACHE=1 node dist/main.js --help > /dev/null
 # The image's `node` user, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000

@@ -1,7 +1,8 @@
 /**
- * The job's entry (dist/job.cjs, started by dist/main.js: src/boot.ts): runs the command line on the production layers with Node's
- * context, signals going to Shutdown, and exits with the code the command chose (a run stopped
- * by a signal exits 130/143, never 0); a crash outside any run is one line and exit 1.
+ * The job's entry (bundled as dist/job.cjs, which dist/main.js starts: src/boot.ts): runs the
+ * command line on the production layers with Node's context, signals going to Shutdown, and
+ * exits with the code the command chose (a run stopped by a signal exits 130/143, never 0); a
+ * crash outside any run is one line and exit 1.
  */
 // First: V8 settings that apply to everything after (see the module).
 import "./lib/HeapTuning.js"

@@ -4,7 +4,7 @@
  */
 
 /**
- * - used: V8 took the compiled code from the cache made for this dist/job.cjs, Node and flags;
+ * - used: V8 took the compiled code from the cache made for this dist/job.cjs, V8 and flags;
  * - missing: no cache for this V8 and its flags (NODE_OPTIONS' heap flags, for one);
  * - stale: the cache was made for another dist/job.cjs (V8 itself compares only the lengths);
  * - rejected: V8 refused it (another V8 version or other V8 flags);
