@@ -6,7 +6,7 @@
 //   running `--help` once under each (src/boot.ts says how; the Dockerfile makes its own).
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
-import { mkdirSync, readdirSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import path from "node:path"
 
 const common = {
@@ -42,9 +42,13 @@ await build({
   banner: { js: "#!/usr/bin/env node" }
 })
 
-// The image's NODE_OPTIONS (Dockerfile, deploy/configmap.yaml), so that the benchmark and a
-// local run with the image's settings start from the cache too.
-for (const nodeOptions of ["", "--max-old-space-size=64"]) {
+// And under the image's NODE_OPTIONS, read from the Dockerfile as bench/run.ts reads it, so that
+// the benchmark and a local run with the image's settings start from the cache too. The
+// Dockerfile's build stage has no Dockerfile: its runtime stage makes that cache itself.
+const imageNodeOptions = existsSync("Dockerfile")
+  ? /NODE_OPTIONS="([^"]*)"/.exec(readFileSync("Dockerfile", "utf8"))?.[1]
+  : undefined
+for (const nodeOptions of ["", ...(imageNodeOptions ? [imageNodeOptions] : [])]) {
   const { NODE_OPTIONS: _, ...env } = process.env
   execFileSync(process.execPath, ["dist/main.js", "--help"], {
     env: { ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), DELAY_NOTIFICATIONS_WRITE_CODE_CACHE: "1", NO_COLOR: "1" },

@@ -2,10 +2,9 @@
  * The job's entry (bundled as dist/job.cjs, which dist/main.js starts: src/boot.ts): runs the
  * command line on the production layers with Node's context, signals going to Shutdown, and
  * exits with the code the command chose (a run stopped by a signal exits 130/143, never 0); a
- * crash outside any run is one line and exit 1.
+ * crash outside any run is one line and exit 1. V8's settings (src/lib/HeapTuning.ts) are the
+ * loader's, set before this bundle is compiled.
  */
-// First: V8 settings that apply to everything after (see the module).
-import "./lib/HeapTuning.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import { ExitCode, runCli } from "./Cli.js"
