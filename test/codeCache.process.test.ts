@@ -2,9 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { distMain, runBuilt } from "./support/process.js"
-
-const stackTrace = /^\s+at .+\(.*:\d+:\d+\)$/m
+import { distMain, runBuilt, stackTraceLine } from "./support/process.js"
 
 /** dist/ as the image's build stage leaves it: the loader and the job, no code cache yet. */
 const bareDist = () => {
@@ -92,7 +90,7 @@ describe("the built job's start from V8's code cache (dist/main.js)", () => {
     expect(result.stderr).toBe(
       `Unexpected failure. Aborting job... cannot read ${path.join(dist, "job.cjs")} (ENOENT): the build is incomplete, run npm run build\n`
     )
-    expect(result.stderr).not.toMatch(stackTrace)
+    expect(result.stderr).not.toMatch(stackTraceLine)
     expect(result.stdout).toBe("")
   })
 })

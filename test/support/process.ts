@@ -5,6 +5,9 @@ import * as path from "node:path"
 
 export const distMain = path.resolve(import.meta.dirname, "../../dist/main.js")
 
+/** A line of a JavaScript stack trace (`at fn (file:1:2)` or `at file:1:2`): never in what the CLI prints. */
+export const stackTraceLine = /^\s+at (?:.+ \()?\S+:\d+:\d+\)?$/m
+
 export interface ProcessResult {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
