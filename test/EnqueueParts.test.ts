@@ -28,6 +28,7 @@ const slowClient = Layer.succeed(
  */
 const slowEnqueue = (todos: ReadonlyArray<DelayedTodo>) => {
   const parts: Array<TablePart> = []
+  const located: Array<number> = []
   const layer = Layer.effect(
     TodoRepository,
     Effect.map(TodoRepository, (ledger) =>
@@ -37,14 +38,18 @@ const slowEnqueue = (todos: ReadonlyArray<DelayedTodo>) => {
           if (part !== undefined) parts.push(part)
           const size = (part?.to ?? todos.length) - (part?.from ?? 0)
           return Effect.zipRight(Effect.sleep(Duration.millis(size / 4)), ledger.enqueueDelayed(reference, part))
+        },
+        partsWithNew: (reference, from) => {
+          located.push(from)
+          return ledger.partsWithNew(reference, from)
         }
       }))
   ).pipe(Layer.provide(inMemoryLedger(todos)))
-  return { layer, parts }
+  return { layer, parts, located }
 }
 
-const run = Effect.gen(function*() {
-  const fiber = yield* sendDelayNotifications(CalendarDate.make("2022-06-03"), {
+const runAt = (reference: string) => Effect.gen(function*() {
+  const fiber = yield* sendDelayNotifications(CalendarDate.make(reference), {
     runId: crypto.randomUUID(),
     concurrency: 20,
     batchSize: 50,
@@ -54,6 +59,8 @@ const run = Effect.gen(function*() {
   while (fiber.unsafePoll() === null) yield* TestClock.adjust("50 millis")
   return yield* Fiber.join(fiber)
 })
+
+const run = runAt("2022-06-03")
 
 describe("the backlog enters the ledger in growing parts", () => {
   it("parts of a table: the first pages, then sixteen times as many each, the last open-ended", () => {
@@ -66,7 +73,14 @@ describe("the backlog enters the ledger in growing parts", () => {
       { from: 1088, to: 17_472 },
       { from: 17_472, to: undefined }
     ])
-    // After a part that added nothing, the rest in one.
+    // From a page on (where todos the ledger does not know start).
+    expect(tablePartsOf(13_500, 64, 16, 5_000)).toEqual([
+      { from: 5_000, to: 5_064 },
+      { from: 5_064, to: 6_088 },
+      { from: 6_088, to: undefined }
+    ])
+    expect(tablePartsOf(5_100, 64, 16, 5_000)).toEqual([{ from: 5_000, to: undefined }])
+    // After a part that added nothing (once the parts start where new todos do), the rest in one.
     const rest = [{ from: 64, to: 1088 }, { from: 1088, to: undefined }]
     expect(partsAfter(5, rest)).toEqual(rest)
     expect(partsAfter(0, rest)).toEqual([{ from: 64, to: undefined }])
@@ -84,7 +98,29 @@ describe("the backlog enters the ledger in growing parts", () => {
       expect(summary.durationMs).toBe(10 + 10_000)
     }))
 
-  it.scoped("a run with nothing new adds the table in two parts: the first, then the rest in one pass", () =>
+  it.scoped("todos known in the first pages, new ones after them: they are added from where they start, not as the rest in one", () =>
+    Effect.gen(function*() {
+      // The first 1,000 todos were due and sent by an earlier run; the next 1,000 became due since.
+      const todos = [...backlog(1_000), ...backlog(2_000).slice(1_000).map((todo) => ({ ...todo, dueDate: CalendarDate.make("2022-07-01") }))]
+      const enqueue = slowEnqueue(todos)
+      const services = yield* Layer.build(Layer.merge(enqueue.layer, slowClient))
+      expect((yield* Effect.provide(run, services)).sent).toBe(1_000)
+      enqueue.parts.length = 0
+      const later = yield* Effect.provide(runAt("2022-08-01"), services)
+      expect(later.sent).toBe(1_000)
+      // The first part added nothing; one read of the rest found where the new todos start, and
+      // they went in growing parts from there: the first notification waited for 40 of them, not
+      // for the 1,960 todos after the first part (which the whole rest in one statement meant).
+      expect(enqueue.parts).toEqual([
+        { from: 0, to: 40 },
+        { from: 1_000, to: 1_040 },
+        { from: 1_040, to: 1_680 },
+        { from: 1_680, to: undefined }
+      ])
+      expect(enqueue.located).toEqual([40])
+    }))
+
+  it.scoped("a run with nothing new reads the table twice: the first part, then one read of the rest that adds nothing", () =>
     Effect.gen(function*() {
       const enqueue = slowEnqueue(backlog(2_000))
       const services = yield* Layer.build(Layer.merge(enqueue.layer, slowClient))
@@ -92,6 +128,7 @@ describe("the backlog enters the ledger in growing parts", () => {
       enqueue.parts.length = 0
       const again = yield* Effect.provide(run, services)
       expect(again.sent).toBe(0)
-      expect(enqueue.parts).toEqual([{ from: 0, to: 40 }, { from: 40, to: undefined }])
+      expect(enqueue.parts).toEqual([{ from: 0, to: 40 }])
+      expect(enqueue.located).toEqual([40])
     }))
 })

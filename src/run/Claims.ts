@@ -23,19 +23,30 @@ export const partsAfter = (added: number, rest: ReadonlyArray<TablePart>): Reado
 /**
  * Adds the todos delayed at the run's reference to the ledger, in parts (TodoRepository.tableParts:
  * a small first part, then growing ones) so that neither the first notification nor the workers
- * wait for all of it; after a part that added nothing, the rest in one (partsAfter). --fair
- * enqueues in one part: its ranks (one todo of every workspace before a second of any) are
- * computed over what one statement adds. Rows that cannot be read are logged and counted.
+ * wait for all of it. When a part adds nothing (its todos known, as the oldest pages of a table
+ * usually are), one read of the rest finds where new todos start, and they are added in
+ * growing parts from there (TodoRepository.partsWithNew; nothing more in a run with nothing new);
+ * after a later part that adds nothing, the rest in one (partsAfter), so a run reads the table at
+ * most about twice. --fair enqueues in one part: its ranks (one todo of every workspace before a
+ * second of any) are computed over what one statement adds. Rows that cannot be read are logged
+ * and counted.
  */
 export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
   Effect.gen(function*() {
     const { enqueueing, repository, state } = run
     let parts = run.options.fair === true ? [wholeTable] : yield* repository.tableParts
+    let located = false
     enqueueing.of = parts.length
     while (parts.length > 0) {
       if (state.stopRequested) break
       const { added, undecodable } = yield* repository.enqueueDelayed(run.reference, parts[0]!)
-      parts = partsAfter(added, parts.slice(1))
+      const rest = parts.slice(1)
+      if (added > 0 || rest.length <= 1 || located) {
+        parts = partsAfter(added, rest)
+      } else {
+        located = true
+        parts = yield* repository.partsWithNew(run.reference, rest[0]!.from)
+      }
       enqueueing.added++
       enqueueing.of = enqueueing.added + parts.length
       for (const row of undecodable) {

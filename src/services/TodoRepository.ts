@@ -66,18 +66,18 @@ export interface TablePart {
 export const wholeTable: TablePart = { from: 0, to: undefined }
 
 /**
- * A table of `pages` pages in parts that grow: `first` pages, then `growth` times as many, and so
- * on, the last part open-ended (pages added since are read too); the whole table as one part when
- * it is at most twice `first`. Each part is added while the todos of the one before are sent, and
+ * A table of `pages` pages in parts that grow, from page `start` (0: the whole table): `first`
+ * pages, then `growth` times as many, and so on, the last part open-ended (pages added since are
+ * read too); what is left as one part when it is at most twice `first`. Each part is added while the todos of the one before are sent, and
  * adding a todo costs the database about a fifteenth of what sending it costs the job
  * (bench/RESULTS.md, item 17), so with a growth of 16 the next part is in before the workers run
  * out: with two parts (the first, then the rest), a run over 1,000,000 todos sent nothing for 5 s
  * while the rest went in.
  */
-export const tablePartsOf = (pages: number, first: number, growth = 16): ReadonlyArray<TablePart> => {
-  if (pages <= first * 2) return [wholeTable]
+export const tablePartsOf = (pages: number, first: number, growth = 16, start = 0): ReadonlyArray<TablePart> => {
+  if (pages - start <= first * 2) return [{ from: start, to: undefined }]
   const parts: Array<TablePart> = []
-  let from = 0
+  let from = start
   for (let size = first; from + size < pages; size *= growth) {
     parts.push({ from, to: from + size })
     from += size
@@ -111,6 +111,14 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
    * table (a view, a partitioned table).
    */
   readonly tableParts: Effect.Effect<ReadonlyArray<TablePart>, DatabaseError>
+  /**
+   * The parts of the table from page `from` on that may hold todos due at `reference` that the
+   * ledger does not know: none when it knows them all; else growing parts (tablePartsOf) from the
+   * first page that holds one. One read of that much of the table, which adds nothing: where the
+   * first pages hold only known todos, the new ones are added from where they start, and the
+   * first of them sent, without waiting for the rest of the table to be added in one statement.
+   */
+  readonly partsWithNew: (reference: CalendarDate, from: number) => Effect.Effect<ReadonlyArray<TablePart>, DatabaseError>
   /**
    * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
    * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists

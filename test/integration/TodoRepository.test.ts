@@ -94,6 +94,30 @@ describe("TodoRepository on PostgreSQL", () => {
         expect(run.logs.at(-1)?.annotations).toMatchObject({ delayed: 50_000, sent: 50_000, failed: 0 })
       }), { timeout: 120_000 })
 
+    it.scoped("todos known in the first pages, new ones after them: added from the page where they start, each sent once", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* createTodosTable
+        // Some 200 pages of todos an earlier run sent, then as many that became due since.
+        yield* insertDelayedTodos(20_000, 20, "2020-01-01")
+        yield* insertDelayedTodos(20_000, 20, "2022-07-01")
+        const earlier = yield* runOnDatabase(["--at", "2022-06-03"])
+        expect(earlier.sent.length).toBe(20_000)
+        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
+        expect(yield* repository.partsWithNew(CalendarDate.make("2022-06-03"), 0)).toEqual([])
+        const [{ first }] = yield* sql<{ readonly first: number }>`
+          SELECT min((ctid::text::point)[0])::int AS first FROM todos WHERE "dueDate" = '2022-07-01'`
+        expect(first).toBeGreaterThan(128)
+        const parts = yield* repository.partsWithNew(CalendarDate.make("2022-08-01"), 64)
+        expect(parts[0]).toEqual({ from: first, to: first + 64 })
+        expect(parts.at(-1)?.to).toBeUndefined()
+        const later = yield* runOnDatabase(["--at", "2022-08-01"])
+        expect(later.code).toBe(ExitCode.Success)
+        expect(later.sent.length).toBe(20_000)
+        expect(new Set(later.sent.map((n) => n.todoId)).size).toBe(20_000)
+        expect(yield* repository.partsWithNew(CalendarDate.make("2022-08-01"), 0)).toEqual([])
+      }), { timeout: 120_000 })
+
     it.scoped("aborts with exit 1 and sends nothing when the query fails (no todos table)", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

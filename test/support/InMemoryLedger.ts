@@ -52,6 +52,11 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
     // A "page" of the array is one todo: the first 40, then parts 16 times larger, as the SQL
     // ledger's first 64 pages and the parts after them.
     tableParts: Effect.sync((): ReadonlyArray<TablePart> => tablePartsOf(todos.length, 40)),
+    partsWithNew: (reference, from) =>
+      Effect.sync((): ReadonlyArray<TablePart> => {
+        const first = todos.findIndex((todo, i) => i >= from && isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
+        return first < 0 ? [] : tablePartsOf(todos.length, 40, 16, first)
+      }),
     leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
     pending: (reference) =>
       Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) =>
@@ -144,6 +149,7 @@ export const failingLedger = (cause: unknown): Layer.Layer<TodoRepository> =>
   Layer.succeed(TodoRepository, {
     enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
     tableParts: Effect.fail(new DatabaseError({ operation: "Reading the size of the todos table", cause })),
+    partsWithNew: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
     leftToClaim: Effect.fail(new DatabaseError({ operation: "Counting the todos left to claim", cause })),
     claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
     renew: () => Effect.fail(new DatabaseError({ operation: "Renewing claims", cause })),

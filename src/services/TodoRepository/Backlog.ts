@@ -37,23 +37,31 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
       ? sql`t.ctid >= ${`(${part.from},0)`}::tid`
       : sql`t.ctid >= ${`(${part.from},0)`}::tid AND t.ctid < ${`(${part.to},0)`}::tid`
 
-  /** The todos (of a part of the table) due on or before `reference`, as (ws, id, due). */
-  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable) =>
+  /** The page of a row of the todos table (its ctid's block number). */
+  const pageOf = sql`(t.ctid::text::point)[0]::bigint AS page`
+
+  /** The todos (of a part of the table) due on or before `reference`, as (ws, id, due[, page]). */
+  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable, withPage = false) =>
     shape === "typed"
-      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due FROM ${todos} t
+      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due${withPage ? sql`, ${pageOf}` : sql``} FROM ${todos} t
             WHERE ${inPart(part)} AND t."dueDate" <= ${reference}::date`
-      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due FROM ${todos} t
+      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due${
+        withPage ? sql`, ${pageOf}` : sql``
+      } FROM ${todos} t
               WHERE ${inPart(part)}) v
             WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
 
   /**
    * The first 64 pages (half a megabyte, a few thousand todos), added in a moment so the first
-   * notification goes out at once, then parts 16 times larger each (tablePartsOf). A run that
-   * finds nothing new in a part adds the rest in one statement (run/Claims.ts), which PostgreSQL
-   * anti-joins against the ledger in one pass (many small parts probed the ledger row by row: a
-   * run with nothing new over 1,000,000 todos took 5.9 s in 47 parts, bench/RESULTS.md).
+   * notification goes out at once, then parts 16 times larger each (tablePartsOf). When the first
+   * part adds nothing, one read of the rest finds where new todos start (partsWithNew; none in a
+   * run with nothing new), which PostgreSQL anti-joins against the ledger in one pass (many small
+   * parts probed the ledger row by row: a run with nothing new over 1,000,000 todos took 5.9 s in
+   * 47 parts, bench/RESULTS.md); run/Claims.ts says what follows.
    */
   const firstPartPages = 64
+  const pagesOfTable = sql`SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int
+    FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`
   const tableParts = sql<{ readonly kind: string; readonly pages: number }>`
     SELECT c.relkind::text AS kind, (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int AS pages
     FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`.pipe(
@@ -62,6 +70,27 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
       return kind !== "r" ? [wholeTable] : tablePartsOf(pages, firstPartPages)
     }),
     Effect.mapError(failedTo("Reading the size of the todos table"))
+  )
+
+  /**
+   * Where todos the ledger does not know start, from page `from` on (TodoRepository.partsWithNew):
+   * the same anti-join as adding them, read only (the minimum of their pages), so a run with
+   * nothing new costs one read of the table, as when the rest was added in one statement.
+   */
+  const partsWithNew = Effect.fn("TodoRepository.partsWithNew")(
+    function*(reference: CalendarDate, from: number) {
+      const source = delayedSource(yield* todosShape, reference, { from, to: undefined }, true)
+      const [found] = yield* sql<{ readonly first: string | null; readonly pages: number | null }>`
+        SELECT min(s.page)::text AS first, (${pagesOfTable}) AS pages
+        FROM (${source}) s
+        WHERE NOT EXISTS (
+          SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
+        )`
+      if (found?.first == null) return []
+      const first = Number(found.first)
+      return tablePartsOf(Math.max(found.pages ?? 0, first + 1), firstPartPages, 16, first)
+    },
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
 
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
@@ -129,5 +158,5 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
   const pending = (reference: CalendarDate) =>
     Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))
 
-  return { tableParts, enqueueDelayed, pending }
+  return { tableParts, partsWithNew, enqueueDelayed, pending }
 }
