@@ -68,11 +68,11 @@ export const wholeTable: TablePart = { from: 0, to: undefined }
 /**
  * A table of `pages` pages in parts that grow, from page `start` (0: the whole table): `first`
  * pages, then `growth` times as many, and so on, the last part open-ended (pages added since are
- * read too); what is left as one part when it is at most twice `first`. Each part is added while the todos of the one before are sent, and
- * adding a todo costs the database about a fifteenth of what sending it costs the job
- * (bench/RESULTS.md, item 17), so with a growth of 16 the next part is in before the workers run
- * out: with two parts (the first, then the rest), a run over 1,000,000 todos sent nothing for 5 s
- * while the rest went in.
+ * read too); what is left as one part when it is at most twice `first`. Each part is added while
+ * the todos of the one before are sent, and adding a todo costs the database about a fifteenth of
+ * what sending it costs the job (bench/RESULTS.md, item 17), so with a growth of 16 the next part
+ * is in before the workers run out: with two parts (the first, then the rest), a run over
+ * 1,000,000 todos sent nothing for 5 s while the rest went in.
  */
 export const tablePartsOf = (pages: number, first: number, growth = 16, start = 0): ReadonlyArray<TablePart> => {
   if (pages - start <= first * 2) return [{ from: start, to: undefined }]

@@ -41,30 +41,29 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
   const pageOf = sql`(t.ctid::text::point)[0]::bigint AS page`
 
   /** The todos (of a part of the table) due on or before `reference`, as (ws, id, due[, page]). */
-  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable, withPage = false) =>
-    shape === "typed"
-      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due${withPage ? sql`, ${pageOf}` : sql``} FROM ${todos} t
+  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable, withPage = false) => {
+    const page = withPage ? sql`, ${pageOf}` : sql``
+    return shape === "typed"
+      ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due${page} FROM ${todos} t
             WHERE ${inPart(part)} AND t."dueDate" <= ${reference}::date`
-      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due${
-        withPage ? sql`, ${pageOf}` : sql``
-      } FROM ${todos} t
+      : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due${page} FROM ${todos} t
               WHERE ${inPart(part)}) v
             WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
+  }
 
   /**
    * The first 64 pages (half a megabyte, a few thousand todos), added in a moment so the first
-   * notification goes out at once, then parts 16 times larger each (tablePartsOf). When the first
-   * part adds nothing, one read of the rest finds where new todos start (partsWithNew; none in a
+   * notification goes out at once, then parts 16 times larger each (tablePartsOf). When a part
+   * adds nothing, one read of the rest finds where new todos start (partsWithNew; none in a
    * run with nothing new), which PostgreSQL anti-joins against the ledger in one pass (many small
    * parts probed the ledger row by row: a run with nothing new over 1,000,000 todos took 5.9 s in
    * 47 parts, bench/RESULTS.md); run/Claims.ts says what follows.
    */
   const firstPartPages = 64
-  const pagesOfTable = sql`SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int
-    FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`
+  const pagesOfTable = sql`(pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int`
+  const theTable = sql`FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`
   const tableParts = sql<{ readonly kind: string; readonly pages: number }>`
-    SELECT c.relkind::text AS kind, (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int AS pages
-    FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)})`.pipe(
+    SELECT c.relkind::text AS kind, ${pagesOfTable} AS pages ${theTable}`.pipe(
     Effect.map((rows): ReadonlyArray<TablePart> => {
       const { kind, pages } = rows[0] ?? { kind: "", pages: 0 }
       return kind !== "r" ? [wholeTable] : tablePartsOf(pages, firstPartPages)
@@ -81,7 +80,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
     function*(reference: CalendarDate, from: number) {
       const source = delayedSource(yield* todosShape, reference, { from, to: undefined }, true)
       const [found] = yield* sql<{ readonly first: string | null; readonly pages: number | null }>`
-        SELECT min(s.page)::text AS first, (${pagesOfTable}) AS pages
+        SELECT min(s.page)::text AS first, (SELECT ${pagesOfTable} ${theTable}) AS pages
         FROM (${source}) s
         WHERE NOT EXISTS (
           SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
