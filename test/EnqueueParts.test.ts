@@ -101,7 +101,8 @@ describe("the backlog enters the ledger in growing parts", () => {
   it.scoped("todos known in the first pages, new ones after them: they are added from where they start, not as the rest in one", () =>
     Effect.gen(function*() {
       // The first 1,000 todos were due and sent by an earlier run; the next 1,000 became due since.
-      const todos = [...backlog(1_000), ...backlog(2_000).slice(1_000).map((todo) => ({ ...todo, dueDate: CalendarDate.make("2022-07-01") }))]
+      const dueLater = backlog(2_000).slice(1_000).map((todo) => ({ ...todo, dueDate: CalendarDate.make("2022-07-01") }))
+      const todos = [...backlog(1_000), ...dueLater]
       const enqueue = slowEnqueue(todos)
       const services = yield* Layer.build(Layer.merge(enqueue.layer, slowClient))
       expect((yield* Effect.provide(run, services)).sent).toBe(1_000)

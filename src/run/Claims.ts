@@ -41,11 +41,11 @@ export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
       if (state.stopRequested) break
       const { added, undecodable } = yield* repository.enqueueDelayed(run.reference, parts[0]!)
       const rest = parts.slice(1)
-      if (added > 0 || rest.length <= 1 || located) {
-        parts = partsAfter(added, rest)
-      } else {
+      if (added === 0 && rest.length > 1 && !located) {
         located = true
         parts = yield* repository.partsWithNew(run.reference, rest[0]!.from)
+      } else {
+        parts = partsAfter(added, rest)
       }
       enqueueing.added++
       enqueueing.of = enqueueing.added + parts.length
