@@ -47,6 +47,7 @@ export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt:
     deadLetters: result.summary.deadLetters,
     released: result.summary.released,
     claimsLost: result.summary.claimsLost,
+    unrecorded: result.summary.unrecorded,
     sentPerSecond: sendRate(result.summary)
   }),
   ...(result.wouldSend === undefined ? {} : { wouldSend: result.wouldSend }),

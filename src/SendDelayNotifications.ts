@@ -10,12 +10,13 @@ import { type RunSummary, sendRate } from "./domain/RunSummary.js"
 import type { CalendarDate } from "./domain/Todo.js"
 import { makeFeed } from "./lib/Feed.js"
 import { currentTelemetry } from "./lib/Telemetry.js"
-import { claimBatches, enqueueBacklog, makePartAdded, renewClaims } from "./run/Claims.js"
+import { claimBatches, enqueueBacklog, makePartAdded, renewClaims, watchDatabase } from "./run/Claims.js"
 import { writeKnownOutcomes } from "./run/Outcomes.js"
 import { reportProgress } from "./run/ProgressReport.js"
 import { type Batch, LeaseTooShort, minimumLease, type Run, type RunOptions } from "./run/Run.js"
 import { RunState } from "./run/RunState.js"
 import { runWorkers } from "./run/Workers.js"
+import { stoppedAnswering } from "./services/DatabaseErrors.js"
 import { NotificationClient } from "./services/NotificationClient.js"
 import { TodoRepository } from "./services/TodoRepository.js"
 
@@ -28,16 +29,22 @@ const sendBacklog = (run: Run) =>
     const partAdded = yield* makePartAdded
     // The claims stay a batch (or a worker each) ahead of the workers.
     const feed = yield* makeFeed<Batch>(Math.max(run.options.batchSize, run.options.concurrency))
-    yield* Effect.forkScoped(renewClaims(run))
     yield* Effect.forkScoped(reportProgress(run))
     const pipeline = Effect.all([
       enqueueBacklog(run, partAdded),
       claimBatches(run, feed, partAdded),
       runWorkers(run, feed)
     ], { concurrency: "unbounded", discard: true })
+    // The run's hold on the database, for as long as the pipeline runs: its claims renewed and
+    // the database watched. Neither ends of itself; either fails the run when the database stops
+    // answering, and nothing more is sent.
+    const hold = Effect.all([renewClaims(run), watchDatabase(run)], { concurrency: "unbounded", discard: true })
     // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
-    yield* Effect.ensuring(pipeline, writeKnownOutcomes(run))
+    yield* Effect.ensuring(Effect.raceFirst(pipeline, hold), writeKnownOutcomes(run))
   }).pipe(Effect.scoped)
+
+/** After the grace period, the time a stopped run has for its last writes and its exit. */
+export const afterGrace = Duration.seconds(10)
 
 /**
  * Completes only when the grace period after a stop signal is over; the run normally ends first.
@@ -47,7 +54,10 @@ const sendBacklog = (run: Run) =>
 const graceOver = (run: Run): Effect.Effect<void> => {
   const { grace = Duration.seconds(20), stopSignal } = run.options
   return stopSignal === undefined ? Effect.never : stopSignal.pipe(
-    Effect.tap((signal) => run.state.requestStop(signal)),
+    Effect.tap((signal) => {
+      run.state.exitBy = run.clock.unsafeCurrentTimeMillis() + Duration.toMillis(Duration.sum(grace, afterGrace))
+      return run.state.requestStop(signal)
+    }),
     Effect.tap((signal) =>
       Effect.logWarning("Stopping: claiming no more; in-flight notifications may finish.").pipe(
         Effect.annotateLogs({ signal, gracePeriod: Duration.format(grace) })
@@ -117,9 +127,23 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
   yield* Effect.raceFirst(sendBacklog(run), graceOver(run)).pipe(
     Effect.tapError((error) =>
-      Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
-        Effect.annotateLogs({ startDate: reference, error: error.message, sent: run.state.counts.sent, failed: run.state.counts.failed })
+      Effect.logError(
+        stoppedAnswering(error)
+          ? "The database stopped answering. Aborting job..."
+          : "Could not retrieve delayed todos from the database. Aborting job..."
+      ).pipe(
+        Effect.annotateLogs({
+          startDate: reference,
+          error: error.message,
+          sent: run.state.counts.sent,
+          failed: run.state.counts.failed,
+          unrecorded: run.state.counts.unrecorded
+        })
       )
+    ),
+    // A run stopped by a signal ends as stopped (143/130), whatever failed as it stopped.
+    Effect.catchAll((error) =>
+      Effect.flatMap(run.state.stopReason, (reason) => reason === "SIGTERM" || reason === "SIGINT" ? Effect.void : Effect.fail(error))
     )
   )
   return yield* summarize(run)

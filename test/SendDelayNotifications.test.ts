@@ -43,6 +43,7 @@ describe("send-delay-notifications on test layers", () => {
         deadLetters: 0,
         released: 0,
         claimsLost: 0,
+        unrecorded: 0,
         durationMs: 0,
         sentPerSecond: 0
       })

@@ -16,7 +16,7 @@ import { describeCause, describeConfigError } from "../lib/Errors.js"
 import { ConnectionsPerOrigin } from "../lib/HttpExchange.js"
 import { reportOf, type RunResult, writeReport } from "../RunReport.js"
 import { runOnSchedule } from "../RunOnCron.js"
-import { previewDelayNotifications, sendDelayNotifications } from "../SendDelayNotifications.js"
+import { afterGrace, previewDelayNotifications, sendDelayNotifications } from "../SendDelayNotifications.js"
 import { Shutdown } from "../services/Shutdown.js"
 import { buildServices, exitCodesDoc, JobExit } from "./Common.js"
 import {
@@ -83,6 +83,9 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
     const reference = yield* resolveReference(referenceSpec)
     const options = yield* resolveTuning(tuningSpec)
     const shutdown = yield* Shutdown
+    // However a stop goes (a database that never answers, a hung finalizer), the process is gone
+    // within the grace period and the time for the last writes after it.
+    yield* shutdown.limit(Duration.sum(options.grace, afterGrace))
     // A signal while connecting ends the run at once, with the signal's code.
     const started = yield* Effect.raceFirst(
       // As many connections to the notify service as requests can be in flight (lib/HttpExchange).

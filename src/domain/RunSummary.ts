@@ -29,6 +29,12 @@ export interface RunSummary {
   readonly released: number
   /** Outcomes not recorded because another run had taken the claim over (not counted above). */
   readonly claimsLost: number
+  /**
+   * Outcomes the run knew but could not write as it ended (the database failed or stopped
+   * answering, or a stop's time ran out): those todos stay claimed until their lease ends, and
+   * are sent again with the same Idempotency-Key.
+   */
+  readonly unrecorded: number
   /** Why the run stopped before it ran out of work. */
   readonly stopped: StopReason | undefined
   /** Rows that could not be read as a delayed todo (reported with their key, not sent). */

@@ -1,12 +1,15 @@
 /**
  * The PostgreSQL client of the process (@effect/sql-pg): DATABASE_URL (or its file) checked,
- * libpq's sslmode honoured with DATABASE_CA_FILE, a statement timeout, and connection errors
- * described in one line (a TLS or authentication failure says what to fix).
+ * libpq's sslmode honoured with DATABASE_CA_FILE, a statement timeout, deadlines of the job's own
+ * on every wait (lib/DatabaseDeadlines.ts), and connection errors described in one line (a TLS or
+ * authentication failure says what to fix).
  */
+import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
+import Pg from "pg"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
-import { durationConfig } from "../lib/Durations.js"
+import { type DatabaseDeadlines, databaseDeadlinesConfig, NoAnswer } from "../lib/DatabaseDeadlines.js"
 import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
@@ -98,17 +101,15 @@ export const databaseConnection = (
     return { url: Redacted.make(parsed.toString()), ssl, mode: effective }
   })
 
-/** DATABASE_STATEMENT_TIMEOUT: no statement of the job runs longer (PostgreSQL's statement_timeout). */
-const statementTimeout = durationConfig(Env.DATABASE_STATEMENT_TIMEOUT, Duration.minutes(1), {
-  min: Duration.seconds(1),
-  max: Duration.hours(24)
-})
-
 const connectionConfig = Config.all({
   url: databaseUrl,
   caFile: Config.option(Config.string(Env.DATABASE_CA_FILE)),
-  statementTimeout
-}).pipe(Config.mapOrFail(({ caFile, statementTimeout, url }) => databaseConnection(url, caFile, statementTimeout)))
+  deadlines: databaseDeadlinesConfig
+}).pipe(
+  Config.mapOrFail(({ caFile, deadlines, url }) =>
+    Either.map(databaseConnection(url, caFile, deadlines.statement), (connection) => ({ ...connection, deadlines }))
+  )
+)
 
 /** Node's codes for a server certificate that was not accepted. */
 const certificateCodes = new Set([
@@ -143,30 +144,134 @@ const connectionError = (cause: unknown) => {
   })
 }
 
-const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false) =>
-  PgClient.layer({
-    url,
-    ...(ssl === false ? {} : { ssl }),
-    applicationName: "delay-notifications",
-    connectTimeout: Duration.seconds(5)
+/** Whether a pooled client still has a statement on its connection (one the job stopped waiting for). */
+const midStatement = (client: Pg.PoolClient): boolean => {
+  const internals = client as unknown as { readonly _activeQuery?: unknown; readonly _queryQueue?: ReadonlyArray<unknown> }
+  return internals._activeQuery != null || (internals._queryQueue?.length ?? 0) > 0
+}
+
+/**
+ * pg's pool, with one rule more: a client handed back while a statement is still on its
+ * connection (abandoned at a deadline: lib/DatabaseDeadlines.ts) is destroyed, never pooled
+ * again. @effect/sql-pg hands a client back as healthy after an interrupted statement, and the
+ * next statement on a connection the server no longer hears would hang in turn.
+ */
+class GuardedPool extends Pg.Pool {
+  /** The clients lent out now. */
+  private readonly lent = new Set<Pg.PoolClient>()
+
+  override connect(): Promise<Pg.PoolClient>
+  override connect(
+    callback: (error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) => void
+  ): void
+  override connect(
+    callback?: (error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) => void
+  ): Promise<Pg.PoolClient> | void {
+    const guard = (client: Pg.PoolClient) => {
+      const release = client.release.bind(client)
+      this.lent.add(client)
+      client.release = (error?: Error | boolean) => {
+        this.lent.delete(client)
+        return release(error ?? (midStatement(client) ? new Error("abandoned mid-statement") : undefined))
+      }
+      return client.release
+    }
+    if (callback === undefined) return super.connect().then((client) => (guard(client), client))
+    super.connect((error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) =>
+      client === undefined ? callback(error, client, release) : callback(error, client, guard(client))
+    )
+  }
+
+  /**
+   * Asks the server to cancel the statements still running on lent clients (ones the job let go
+   * at a deadline or a stop), on a connection of its own, so that they do not go on holding
+   * locks after the job is gone. Best effort: a server that does not answer is not waited for.
+   */
+  cancelRunning(): Promise<void> {
+    const pids = [...this.lent].filter(midStatement).map((client) => (client as unknown as { processID?: number }).processID)
+      .filter((pid): pid is number => typeof pid === "number")
+    if (pids.length === 0) return Promise.resolve()
+    const client = new Pg.Client(this.options)
+    client.on("error", () => undefined)
+    return client.connect()
+      .then(() => client.query("SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid", [pids]))
+      .then(() => undefined, () => undefined)
+      .finally(() => void client.end().catch(() => undefined))
+  }
+}
+
+/** Ends the pool: statements still running cancelled, then its connections closed; at most a second for each. */
+const closePool = (pool: GuardedPool) =>
+  Effect.promise(() => pool.cancelRunning()).pipe(
+    Effect.interruptible,
+    Effect.timeoutOption(1000),
+    Effect.zipRight(Effect.promise(() => pool.end().catch(() => undefined)).pipe(Effect.interruptible, Effect.timeoutOption(1000)))
+  )
+
+/**
+ * The pool: connections opened within DATABASE_CONNECT_TIMEOUT, TCP keepalive on each (a dead
+ * idle connection is found by the kernel, not by the next statement), and as a last resort pg's
+ * own read timeout past the longest deadline, so no statement of any kind waits forever.
+ */
+const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, deadlines: DatabaseDeadlines) =>
+  PgClient.layerFromPool({
+    acquire: Effect.acquireRelease(
+      Effect.suspend(() => {
+        const pool = new GuardedPool({
+          connectionString: Redacted.value(url),
+          ...(ssl === false ? {} : { ssl }),
+          application_name: "delay-notifications",
+          connectionTimeoutMillis: Duration.toMillis(deadlines.connect),
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+          query_timeout: Duration.toMillis(Duration.sum(deadlines.long, Duration.seconds(5)))
+        })
+        pool.on("error", () => {})
+        return Effect.tryPromise({
+          try: () => pool.query("SELECT 1"),
+          catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+        }).pipe(
+          Effect.timeoutFail({
+            duration: deadlines.connect,
+            onTimeout: () =>
+              new SqlError({
+                cause: new NoAnswer({ within: deadlines.connect, setting: Env.DATABASE_CONNECT_TIMEOUT }),
+                message: "PgClient: Failed to connect"
+              })
+          }),
+          Effect.tapError(() => closePool(pool)),
+          Effect.as(pool)
+        )
+      }),
+      // A connection the server no longer hears never ends on its own: the process does not wait for it.
+      closePool
+    ),
+    applicationName: "delay-notifications"
   })
 
 const offersNoTls = (error: unknown) => /does not support SSL connections/.test(describeCause(error))
 
 /** The pool, and once it is connected a debug line saying which sslmode is in force. */
-const poolSaying = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, sslmode: string) =>
-  poolOn(url, ssl).pipe(Layer.tap(() => Effect.logDebug("Database connection.").pipe(Effect.annotateLogs({ sslmode }))))
+const poolSaying = (
+  url: Redacted.Redacted<string>,
+  ssl: ConnectionOptions | false,
+  sslmode: string,
+  deadlines: DatabaseDeadlines
+) =>
+  poolOn(url, ssl, deadlines).pipe(Layer.tap(() => Effect.logDebug("Database connection.").pipe(Effect.annotateLogs({ sslmode }))))
 
 /**
  * The one connection pool of the process, on DATABASE_URL (or DATABASE_URL_FILE), with TLS as
  * sslmode says; without sslmode as libpq's `prefer`: encrypted when the server offers TLS.
  */
-export const SqlLive = Layer.unwrapEffect(Effect.map(connectionConfig, ({ mode, ssl, url }) =>
+export const SqlLive = Layer.unwrapEffect(Effect.map(connectionConfig, ({ deadlines, mode, ssl, url }) =>
   mode !== "prefer"
-    ? poolSaying(url, ssl, mode)
-    : poolSaying(url, ssl, "prefer (encrypted)").pipe(
+    ? poolSaying(url, ssl, mode, deadlines)
+    : poolSaying(url, ssl, "prefer (encrypted)", deadlines).pipe(
       Layer.catchAll((error) =>
-        offersNoTls(error) ? poolSaying(url, false, "prefer (plain text: the server offers no TLS)") : Layer.fail(error)
+        offersNoTls(error)
+          ? poolSaying(url, false, "prefer (plain text: the server offers no TLS)", deadlines)
+          : Layer.fail(error)
       )
     ))).pipe(
     Layer.mapError((error) => ConfigError.isConfigError(error) ? error : connectionError(error))

@@ -43,6 +43,8 @@ const variables = {
   NOTIFY_RETRIES: { group: "limit" },
   NOTIFY_RETRY_BASE: { group: "limit" },
   NOTIFY_RETRY_BUDGET: { group: "limit" },
+  DATABASE_CONNECT_TIMEOUT: { group: "limit" },
+  DATABASE_TIMEOUT: { group: "limit" },
   DATABASE_STATEMENT_TIMEOUT: { group: "limit" },
   MIGRATE_LOCK_TIMEOUT: { group: "limit" },
   NO_COLOR: { group: "display", help: "plain help" }

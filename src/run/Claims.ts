@@ -4,7 +4,9 @@
  */
 import { Duration, Effect, Either, Queue } from "effect"
 import type { Feed } from "../lib/Feed.js"
+import { type DatabaseError, stoppedAnswering } from "../services/DatabaseErrors.js"
 import { type TablePart, wholeTable } from "../services/TodoRepository.js"
+import { stopTimeRunsOut } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
 
 /** Tells the claiming loop that a part (or the last) was added. */
@@ -62,35 +64,58 @@ export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
   })
 
 /**
+ * One claim: a new live batch of the run's, or none (or only rows whose todos had vanished). The
+ * claim itself can be interrupted (it is let go); once it has answered, its rows become a batch
+ * of the run's without a break.
+ */
+const claimBatch = (run: Run): Effect.Effect<Batch | "none" | "dropped", DatabaseError> =>
+  Effect.suspend(() => {
+    const { clock, options } = run
+    const claimedAt = clock.unsafeCurrentTimeMillis()
+    return Effect.flatMap(
+      Effect.interruptible(run.repository.claim({
+        owner: options.runId,
+        size: options.batchSize,
+        lease: options.lease,
+        order: options.fair === true ? "fair" : "oldest-first"
+      })),
+      ({ dropped, todos }): Effect.Effect<Batch | "none" | "dropped"> => {
+        if (todos.length === 0) return Effect.succeed(dropped > 0 ? "dropped" as const : "none" as const)
+        return Effect.map(Effect.makeSpan("batch", { attributes: { size: todos.length } }), (span) => {
+          const batch: Batch = { items: todos, next: 0, outcomes: [], deadline: claimedAt + run.leaseMs, span }
+          run.live.add(batch)
+          return batch
+        })
+      }
+    )
+  }).pipe(Effect.uninterruptible)
+
+/**
  * Claims batches until nothing claimable is left, whenever the feed has room (a batch ahead of the
  * workers); while parts are still being added, an empty claim waits for the next part. A claim
  * whose rows had all vanished (deleted todos, moved due dates) returns none, and is not the end.
  */
 export const claimBatches = (run: Run, feed: Feed<Batch>, partAdded: PartAdded) =>
   Effect.gen(function*() {
-    const { clock, options, state } = run
+    const { state } = run
     while (!state.stopRequested) {
       yield* feed.wantMore
       if (state.stopRequested) break
       // Read before the claim: once every part is in, an empty claim is the end.
       const allIn = run.enqueueing.done
-      const claimedAt = clock.unsafeCurrentTimeMillis()
-      const { dropped, todos } = yield* run.repository.claim({
-        owner: options.runId,
-        size: options.batchSize,
-        lease: options.lease,
-        order: options.fair === true ? "fair" : "oldest-first"
-      })
-      if (todos.length === 0 && dropped > 0) continue
-      if (todos.length === 0 && allIn) break
-      if (todos.length === 0) {
+      // A claim is not cut off halfway by a stop: its rows become a batch of the run's (handed
+      // back when the run ends) rather than claims nobody holds until their lease lapses. Its
+      // deadline bounds the wait, and so does the time a stopped run has left.
+      const todos = yield* Effect.uninterruptible(
+        Effect.raceFirst(claimBatch(run), Effect.interruptible(Effect.as(stopTimeRunsOut(run), "none" as const)))
+      )
+      if (todos === "dropped") continue
+      if (todos === "none" && allIn) break
+      if (todos === "none") {
         yield* Queue.take(partAdded)
         continue
       }
-      const span = yield* Effect.makeSpan("batch", { attributes: { size: todos.length } })
-      const batch: Batch = { items: todos, next: 0, outcomes: [], deadline: claimedAt + run.leaseMs, span }
-      run.live.add(batch)
-      feed.add(batch)
+      feed.add(todos)
     }
   }).pipe(Effect.ensuring(Effect.sync(() => feed.end())))
 
@@ -98,8 +123,9 @@ export const claimBatches = (run: Run, feed: Feed<Batch>, partAdded: PartAdded) 
  * Every quarter of the lease, extends the run's live claims (by the keys of its batches' todos);
  * a batch's deadline moves on only when the renewal surely covered it (claimed before the renewal
  * began, and not yet lapsed).
- * Runs until interrupted; a failed renewal is logged once (sends that could outlive their claims
- * are then not started, see Workers).
+ * Runs until interrupted. A renewal that failed is logged once (sends that could outlive their
+ * claims are then not started, see Workers); one the database did not answer in time fails the
+ * run: it can no longer keep its claims, and sends nothing more.
  */
 export const renewClaims = (run: Run) =>
   Effect.gen(function*() {
@@ -114,6 +140,8 @@ export const renewClaims = (run: Run) =>
       )
       if (Either.isRight(renewed)) {
         for (const batch of held) batch.deadline = startedRenewal + leaseMs
+      } else if (stoppedAnswering(renewed.left)) {
+        return yield* renewed.left
       } else if (!warned) {
         warned = true
         yield* Effect.logWarning("Could not renew this run's claims: sends that could outlive them are not started.")
@@ -121,3 +149,15 @@ export const renewClaims = (run: Run) =>
       }
     }
   })
+
+/** How often a run checks that the database answers while its statements run. */
+export const watchEvery = Duration.seconds(5)
+
+/**
+ * Every few seconds, one short round trip (TodoRepository.answers): fails the run when the
+ * database stopped answering, within its deadline (DATABASE_TIMEOUT), even while the run only
+ * waits on a long statement (a large part of the backlog) whose own deadline is far longer.
+ * Runs until interrupted.
+ */
+export const watchDatabase = (run: Run) =>
+  Effect.forever(Effect.zipRight(Effect.sleep(watchEvery), run.repository.answers))

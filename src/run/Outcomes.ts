@@ -3,7 +3,7 @@
  * to the ledger in one statement, and, however the run ends, what is known of the batches still
  * in hand.
  */
-import { Clock, Effect, Either } from "effect"
+import { Clock, Duration, Effect, Either, Exit, Fiber, identity } from "effect"
 import type { Outcome } from "../services/TodoRepository.js"
 import type { Batch, Run } from "./Run.js"
 
@@ -36,30 +36,63 @@ export const writeBatch = (run: Run, batch: Batch) =>
     Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => batch.span.end(end, exit))))
   )
 
+/** Time kept, after the last writes of a stopped run, for the process to close its connections and exit. */
+export const exitMarginMs = 3000
+
 /**
- * When the run ends however it ends: what is known of the batches not yet written is written
- * (todos never taken up are handed back untried); sends still unanswered keep their claims
- * (resent, same key, after the lease). Outcomes that cannot be written are logged with their number.
+ * Completes when a run stopped by a signal has no time left for more round trips (RunState.exitBy,
+ * less the time kept for the exit); never for a run not stopped by a signal.
+ */
+export const stopTimeRunsOut = (run: Run): Effect.Effect<void> =>
+  Effect.zipRight(
+    run.state.stopped,
+    Effect.suspend(() =>
+      run.state.exitBy === undefined
+        ? Effect.never
+        : Effect.sleep(Duration.millis(Math.max(0, run.state.exitBy - run.clock.unsafeCurrentTimeMillis() - exitMarginMs)))
+    )
+  )
+
+/**
+ * When the run ends however it ends: what is known of the batches not yet written is written, in
+ * one statement (todos never taken up are handed back untried); sends still unanswered keep their
+ * claims (resent, same key, after the lease). The write is bounded by its deadline and, after a
+ * stop signal, by what is left of the stop's time (RunState.exitBy). It runs in a fiber of its own:
+ * a run cut off at the end of its grace period is an interrupted fiber, in which no deadline could
+ * interrupt a statement. Outcomes that cannot be written are counted (`unrecorded`) and logged.
  */
 export const writeKnownOutcomes = (run: Run) =>
   Effect.gen(function*() {
-    let unwritten = 0
-    let lastError = ""
-    for (const batch of [...run.live]) {
+    const { clock, state } = run
+    const batches = [...run.live]
+    for (const batch of batches) {
       for (; batch.next < batch.items.length; batch.next++) {
         settle(run, batch, { _tag: "Released", todo: batch.items[batch.next]! })
       }
-      if (batch.outcomes.length === 0) continue
-      const written = yield* Effect.either(writeBatch(run, batch))
-      if (Either.isLeft(written)) {
-        unwritten += batch.outcomes.length
-        lastError = written.left.message
-      }
     }
-    if (unwritten > 0) {
+    const outcomes = batches.flatMap((batch) => batch.outcomes)
+    if (outcomes.length === 0) return
+    const leftMs = state.exitBy === undefined ? undefined : state.exitBy - clock.unsafeCurrentTimeMillis() - exitMarginMs
+    const write = run.repository.record(run.options.runId, outcomes).pipe(
+      leftMs === undefined ? identity : Effect.timeoutFail({
+        duration: Duration.millis(Math.max(0, leftMs)),
+        onTimeout: () => new Error("the time left after the stop signal ran out")
+      }),
+      Effect.flatMap(({ notHeld }) => disown(run, notHeld)),
+      Effect.either,
+      Effect.interruptible
+    )
+    const written = yield* Fiber.join(yield* Effect.forkDaemon(write))
+    const end = yield* Clock.currentTimeNanos
+    for (const batch of batches) {
+      run.live.delete(batch)
+      batch.span.end(end, Either.isRight(written) ? Exit.void : Exit.fail(written.left))
+    }
+    if (Either.isLeft(written)) {
+      state.counts.unrecorded += outcomes.length
       yield* Effect.logError(
         "Could not record some outcomes: those todos stay claimed until their lease ends, and are sent again " +
           "with the same Idempotency-Key (the notify service creates nothing twice)."
-      ).pipe(Effect.annotateLogs({ unrecorded: unwritten, error: lastError }))
+      ).pipe(Effect.annotateLogs({ unrecorded: outcomes.length, error: written.left.message }))
     }
   }).pipe(Effect.uninterruptible)

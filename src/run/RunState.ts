@@ -11,7 +11,9 @@ import type { Outcome } from "../services/TodoRepository.js"
 
 /** What a run counts as it goes: the numbers of its summary. */
 export type RunCounts = {
-  -readonly [K in "delayed" | "sent" | "failed" | "deadLetters" | "retried" | "skipped" | "released" | "claimsLost"]:
+  -readonly [
+    K in "delayed" | "sent" | "failed" | "deadLetters" | "retried" | "skipped" | "released" | "claimsLost" | "unrecorded"
+  ]:
     RunSummary[K]
 }
 
@@ -24,10 +26,16 @@ export class RunState {
     retried: 0,
     skipped: 0,
     released: 0,
-    claimsLost: 0
+    claimsLost: 0,
+    unrecorded: 0
   }
   /** Set together with `stop`: a flag read per todo, where awaiting the Deferred would cost a step. */
   stopRequested = false
+  /**
+   * After a stop signal: when the process must be gone (by the run's Clock, in milliseconds), the
+   * grace period and the time after it for the last writes.
+   */
+  exitBy: number | undefined
   /** The auth service's refusal of the job's credentials, when it came. */
   rejected: ClientRejected | undefined
   /** Transient failures in a row (after their retries); a sent notification resets it. */

@@ -3,7 +3,11 @@
  * job's schema is not the one this code needs.
  */
 import { Schema } from "effect"
+import { NoAnswer } from "../lib/DatabaseDeadlines.js"
 import { describeCause } from "../lib/Errors.js"
+
+/** pg's pool found no connection within DATABASE_CONNECT_TIMEOUT. */
+const connectTimedOut = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
 
 /** The database could not be reached or a query failed: the run cannot go on. */
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
@@ -11,9 +15,19 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
   cause: Schema.Defect
 }) {
   override get message(): string {
-    return `${this.operation} failed: ${describeCause(this.cause)}`
+    const cause = describeCause(this.cause)
+    return `${this.operation} failed: ${
+      connectTimedOut.test(cause) ? "no connection to the database could be opened within DATABASE_CONNECT_TIMEOUT" : cause
+    }`
   }
 }
+
+/**
+ * The database, or the way to it, stopped answering: a round trip outlived the job's own
+ * deadline, or no connection could be opened within its own.
+ */
+export const stoppedAnswering = (error: DatabaseError): boolean =>
+  error.cause instanceof NoAnswer || connectTimedOut.test(describeCause(error.cause))
 
 /** Wraps what failed during `operation` (for `Effect.mapError`). */
 export const failedTo = (operation: string) => (cause: unknown): DatabaseError => new DatabaseError({ operation, cause })

@@ -4,6 +4,7 @@
  */
 import { Migrator, SqlClient } from "@effect/sql"
 import { Clock, type ConfigError, Context, Data, DateTime, Duration, Effect, Layer } from "effect"
+import { databaseDeadlinesConfig, deadlinesOf } from "../lib/DatabaseDeadlines.js"
 import { durationConfig } from "../lib/Durations.js"
 import { Env } from "../lib/Environment.js"
 import { todosTableConfig } from "../lib/TodosTable.js"
@@ -77,6 +78,9 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
     LedgerAdmin,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
+      // Each round trip within its deadline (lib/DatabaseDeadlines.ts); what reads or writes the
+      // whole ledger may run as long as a statement may.
+      const within = deadlinesOf(yield* databaseDeadlinesConfig)
       const table = sql(`${ledgerSchema}.notifications`)
       const todosTable = yield* todosTableConfig
       const lockWait = yield* durationConfig(Env.MIGRATE_LOCK_TIMEOUT, Duration.minutes(2), {
@@ -95,7 +99,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           const lockKey = `${ledgerSchema}.migrate`
           const connection = yield* sql.reserve
           const tryLock = Effect.map(
-            connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [lockKey], undefined),
+            within.roundTrip(connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [lockKey], undefined)),
             (rows) => (rows[0] as { readonly locked: boolean } | undefined)?.locked === true
           )
           const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lockWait)
@@ -111,7 +115,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           }
           return yield* Effect.ensuring(
             effect,
-            Effect.ignore(connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [lockKey], undefined))
+            Effect.ignore(within.roundTrip(connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [lockKey], undefined)))
           )
         }))
 
@@ -124,6 +128,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
             AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext(${lockKey})::bigint
           LIMIT 1`.pipe(
+          within.roundTrip,
           Effect.map(([row]) =>
             row === undefined
               ? "holder unknown"
@@ -134,9 +139,9 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
       const migrateSchema = Effect.gen(function*() {
         // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a
         // least-privilege role that owns its schema (README) does not have.
-        const existing = yield* sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`
-        if (existing.length === 0) yield* sql`CREATE SCHEMA ${sql(ledgerSchema)}`
-        const applied = yield* runMigrations
+        const existing = yield* within.roundTrip(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`)
+        if (existing.length === 0) yield* within.roundTrip(sql`CREATE SCHEMA ${sql(ledgerSchema)}`)
+        const applied = yield* within.long(runMigrations)
         return applied.map(([id, name]) => `${id}_${name}`)
       })
       const migrate = Effect.suspend(Effect.fn("LedgerAdmin.migrate")(
@@ -167,6 +172,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
             FROM ${table} WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ${limit}`
           return { counts: counts!, oldestPending: oldestPending ?? null, deadLetters }
         },
+        within.long,
         Effect.mapError(failedTo("Reading the job's state"))
       )
 
@@ -184,6 +190,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
             SELECT count(*)::int AS n FROM requeued`
           return requeued?.n ?? 0
         },
+        within.long,
         Effect.mapError(failedTo("Requeueing dead letters"))
       )
 
@@ -214,7 +221,8 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
           return { pruned: pruned?.n ?? 0, todosTable }
         },
         sql.withTransaction,
-        Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Pruning the job's state")(error)))
+        within.long,
+        Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Pruning the job's state")(error)))
       )
 
       return LedgerAdmin.of({ migrate, status, requeue, prune })

@@ -125,6 +125,11 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
    * with that due date is dropped from the ledger instead of returned (and counted).
    */
   readonly claim: (request: ClaimRequest) => Effect.Effect<Claimed, DatabaseError>
+  /**
+   * One short round trip within its deadline: fails when the database (or the way to it) has
+   * stopped answering. A run checks it while it waits on longer statements.
+   */
+  readonly answers: Effect.Effect<void, DatabaseError>
   /** Pending todos whose next try is due and that no run holds: what is left to claim now. */
   readonly leftToClaim: Effect.Effect<number, DatabaseError>
   /** Extends the live claims of `owner` on `todos` to `lease` from now; returns how many it held. */

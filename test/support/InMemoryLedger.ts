@@ -57,6 +57,7 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
         const first = todos.findIndex((todo, i) => i >= from && isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
         return first < 0 ? [] : tablePartsOf(todos.length, 40, 16, first)
       }),
+    answers: Effect.void,
     leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
     pending: (reference) =>
       Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) =>
@@ -150,6 +151,7 @@ export const failingLedger = (cause: unknown): Layer.Layer<TodoRepository> =>
     enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
     tableParts: Effect.fail(new DatabaseError({ operation: "Reading the size of the todos table", cause })),
     partsWithNew: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
+    answers: Effect.fail(new DatabaseError({ operation: "Checking that the database answers", cause })),
     leftToClaim: Effect.fail(new DatabaseError({ operation: "Counting the todos left to claim", cause })),
     claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
     renew: () => Effect.fail(new DatabaseError({ operation: "Renewing claims", cause })),

@@ -28,7 +28,7 @@ const undecodable = (row: { readonly id: string; readonly workspaceId: string; r
 
 const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimedTodo))
 
-export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, todosShape }: Ledger) => {
+export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, todosShape, within }: Ledger) => {
   /** The rows of a part of the todos table (all for the whole table). */
   const inPart = (part: TablePart) =>
     part.from === 0 && part.to === undefined
@@ -68,6 +68,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
       const { kind, pages } = rows[0] ?? { kind: "", pages: 0 }
       return kind !== "r" ? [wholeTable] : tablePartsOf(pages, firstPartPages)
     }),
+    within.roundTrip,
     Effect.mapError(failedTo("Reading the size of the todos table"))
   )
 
@@ -89,7 +90,8 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
       const first = Number(found.first)
       return tablePartsOf(Math.max(found.pages ?? 0, first + 1), firstPartPages, 16, first)
     },
-    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+    within.long,
+    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
 
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
@@ -127,7 +129,8 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
         LIMIT 1000`
       return { added: inserted?.added ?? 0, undecodable: rejected.map(undecodable) }
     },
-    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+    within.long,
+    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
 
   const pagesOf = 1000
@@ -152,7 +155,8 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
             todos.length < pagesOf || last === undefined ? Option.none() : Option.some(last)
           ] as const
     },
-    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+    within.long,
+    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
   const pending = (reference: CalendarDate) =>
     Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))

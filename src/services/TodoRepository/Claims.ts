@@ -78,7 +78,7 @@ const rowOf = (outcome: Outcome, i: number): OutcomeRow => {
   }
 }
 
-export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape, convert }: Ledger) => {
+export const makeClaims = ({ convert, interval, ledgerNow, sql, table, todos, todosShape, within }: Ledger) => {
   const claim = Effect.fn("TodoRepository.claim")(
     function*(request: ClaimRequest) {
       const shape = yield* todosShape
@@ -121,7 +121,8 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
       const claimed = rows.filter((row): row is ClaimedTodo => row.id !== null)
       return { todos: claimed, dropped: droppedRow?.attempts ?? 0 } satisfies Claimed
     },
-    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Claiming delayed todos")(error)))
+    within.roundTrip,
+    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Claiming delayed todos")(error)))
   )
 
   const leftToClaim = Effect.flatMap(ledgerNow, (now) =>
@@ -129,6 +130,7 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
       SELECT count(*)::int AS n FROM ${table}
       WHERE state = 'pending' AND next_attempt_at <= ${now} AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})`).pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
+      within.roundTrip,
       Effect.mapError(failedTo("Counting the todos left to claim"))
     )
 
@@ -148,6 +150,7 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
         SELECT count(*)::int AS n FROM renewed`
       return renewed?.n ?? 0
     },
+    within.roundTrip,
     Effect.mapError(failedTo("Renewing claims"))
   )
 
@@ -200,8 +203,11 @@ export const makeClaims = ({ interval, ledgerNow, sql, table, todos, todosShape,
       const missing = yield* writeRows(owner, rows).pipe(Effect.catchIf(isDataException, () => writeOneByOne(owner, rows)))
       return { notHeld: missing.map(({ i }) => outcomes[i]!) }
     },
+    within.roundTrip,
     Effect.mapError(failedTo("Recording outcomes"))
   )
 
-  return { claim, leftToClaim, renew, record }
+  const answers = sql`SELECT 1`.pipe(within.roundTrip, Effect.asVoid, Effect.mapError(failedTo("Checking that the database answers")))
+
+  return { answers, claim, leftToClaim, renew, record }
 }

@@ -5,6 +5,7 @@
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import { DateTime, Duration, Effect } from "effect"
+import { databaseDeadlinesConfig, deadlinesOf } from "../../lib/DatabaseDeadlines.js"
 import { describeCause } from "../../lib/Errors.js"
 import { regclassName, todosTableConfig } from "../../lib/TodosTable.js"
 import { latestMigrationId, ledgerSchema, migrationsTable } from "../../migrations/index.js"
@@ -21,6 +22,8 @@ export const isDataException = (error: SqlError.SqlError): boolean => {
 
 export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  /** Every statement is bounded by the deadline of its kind (lib/DatabaseDeadlines.ts). */
+  const within = deadlinesOf(yield* databaseDeadlinesConfig)
   const schema = sql(ledgerSchema)
   const table = sql(`${ledgerSchema}.notifications`)
   const todosName = yield* todosTableConfig
@@ -32,6 +35,7 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
   const interval = (duration: Duration.Duration) => sql`(${Math.round(Duration.toMillis(duration))} * interval '1 millisecond')`
 
   const applied = yield* sql<{ readonly id: number | null }>`SELECT max(migration_id) AS id FROM ${sql(migrationsTable)}`.pipe(
+    within.roundTrip,
     Effect.map((rows) => rows[0]?.id ?? 0),
     // No migrations table yet: nothing applied.
     Effect.catchIf((error) => /does not exist/.test(describeCause(error)), () => Effect.succeed(0)),
@@ -50,6 +54,7 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
       FROM pg_attribute a
       WHERE a.attrelid = to_regclass(${regclassName(todosName)}) AND a.attnum > 0 AND NOT a.attisdropped
     `.pipe(
+      within.roundTrip,
       Effect.mapError(failedTo(`Reading the shape of the todos table (${todosName})`)),
       Effect.flatMap((columns) => {
         const failed = (reason: string) => Effect.fail(failedTo(`Reading the shape of the todos table (${todosName})`)(new Error(reason)))
@@ -74,7 +79,7 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
     dueDate: sql`${schema}.try_date(t."dueDate"::text)`
   }
 
-  return { sql, schema, table, todos, todosName, ledgerNow, interval, todosShape, convert }
+  return { sql, within, schema, table, todos, todosName, ledgerNow, interval, todosShape, convert }
 })
 
 export type Ledger = Effect.Effect.Success<ReturnType<typeof makeLedger>>
