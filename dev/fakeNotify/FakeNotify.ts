@@ -39,7 +39,9 @@ export interface FakeNotifyBehaviour {
    */
   trickle: "none" | "notify" | "token"
   trickleMs: number
-  /** Sent with a 429 answer. */
+  /** For every Nth distinct message, the first request is answered 201 with a body of 4 MiB (0: never). */
+  hugeEvery: number
+  /** Sent with a 429 or 503 answer (0: no Retry-After header). */
   retryAfterSeconds: number
   /** Lifetime of issued tokens, in seconds. */
   tokenLifetimeSeconds: number
@@ -48,6 +50,13 @@ export interface FakeNotifyBehaviour {
 export interface FakeNotifyOptions extends Partial<FakeNotifyBehaviour> {
   readonly clientId?: string
   readonly clientSecret?: string
+  /**
+   * Clients the auth service knows, in place of `clientId` and `clientSecret`: each gets tokens
+   * in its own name (the fault campaign tells its job processes apart by it).
+   */
+  readonly acceptClient?: (clientId: string, secret: string) => boolean
+  /** Keep a journal of every notification request (FakeNotifyState.journal). */
+  readonly journal?: boolean
   /** Which workspace a todo belongs to; when known, a token of another workspace gets 403. */
   readonly workspaceOf?: (todoId: string) => string | undefined
 }
@@ -58,7 +67,28 @@ export interface RecordedNotification {
   readonly idempotencyKey: string | undefined
 }
 
+/** One notification request as the fake saw it, for checkers of what clients did. */
+export interface JournalEntry {
+  readonly key: string | undefined
+  /** The client whose token came with it. */
+  readonly client: string | undefined
+  /** When it arrived (epoch ms, wall clock). */
+  readonly at: number
+  /** The status answered, if an answer was started. */
+  status: number | undefined
+  /** It created the notification (the first request of its key that got through). */
+  created: boolean
+  /** What the fake did to it on purpose (a failure, a hang, a reset, a trickle, a huge answer), if anything. */
+  injected: string | undefined
+  /** The whole answer reached the client's socket. */
+  answered: boolean
+  /** When the exchange ended, answered or abandoned (epoch ms). */
+  endedAt: number | undefined
+}
+
 export interface FakeNotifyState {
+  /** Every notification request, when the fake keeps a journal. */
+  readonly journal: Array<JournalEntry>
   /** Notifications created, in order (repeats of an Idempotency-Key are not in it). */
   readonly notifications: Array<RecordedNotification>
   /** Token requests, as received. */
@@ -106,10 +136,12 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     hangEvery: options.hangEvery ?? 0,
     trickle: options.trickle ?? "none",
     trickleMs: options.trickleMs ?? 2000,
+    hugeEvery: options.hugeEvery ?? 0,
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
   }
   const state: FakeNotifyState = {
+    journal: [],
     notifications: [],
     tokenRequests: [],
     answers: {},
@@ -129,7 +161,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const unsigned = `${base64Url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64Url(JSON.stringify(payload))}`
     return `${unsigned}.${createHmac("sha256", signingKey).update(unsigned).digest("base64url")}`
   }
-  const verify = (token: string): { workspaceId: string; exp: number; iat: number } | undefined => {
+  const verify = (token: string): { sub: string; workspaceId: string; exp: number; iat: number } | undefined => {
     const [header, payload, signature] = token.split(".")
     if (header === undefined || payload === undefined || signature === undefined) return undefined
     const expected = createHmac("sha256", signingKey).update(`${header}.${payload}`).digest()
@@ -145,6 +177,18 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       ? status(code, "Injected failure")
       : HttpServerResponse.uint8Array(behaviour.failBody, { status: code, contentType: "text/plain" })
 
+  /** The client a Basic authorization names, when the auth service knows it with that secret. */
+  const authenticated = (authorization: string | undefined): string | undefined => {
+    const basic = /^Basic (.+)$/.exec(authorization ?? "")?.[1]
+    if (basic === undefined) return undefined
+    const decoded = Buffer.from(basic, "base64").toString()
+    const colon = decoded.indexOf(":")
+    const [id, secret] = [decoded.slice(0, colon), decoded.slice(colon + 1)]
+    if (colon < 0) return undefined
+    const known = options.acceptClient === undefined ? id === clientId && secret === clientSecret : options.acceptClient(id, secret)
+    return known ? id : undefined
+  }
+
   const issueToken = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const body = yield* request.text
@@ -155,17 +199,17 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       contentType: request.headers["content-type"],
       body
     })
-    const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`
     if (behaviour.trickle === "token") return yield* trickle
     if (behaviour.tokenFailStatus > 0) return failure(behaviour.tokenFailStatus)
-    if (request.headers["authorization"] !== expected) return status(401, "Unknown client or wrong secret")
+    const client = authenticated(request.headers["authorization"])
+    if (client === undefined) return status(401, "Unknown client or wrong secret")
     const scope = /^workspaceId=([0-9a-fA-F-]{36})$/.exec(url.searchParams.get("scope") ?? "")
     if (url.searchParams.get("grant_type") !== "client_credentials" || scope === null) {
       return status(400, "Malformed grant or scope")
     }
     const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const access_token = sign({
-      sub: clientId,
+      sub: client,
       workspaceId: scope[1],
       iat: now,
       exp: now + behaviour.tokenLifetimeSeconds
@@ -198,12 +242,20 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const requestNumber = ++state.notifyRequests
     waiters.changed()
     state.requestTimes.push(yield* Clock.currentTimeMillis)
-    if (behaviour.trickle === "notify") return yield* trickle
-    yield* delay
     const bearer = /^Bearer (.+)$/.exec(request.headers["authorization"] ?? "")?.[1]
     const claims = bearer === undefined ? undefined : verify(bearer)
+    const entry = options.journal === true ? journal(request, claims?.sub) : undefined
+    const injected = (what: string) => {
+      if (entry !== undefined) entry.injected = what
+    }
+    if (behaviour.trickle === "notify") {
+      injected("trickle")
+      return yield* trickle
+    }
+    yield* delay
     const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     if (claims === undefined || claims.exp <= now || claims.iat < state.revokedBefore) {
+      injected("401")
       return answer(401, status(401, "Token missing, expired or revoked"))
     }
     let message: unknown
@@ -225,13 +277,15 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       (todoId !== undefined && behaviour.failTodos.includes(todoId)) || tries <= behaviour.failFirst ||
       (behaviour.failOnceEvery > 0 && messageNumber > 0 && messageNumber % behaviour.failOnceEvery === 0)
     if (behaviour.hangEvery > 0 && messageNumber > 0 && messageNumber % behaviour.hangEvery === 0) {
+      injected("hang")
       return yield* Effect.never
     }
     if (failing) {
+      injected(`fail ${behaviour.failStatus}`)
       const response = failure(behaviour.failStatus)
       return answer(
         behaviour.failStatus,
-        behaviour.failStatus === 429 || behaviour.failStatus === 503
+        (behaviour.failStatus === 429 || behaviour.failStatus === 503) && behaviour.retryAfterSeconds > 0
           ? HttpServerResponse.setHeader(response, "retry-after", String(behaviour.retryAfterSeconds))
           : response
       )
@@ -242,11 +296,13 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       return answer(200, status(200, "Notification already created"))
     }
     if (key !== undefined) seenKeys.add(key)
+    if (entry !== undefined) entry.created = true
     state.notifications.push({ workspaceId: claims.workspaceId, message, idempotencyKey: key })
     waiters.changed()
     state.firstNotificationAt ??= Date.now()
     if (behaviour.dropOnceEvery > 0 && messageNumber > 0 && messageNumber % behaviour.dropOnceEvery === 0) {
       state.dropped++
+      injected("reset after create")
       const response = NodeHttpServerRequest.toServerResponse(request)
       // Half a response, then the connection goes away.
       response.writeHead(201, { "content-type": "application/json", "content-length": "100" })
@@ -254,8 +310,38 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       response.socket?.destroy()
       return yield* Effect.never
     }
+    if (behaviour.hugeEvery > 0 && messageNumber > 0 && messageNumber % behaviour.hugeEvery === 0) {
+      injected("huge answer")
+      return answer(201, HttpServerResponse.uint8Array(new Uint8Array(4 * 1024 * 1024).fill(32), { status: 201 }))
+    }
     return answer(201, status(201, "Notification created"))
   })
+
+  /** A journal entry for a notification request, completed as its exchange ends. */
+  const journal = (request: HttpServerRequest.HttpServerRequest, client: string | undefined) => {
+    const entry: JournalEntry = {
+      key: request.headers["idempotency-key"],
+      client,
+      at: Date.now(),
+      status: undefined,
+      created: false,
+      injected: undefined,
+      answered: false,
+      endedAt: undefined
+    }
+    state.journal.push(entry)
+    const response = NodeHttpServerRequest.toServerResponse(request)
+    response.once("finish", () => {
+      entry.answered = true
+      entry.status = response.statusCode
+      entry.endedAt = Date.now()
+    })
+    response.once("close", () => {
+      entry.status ??= response.headersSent ? response.statusCode : undefined
+      entry.endedAt ??= Date.now()
+    })
+    return entry
+  }
 
   /** For tools in other processes: read the record, change the behaviour, start afresh. */
   const control = HttpRouter.empty.pipe(
@@ -282,6 +368,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
         state.tokenRequests.length = 0
         for (const code of Object.keys(state.answers)) delete state.answers[Number(code)]
         state.duplicates = 0
+        state.journal.length = 0
         state.notifyRequests = 0
         state.requestTimes.length = 0
         triesByMessage.clear()

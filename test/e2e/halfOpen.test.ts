@@ -75,5 +75,22 @@ describe("A database that stops answering (a proxy that stops forwarding and clo
         expect(summary).toMatchObject({ unrecorded: expect.any(Number) })
         expect(Number(summary!.unrecorded)).toBeGreaterThan(0)
       }), { timeout: 120_000 })
+
+    it.scoped("a second SIGTERM ends the process at once, with the signal's code, not after the grace period", () =>
+      Effect.gen(function*() {
+        const { job, proxy } = yield* jobUnderWay(["--grace", "5m"])
+        proxy.setMode("half-open")
+        yield* waitUntil(() => proxy.dropped() > 0)
+        let output = ""
+        job.child.stdout!.on("data", (chunk) => (output += chunk))
+        job.child.kill("SIGTERM")
+        yield* waitUntil(() => output.includes("Stopping: claiming no more"))
+        job.child.kill("SIGTERM")
+        const stopped = yield* Effect.promise(() => job.done)
+        expect(stopped.code).toBe(143)
+        // Neither the grace period's end nor the run's summary: the process did not wait for them.
+        expect(stopped.stdout).not.toContain("The grace period ended")
+        expect(summaryLine(stopped.stdout)).toBeUndefined()
+      }), { timeout: 120_000 })
   })
 })

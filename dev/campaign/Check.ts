@@ -1,0 +1,206 @@
+/**
+ * The campaign's checker: the invariants of the job's guarantees, over what a round recorded
+ * (the fake's journal of every request, the ledger and the todos table at the end, each process's
+ * life, exit and summary, and the faults as applied). A round passes only when none is broken.
+ */
+import { keyOf, reference, type JobRecord, type RoundHistory } from "./Round.js"
+import { databaseFaults, type FaultKind, serviceFaults } from "./Schedule.js"
+
+/** After a stop signal: the grace period, then at most this for the last writes and the exit. */
+const afterGraceMs = 10_000
+/** A process that lost its database ends within this (the job's promise at default settings). */
+const databaseLostMs = 60_000
+/** A run nothing stopped ends within this (the campaign's backlogs are small). */
+const normalRunMs = 120_000
+/** What the campaign's own timing may add to a bound: starting a process, reading its exit. */
+const slackMs = 3_000
+
+export interface Verdict {
+  readonly violations: ReadonlyArray<string>
+  /** Invariants checked (one per todo, key, process and row checked). */
+  readonly checks: number
+  /** Keys that reached the notify service from more than one process, each where a holder was faulted. */
+  readonly resentAcrossProcesses: number
+  /** Requests a process sent again for a key within its own send (after a failure, a timeout, an answer it could not read). */
+  readonly resentWithinProcess: number
+}
+
+
+export const check = (history: RoundHistory): Verdict => {
+  const violations: Array<string> = []
+  let checks = 0
+  const fail = (message: string) => violations.push(message)
+  const expect = (holds: boolean, message: () => string) => {
+    checks++
+    if (!holds) fail(message())
+  }
+
+  const { journal, schedule } = history
+  const faultsOn = (index: number, kinds: ReadonlyArray<FaultKind>) =>
+    history.faults.filter((applied) => kinds.includes(applied.fault.kind) && applied.targets.includes(index))
+  const leaseMs = (job: JobRecord) => (job.spec?.leaseSeconds ?? 30) * 1000
+  const byClient = new Map([...history.jobs, ...history.cleanRuns].map((job) => [job.client, job]))
+
+  // 1. Every todo still due was created at the fake exactly once per key; nothing else more than once.
+  const created = new Map<string, number>()
+  for (const entry of journal) {
+    if (entry.created && entry.key !== undefined) created.set(entry.key, (created.get(entry.key) ?? 0) + 1)
+  }
+  const stillDue = new Set<string>()
+  for (const todo of history.finalTodos) {
+    if (todo.dueDate > reference) continue
+    const key = keyOf(todo)
+    stillDue.add(key)
+    const times = created.get(key) ?? 0
+    if (history.poison.has(todo.id)) {
+      expect(times === 0, () => `${key}: refused by the service every time, yet created ${times} time(s)`)
+    } else {
+      expect(times === 1, () => `${key}: still due, created ${times} time(s) (exactly once expected)`)
+    }
+  }
+  const everKeys = new Set(history.initialTodos.map(keyOf))
+  for (const [key, times] of created) {
+    if (stillDue.has(key)) continue
+    expect(everKeys.has(key), () => `${key}: created, but no such todo was ever in the table`)
+    expect(times <= 1, () => `${key}: deleted or moved, created ${times} times`)
+  }
+
+  // 2. A key reached the fake from a second process only where the first holder was killed, cut off
+  //    or stopped after sending it; and no process sent anything once its claims could have lapsed.
+  const lastLegitimateSend = (job: JobRecord): number => {
+    let bound = Number.POSITIVE_INFINITY
+    for (const applied of faultsOn(job.index, ["kill"])) bound = Math.min(bound, applied.at)
+    for (const applied of faultsOn(job.index, ["term"])) bound = Math.min(bound, applied.at + (job.spec?.graceSeconds ?? 0) * 1000)
+    // Half-open, the database is gone for good for that process (a cut or a restart it may survive,
+    // on new connections, and go on under claims it renews).
+    for (const applied of faultsOn(job.index, ["db-half-open"])) bound = Math.min(bound, applied.at + leaseMs(job))
+    return bound
+  }
+  /**
+   * Whether another process could have taken over `job`'s claims by `time`: only once `job` was
+   * killed, stopped or cut off, and its claims had lapsed. A live run renews every quarter of its
+   * lease, so its claims outlast a fault by three quarters of the lease at least; half is allowed.
+   * The clean runs come after every claim was let lapse (time passed): any fault will do.
+   */
+  const couldTakeOver = (job: JobRecord, by: string | undefined, time: number) =>
+    faultsOn(job.index, ["kill", "term", ...databaseFaults]).some((applied) =>
+      by?.startsWith("clean-") === true || applied.at + leaseMs(job) / 2 <= time
+    )
+  const perKey = new Map<string, Array<(typeof journal)[number]>>()
+  for (const entry of journal) {
+    if (entry.key === undefined) continue
+    const list = perKey.get(entry.key)
+    if (list === undefined) perKey.set(entry.key, [entry])
+    else list.push(entry)
+  }
+  let resentAcrossProcesses = 0
+  let resentWithinProcess = 0
+  for (const job of history.jobs) {
+    const bound = lastLegitimateSend(job)
+    if (bound === Number.POSITIVE_INFINITY) continue
+    const late = journal.filter((entry) => entry.client === job.client && entry.at > bound + 250)
+    expect(late.length === 0, () =>
+      `job ${job.index} sent ${late.length} request(s) after its claims could have lapsed or it was stopped ` +
+      `(first ${late[0]!.key} ${late[0]!.at - bound} ms late)`)
+  }
+  for (const [key, entries] of perKey) {
+    const resent = new Set<string>()
+    for (let i = 1; i < entries.length; i++) {
+      const earlier = entries[i - 1]!
+      const later = entries[i]!
+      if (earlier.client === later.client) {
+        resentWithinProcess++
+        continue
+      }
+      checks++
+      resent.add(key)
+      const clean = earlier.answered && earlier.injected === undefined && earlier.status !== undefined &&
+        earlier.status >= 200 && earlier.status < 300
+      if (!clean) continue
+      const holder = byClient.get(earlier.client ?? "")
+      if (holder === undefined || !couldTakeOver(holder, later.client, later.at)) {
+        fail(`${key}: sent by ${earlier.client} and answered, then sent again by ${later.client} ` +
+          `${later.at - earlier.at} ms later, though ${earlier.client}'s claim could not have lapsed by then`)
+      }
+    }
+    resentAcrossProcesses += resent.size
+  }
+
+  // 3. The ledger: nothing pending or claimed is left; each dead letter comes from an injected failure.
+  const injectedFor = new Set(journal.filter((entry) => entry.injected !== undefined).map((entry) => entry.key))
+  for (const row of history.ledger) {
+    const key = keyOf(row)
+    expect(!row.claimed, () => `${key}: still claimed after the clean runs`)
+    expect(row.state === "sent" || row.state === "dead", () => `${key}: left ${row.state} after the clean runs`)
+    if (row.state === "dead") {
+      expect(history.poison.has(row.id) || injectedFor.has(key), () => `${key}: a dead letter with no injected failure`)
+    }
+  }
+  for (const id of history.poison) {
+    const row = history.ledger.find((r) => r.id === id)
+    const todo = history.finalTodos.find((t) => t.id === id)
+    if (todo === undefined || todo.dueDate > reference) continue
+    expect(row?.state === "dead", () => `poison todo ${id}: ${row?.state ?? "not in the ledger"}, a dead letter expected`)
+  }
+
+  // 4. Every process ended within its bound; 5. its exit code says what happened to it.
+  expect(history.hung.length === 0, () => `job(s) ${history.hung.join(", ")} still running ${normalRunMs / 1000} s after the chaos`)
+  for (const job of history.jobs) {
+    const ended = job.endedAt ?? Number.POSITIVE_INFINITY
+    const term = faultsOn(job.index, ["term"])[0]
+    const lost = faultsOn(job.index, databaseFaults)[0]
+    const bound = Math.min(
+      term === undefined ? Infinity : term.at + (job.spec?.graceSeconds ?? 0) * 1000 + afterGraceMs,
+      lost === undefined ? Infinity : (lost.until ?? lost.at) + databaseLostMs,
+      job.startedAt + normalRunMs
+    )
+    expect(ended <= bound + slackMs, () =>
+      `job ${job.index} ended ${Math.round((ended - bound) / 1000)} s past its bound ` +
+      `(${term !== undefined ? "stopped" : lost !== undefined ? "lost its database" : "a normal run"})`)
+    expect(exitExplained(job, history), () =>
+      `job ${job.index} exited ${job.code ?? job.signal}: not what happened to it ` +
+      `(summary ${JSON.stringify(pick(job.summary))}; errors: ${job.errors.slice(0, 3).join(" | ")})`)
+  }
+  for (const run of history.cleanRuns) {
+    expect(run.code === 0 || run.code === 3, () => `clean run ${run.index} exited ${run.code ?? run.signal}: ${run.errors.slice(0, 3).join(" | ")}`)
+    if (run.code === 3) {
+      expect(schedule.poison > 0 || injectedFor.size > 0, () => `clean run ${run.index} exited 3 with nothing refused`)
+    }
+  }
+  return { violations, checks, resentAcrossProcesses, resentWithinProcess }
+}
+
+const pick = (summary: Record<string, unknown> | undefined) =>
+  summary === undefined
+    ? undefined
+    : Object.fromEntries(["sent", "failed", "deadLetters", "skipped", "unrecorded"].map((k) => [k, summary[k]]))
+
+/** Whether a process's exit code (or signal) matches what happened to it and what its summary says. */
+const exitExplained = (job: JobRecord, history: RoundHistory): boolean => {
+  const during = (kinds: ReadonlyArray<FaultKind>) =>
+    history.faults.some((applied) =>
+      kinds.includes(applied.fault.kind) &&
+      (applied.targets.includes(job.index) ||
+        (applied.fault.target === undefined && applied.at <= (job.endedAt ?? Infinity) && (applied.until ?? applied.at) >= job.startedAt))
+    )
+  const summary = job.summary
+  const count = (name: string) => Number(summary?.[name] ?? 0)
+  const failedSome = count("failed") + count("deadLetters") + count("skipped") > 0
+  if (job.signal === "SIGKILL") return during(["kill"])
+  switch (job.code) {
+    case 0:
+      return summary !== undefined && !failedSome && count("unrecorded") === 0
+    case 1:
+      return during(databaseFaults)
+    case 3:
+      return summary !== undefined && failedSome && (history.poison.size > 0 || during(serviceFaults) || during(["secret-rejected"]))
+    case 4:
+      return job.errors.some((line) => line.startsWith("The notify service looks down")) && during(serviceFaults)
+    case 5:
+      return during(["secret-rejected"])
+    case 143:
+      return during(["term"])
+    default:
+      return false
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * A round of the fault campaign, drawn from its seed alone: the backlog, the job processes (when
+ * each starts, with which options) and the faults (what, when, to whom, for how long).
+ */
+import { random } from "./Random.js"
+
+/** What the campaign does to a round, each at a moment of its own. */
+export const faultKinds = [
+  // To one job process.
+  "kill",
+  "term",
+  "db-cut",
+  "db-half-open",
+  // To every process at once.
+  "pg-restart",
+  // The notify service, for a while.
+  "notify-5xx",
+  "notify-429",
+  "notify-429-bare",
+  "notify-hang",
+  "notify-trickle",
+  "notify-reset",
+  "notify-huge",
+  // The auth service, for a while.
+  "token-expiry",
+  "secret-rejected",
+  // The todos table, while runs go on.
+  "todos-deleted",
+  "todos-moved"
+] as const
+export type FaultKind = (typeof faultKinds)[number]
+
+/** Faults that act on one job process. */
+export const processFaults: ReadonlyArray<FaultKind> = ["kill", "term", "db-cut", "db-half-open"]
+
+/** Faults that cut a process off from its database. */
+export const databaseFaults: ReadonlyArray<FaultKind> = ["db-cut", "db-half-open", "pg-restart"]
+
+/** Windows of misbehaving services that a run may count as failed sends (all but a refused secret). */
+export const serviceFaults: ReadonlyArray<FaultKind> = faultKinds.filter((kind) => kind.startsWith("notify-") || kind === "token-expiry")
+
+export interface Fault {
+  readonly kind: FaultKind
+  /** Milliseconds from the round's start. */
+  readonly at: number
+  /** The job process (index) it acts on, for a process fault. */
+  readonly target?: number
+  /** How long it lasts, for a fault of a service (a window) or a restart. */
+  readonly forMs?: number
+}
+
+export interface JobSpec {
+  /** Milliseconds from the round's start. */
+  readonly at: number
+  readonly concurrency: number
+  readonly batchSize: number
+  /** The lease, in seconds (8 s is the shortest the campaign's send settings allow). */
+  readonly leaseSeconds: number
+  readonly rate: number | undefined
+  readonly fair: boolean
+  readonly graceSeconds: number
+}
+
+export interface Schedule {
+  readonly seed: number
+  readonly todos: number
+  readonly workspaces: number
+  /** Todos that the notify service always refuses (422): they must end as dead letters. */
+  readonly poison: number
+  /** The notify service's latency for its answers, in milliseconds. */
+  readonly latencyMs: number
+  /** How long faults are drawn over, from the start. */
+  readonly chaosMs: number
+  readonly jobs: ReadonlyArray<JobSpec>
+  readonly faults: ReadonlyArray<Fault>
+}
+
+/**
+ * The job's send settings in every round: a request's deadline of 500 ms and one retry, so a send
+ * takes at most 4.5 s and a lease of 8 s is accepted. Answers come within tens of milliseconds.
+ */
+export const sendSettings = {
+  NOTIFY_TIMEOUT: "500ms",
+  NOTIFY_RETRIES: "1",
+  NOTIFY_RETRY_BASE: "50ms",
+  NOTIFY_RETRY_BUDGET: "500ms",
+  RETRY_DELAY: "1s",
+  MAX_ATTEMPTS: "4"
+} as const
+
+export const maxAttempts = Number(sendSettings.MAX_ATTEMPTS)
+
+/** The shortest lease the send settings allow, rounded up to a whole second. */
+export const shortestLeaseSeconds = 8
+
+/** Notifications a second a job can send at most, by its options and the service's latency (a rough bound). */
+const throughputOf = (job: JobSpec, latencyMs: number) =>
+  Math.min(job.rate ?? Number.POSITIVE_INFINITY, (job.concurrency * 1000) / (latencyMs + 5))
+
+export const makeSchedule = (seed: number): Schedule => {
+  const draw = random(seed)
+  const chaosMs = draw.int(8_000, 16_000)
+  // Answers fast, or slow enough that batches outlast short leases.
+  const latencyMs = draw.chance(0.6) ? draw.int(2, 20) : draw.int(40, 150)
+  // In a third of the rounds the first job holds its batches longer than its lease (a slow rate,
+  // large batches, the shortest lease) while others run: its claims stay its own only as long as
+  // it renews them.
+  const contended = draw.chance(0.35)
+  const jobCount = contended ? draw.int(2, 4) : draw.int(1, 4)
+  const jobs = Array.from({ length: jobCount }, (_, i): JobSpec =>
+    contended && i === 0
+      ? {
+        at: 0,
+        concurrency: draw.pick([1, 2, 4]),
+        batchSize: draw.pick([50, 200]),
+        leaseSeconds: shortestLeaseSeconds,
+        rate: draw.pick([5, 10]),
+        fair: draw.chance(0.3),
+        graceSeconds: draw.pick([2, 5])
+      }
+      : {
+        at: i === 0 ? 0 : draw.int(0, Math.round(chaosMs * 0.6)),
+        concurrency: draw.pick([1, 2, 4, 16, 32, 64]),
+        batchSize: draw.pick([5, 20, 50, 200]),
+        leaseSeconds: draw.pick([shortestLeaseSeconds, shortestLeaseSeconds, 12, 30]),
+        rate: draw.chance(0.4) ? draw.pick([5, 10, 20, 50, 100]) : undefined,
+        fair: draw.chance(0.3),
+        graceSeconds: draw.pick([2, 5])
+      }
+  )
+  const faults = Array.from({ length: draw.int(1, 4) }, (): Fault => {
+    const kind = draw.pick(faultKinds)
+    const at = draw.int(300, chaosMs)
+    return processFaults.includes(kind)
+      ? { kind, at, target: draw.int(0, jobCount - 1) }
+      : { kind, at, forMs: draw.int(1_000, 4_000) }
+  }).sort((a, b) => a.at - b.at)
+  // About as much as the jobs send while the faults go on, and never more than the fastest
+  // alone sends in 40 s: the runs end soon after the chaos.
+  const all = jobs.reduce((sum, job) => sum + throughputOf(job, latencyMs), 0)
+  const fastest = Math.max(...jobs.map((job) => throughputOf(job, latencyMs)))
+  const todos = Math.round(Math.max(100, Math.min(3_000, fastest * 40, all * (chaosMs / 1000) * (0.6 + draw.next() * 0.6))))
+  return {
+    seed,
+    todos,
+    workspaces: draw.int(1, 40),
+    poison: draw.int(0, 3),
+    latencyMs,
+    chaosMs,
+    jobs,
+    faults
+  }
+}
+
+/** The schedule on a few lines, for a failing round's report. */
+export const describeSchedule = (schedule: Schedule): string =>
+  [
+    `seed ${schedule.seed}: ${schedule.todos} todos in ${schedule.workspaces} workspaces, ${schedule.poison} refused, ` +
+    `answers after ${schedule.latencyMs} ms, faults over ${schedule.chaosMs} ms`,
+    ...schedule.jobs.map((job, i) =>
+      `  job ${i} at ${job.at} ms: --concurrency ${job.concurrency} --batch-size ${job.batchSize} --lease ${job.leaseSeconds}s` +
+      `${job.rate === undefined ? "" : ` --rate ${job.rate}`}${job.fair ? " --fair" : ""} --grace ${job.graceSeconds}s`
+    ),
+    ...schedule.faults.map((fault) =>
+      `  ${fault.kind} at ${fault.at} ms${fault.target === undefined ? "" : ` on job ${fault.target}`}` +
+      `${fault.forMs === undefined ? "" : ` for ${fault.forMs} ms`}`
+    )
+  ].join("\n")

@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest"
+import type { JournalEntry } from "../dev/fakeNotify/FakeNotify.js"
+import { check } from "../dev/campaign/Check.js"
+import { type JobRecord, keyOf, type RoundHistory, type TodoRow } from "../dev/campaign/Round.js"
+import { type Fault, makeSchedule } from "../dev/campaign/Schedule.js"
+
+const todo: TodoRow = {
+  id: "00000000-0000-4000-8000-000000000001",
+  workspaceId: "11111111-1111-4111-8111-000000000001",
+  dueDate: "2022-05-01"
+}
+const key = keyOf(todo)
+
+const job = (index: number, over: Partial<JobRecord> = {}): JobRecord => ({
+  index,
+  client: `job-${index}`,
+  spec: { at: 0, concurrency: 1, batchSize: 5, leaseSeconds: 8, rate: undefined, fair: false, graceSeconds: 2 },
+  startedAt: 0,
+  endedAt: 5_000,
+  code: 0,
+  signal: null,
+  summary: { sent: 1, failed: 0, deadLetters: 0, skipped: 0, unrecorded: 0 },
+  errors: [],
+  ...over
+})
+
+const request = (client: string, at: number, over: Partial<JournalEntry> = {}): JournalEntry => ({
+  key,
+  client,
+  at,
+  status: 201,
+  created: false,
+  injected: undefined,
+  answered: true,
+  endedAt: at + 10,
+  ...over
+})
+
+/** A round with one todo, sent and recorded, by the given jobs, requests and faults. */
+const round = (
+  jobs: ReadonlyArray<JobRecord>,
+  journal: ReadonlyArray<JournalEntry>,
+  faults: ReadonlyArray<{ fault: Fault; at: number; targets: ReadonlyArray<number> }> = []
+): RoundHistory => ({
+  schedule: makeSchedule(1),
+  startedAt: 0,
+  jobs,
+  cleanRuns: [],
+  faults: faults.map((f) => ({ ...f, until: undefined })),
+  initialTodos: [todo],
+  finalTodos: [todo],
+  poison: new Set(),
+  ledger: [{ ...todo, state: "sent", attempts: 1, claimed: false }],
+  journal,
+  hung: []
+})
+
+describe("the fault campaign's checker", () => {
+  it("passes a round where one process sent the todo once", () => {
+    expect(check(round([job(0)], [request("job-0", 1_000, { created: true })])).violations).toEqual([])
+  })
+
+  it("fails a todo created twice, or never", () => {
+    const twice = round([job(0)], [request("job-0", 1_000, { created: true }), request("job-0", 2_000, { created: true })])
+    expect(check(twice).violations).toEqual([`${key}: still due, created 2 time(s) (exactly once expected)`])
+    expect(check(round([job(0)], [])).violations).toEqual([`${key}: still due, created 0 time(s) (exactly once expected)`])
+  })
+
+  it("fails a key sent by a second process while the first, answered, was not cut off (a claim taken over alive)", () => {
+    const history = round([job(0), job(1)], [request("job-0", 1_000, { created: true }), request("job-1", 9_500)])
+    expect(check(history).violations).toHaveLength(1)
+    expect(check(history).violations[0]).toContain("sent by job-0 and answered, then sent again by job-1")
+  })
+
+  it("allows it once the first was killed and half its lease has passed, and counts it", () => {
+    const killed = round(
+      [job(0, { code: null, signal: "SIGKILL" }), job(1)],
+      [request("job-0", 1_000, { created: true }), request("job-1", 9_500)],
+      [{ fault: { kind: "kill", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
+    )
+    expect(check(killed)).toMatchObject({ violations: [], resentAcrossProcesses: 1 })
+    const tooSoon = round(
+      [job(0, { code: null, signal: "SIGKILL" }), job(1)],
+      [request("job-0", 1_000, { created: true }), request("job-1", 3_000)],
+      [{ fault: { kind: "kill", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
+    )
+    expect(check(tooSoon).violations).toHaveLength(1)
+  })
+
+  it("fails a process that sends after its database turned half-open plus its lease", () => {
+    const history = round(
+      [job(0, { code: 1, endedAt: 30_000 })],
+      [request("job-0", 1_000, { created: true }), request("job-0", 12_000, { key: "another" })],
+      [{ fault: { kind: "db-half-open", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
+    )
+    expect(check(history).violations.some((v) => v.startsWith("job 0 sent 1 request(s) after its claims could have lapsed"))).toBe(true)
+  })
+
+  it("fails an exit code that does not match what happened: 0 with failures, 1 with no database fault, 143 with no SIGTERM", () => {
+    const sent = [request("job-0", 1_000, { created: true })]
+    const failing = { sent: 0, failed: 2, deadLetters: 0, skipped: 0, unrecorded: 0 }
+    for (const over of [{ summary: failing }, { code: 1 }, { code: 143 }]) {
+      expect(check(round([job(0, over)], sent)).violations.some((v) => v.startsWith("job 0 exited"))).toBe(true)
+    }
+  })
+
+  it("fails a stopped process that outlives its grace period and 10 s", () => {
+    const history = round(
+      [job(0, { code: 143, endedAt: 20_000 })],
+      [request("job-0", 1_000, { created: true })],
+      [{ fault: { kind: "term", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
+    )
+    expect(check(history).violations.some((v) => v.startsWith("job 0 ended 6 s past its bound (stopped)"))).toBe(true)
+  })
+})
