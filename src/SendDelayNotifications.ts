@@ -39,8 +39,10 @@ const sendBacklog = (run: Run) =>
     // the database watched. Neither ends of itself; either fails the run when the database stops
     // answering, and nothing more is sent.
     const hold = Effect.all([renewClaims(run), watchDatabase(run)], { concurrency: "unbounded", discard: true })
-    // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next run.
-    yield* Effect.ensuring(Effect.raceFirst(pipeline, hold), writeKnownOutcomes(run))
+    // Cut off after the grace period: what was in flight stays claimed and is resent, same key, next
+    // run. The cut is not waited for (a statement's cancel may wait on a database that does not
+    // answer): the last writes start at once, within the time the stop has left.
+    yield* Effect.ensuring(Effect.disconnect(Effect.raceFirst(pipeline, hold)), writeKnownOutcomes(run))
   }).pipe(Effect.scoped)
 
 /** After the grace period, the time a stopped run has for its last writes and its exit. */

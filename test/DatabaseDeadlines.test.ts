@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Exit, Fiber, Layer, TestClock } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import { ExitCode } from "../src/Cli.js"
-import { answeredWithin, databaseDeadlinesConfig, NoAnswer } from "../src/lib/DatabaseDeadlines.js"
+import { databaseDeadlinesConfig, NoAnswer } from "../src/lib/DatabaseDeadlines.js"
 import { DatabaseError } from "../src/services/DatabaseErrors.js"
 import { TodoRepository } from "../src/services/TodoRepository.js"
 import { inMemoryLedger } from "./support/InMemoryLedger.js"
@@ -10,20 +10,6 @@ import { captureLogs, cli, sendOnly } from "./support/TestApp.js"
 import { testClientLayer } from "./support/TestClient.js"
 
 describe("the job's own deadlines on the database", () => {
-  it.effect("a round trip that never ends fails with NoAnswer at its deadline, even one that cannot be interrupted", () =>
-    Effect.gen(function*() {
-      const fiber = yield* Effect.never.pipe(
-        Effect.uninterruptible,
-        answeredWithin(Duration.seconds(15), "DATABASE_TIMEOUT"),
-        Effect.exit,
-        Effect.fork
-      )
-      yield* TestClock.adjust("15 seconds")
-      const exit = yield* Fiber.join(fiber)
-      expect(exit).toStrictEqual(Exit.fail(new NoAnswer({ within: Duration.seconds(15), setting: "DATABASE_TIMEOUT" })))
-      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("the database did not answer within 15s (DATABASE_TIMEOUT)")
-    }))
-
   it.effect("defaults: connect 10 s, a round trip 15 s, a long statement the statement timeout and 5 s; each set by its variable", () =>
     Effect.gen(function*() {
       const defaults = yield* databaseDeadlinesConfig

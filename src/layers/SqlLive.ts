@@ -7,9 +7,16 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import Pg from "pg"
-import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Fiber, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
-import { type DatabaseDeadlines, databaseDeadlinesConfig, NoAnswer } from "../lib/DatabaseDeadlines.js"
+import {
+  type DatabaseDeadlines,
+  databaseDeadlinesConfig,
+  type Deadline,
+  NoAnswer,
+  noAnswer,
+  StatementDeadline
+} from "../lib/DatabaseDeadlines.js"
 import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
@@ -144,6 +151,38 @@ const connectionError = (cause: unknown) => {
   })
 }
 
+type QueryCallback = (error: Error | null, result: unknown) => void
+
+/** pg's Client.query, as the pool's clients are called (a text or a config, values, a callback). */
+type Query = (config: unknown, values?: unknown, callback?: QueryCallback) => unknown
+
+/**
+ * The client's queries, while it is lent, carry `deadline` as pg's query_timeout (a cursor, which
+ * the job does not use, is left as it is); a query past it fails with NoAnswer.
+ */
+const withDeadline = (client: Pg.PoolClient, deadline: Deadline) => {
+  const internals = client as unknown as { query: Query; __query?: Query }
+  const query: Query = (internals.__query ??= internals.query.bind(client))
+  const named = (error: Error | null) => (error?.message === "Query read timeout" ? noAnswer(deadline) : error)
+  internals.query = (config, values, callback) => {
+    if (typeof config === "object" && config !== null && typeof (config as { submit?: unknown }).submit === "function") {
+      return query(config, values, callback)
+    }
+    if (typeof values === "function") {
+      callback = values as QueryCallback
+      values = undefined
+    }
+    const withTimeout = {
+      ...(typeof config === "string" ? { text: config } : (config as object)),
+      ...(values === undefined ? {} : { values }),
+      query_timeout: deadline.ms
+    }
+    return callback === undefined
+      ? (query(withTimeout) as Promise<unknown>).catch((error: Error) => Promise.reject(named(error)))
+      : query(withTimeout, (error: Error | null, result: unknown) => callback!(named(error), result))
+  }
+}
+
 /** Whether a pooled client still has a statement on its connection (one the job stopped waiting for). */
 const midStatement = (client: Pg.PoolClient): boolean => {
   const internals = client as unknown as { readonly _activeQuery?: unknown; readonly _queryQueue?: ReadonlyArray<unknown> }
@@ -160,6 +199,10 @@ class GuardedPool extends Pg.Pool {
   /** The clients lent out now. */
   private readonly lent = new Set<Pg.PoolClient>()
 
+  constructor(config: Pg.PoolConfig, private readonly defaultDeadline: Deadline) {
+    super(config)
+  }
+
   override connect(): Promise<Pg.PoolClient>
   override connect(
     callback: (error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) => void
@@ -167,9 +210,15 @@ class GuardedPool extends Pg.Pool {
   override connect(
     callback?: (error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) => void
   ): Promise<Pg.PoolClient> | void {
+    // Called as a statement takes its connection, on the fiber that runs it: its deadline.
+    const deadline = Option.match(Fiber.getCurrentFiber(), {
+      onNone: () => undefined,
+      onSome: (fiber) => fiber.getFiberRef(StatementDeadline)
+    }) ?? this.defaultDeadline
     const guard = (client: Pg.PoolClient) => {
       const release = client.release.bind(client)
       this.lent.add(client)
+      withDeadline(client, deadline)
       client.release = (error?: Error | boolean) => {
         this.lent.delete(client)
         return release(error ?? (midStatement(client) ? new Error("abandoned mid-statement") : undefined))
@@ -210,8 +259,8 @@ const closePool = (pool: GuardedPool) =>
 
 /**
  * The pool: connections opened within DATABASE_CONNECT_TIMEOUT, TCP keepalive on each (a dead
- * idle connection is found by the kernel, not by the next statement), and as a last resort pg's
- * own read timeout past the longest deadline, so no statement of any kind waits forever.
+ * idle connection is found by the kernel, not by the next statement), and every statement within
+ * its deadline (DATABASE_TIMEOUT unless its fiber says otherwise: lib/DatabaseDeadlines.ts).
  */
 const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, deadlines: DatabaseDeadlines) =>
   PgClient.layerFromPool({
@@ -223,9 +272,8 @@ const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, 
           application_name: "delay-notifications",
           connectionTimeoutMillis: Duration.toMillis(deadlines.connect),
           keepAlive: true,
-          keepAliveInitialDelayMillis: 10_000,
-          query_timeout: Duration.toMillis(Duration.sum(deadlines.long, Duration.seconds(5)))
-        })
+          keepAliveInitialDelayMillis: 10_000
+        }, { ms: Math.round(Duration.toMillis(deadlines.roundTrip)), setting: Env.DATABASE_TIMEOUT })
         pool.on("error", () => {})
         return Effect.tryPromise({
           try: () => pool.query("SELECT 1"),

@@ -3,9 +3,10 @@
  * wait on a connection the server no longer hears (a failed-over primary, a dropped NAT entry, a
  * proxy that stopped forwarding): only a deadline in the client can. Each kind of round trip has
  * one, and a statement past it is abandoned (its connection destroyed, never pooled again:
- * layers/SqlLive.ts) and fails with NoAnswer.
+ * layers/SqlLive.ts) and fails with NoAnswer. The deadline is pg's own per-query read timeout,
+ * chosen per statement from StatementDeadline.
  */
-import { Config, Deferred, Duration, Effect, Fiber, Schema } from "effect"
+import { Config, Duration, Effect, FiberRef, Schema } from "effect"
 import { durationConfig } from "./Durations.js"
 import { Env } from "./Environment.js"
 
@@ -52,25 +53,29 @@ export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", {
   }
 }
 
+/** A round trip's deadline: milliseconds, and the setting that gives them (for the error). */
+export interface Deadline {
+  readonly ms: number
+  readonly setting: string
+}
+
 /**
- * Fails with NoAnswer when `self` has not ended within `within`. The statement runs in a fiber of
- * its own and is let go at the deadline, not waited for: its interruption (and the pool's
- * destroying its connection) goes on in the background. The deadline holds wherever this runs,
- * in an uninterruptible region too (a claim that must not be lost halfway waits for its answer,
- * but never past its deadline), and an interruption of the caller lets the statement go at once.
+ * The deadline of the statements a fiber runs (none set: the pool's, DATABASE_TIMEOUT). The pool
+ * reads it as a statement takes its connection (layers/SqlLive.ts) and hands it to pg, which
+ * fails the statement with "Query read timeout" when no answer has come by then: a timer in the
+ * driver, no fiber or Effect timeout per statement (those cost a tenth of the CPU of a run).
  */
-export const answeredWithin = (within: Duration.Duration, setting: string) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | NoAnswer, R> =>
-  Effect.gen(function*() {
-    const answer = yield* Deferred.make<A, E | NoAnswer>()
-    const statement = yield* Effect.forkDaemon(Effect.interruptible(self))
-    statement.addObserver((exit) => Deferred.unsafeDone(answer, exit))
-    const deadline = yield* Effect.forkDaemon(
-      Effect.interruptible(Effect.sleep(within)).pipe(Effect.zipRight(Deferred.fail(answer, new NoAnswer({ within, setting }))))
-    )
-    const letGo = Effect.zipRight(Fiber.interruptFork(deadline), Fiber.interruptFork(statement))
-    return yield* Deferred.await(answer).pipe(Effect.onExit(() => letGo))
-  })
+export const StatementDeadline: FiberRef.FiberRef<Deadline | undefined> = FiberRef.unsafeMake<Deadline | undefined>(undefined)
+
+/** `self`'s statements bounded by `within` (named by `setting` in the error). */
+export const answeredWithin = (within: Duration.Duration, setting: string) => {
+  const deadline: Deadline = { ms: Math.round(Duration.toMillis(within)), setting }
+  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => Effect.locally(self, StatementDeadline, deadline)
+}
+
+/** The error a statement past its deadline fails with (pg's "Query read timeout", named). */
+export const noAnswer = (deadline: Deadline): NoAnswer =>
+  new NoAnswer({ within: Duration.millis(deadline.ms), setting: deadline.setting })
 
 /** The two kinds of statement of the job, each bounded by its deadline. */
 export const deadlinesOf = (deadlines: DatabaseDeadlines) => ({

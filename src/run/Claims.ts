@@ -6,7 +6,6 @@ import { Duration, Effect, Either, Queue } from "effect"
 import type { Feed } from "../lib/Feed.js"
 import { type DatabaseError, stoppedAnswering } from "../services/DatabaseErrors.js"
 import { type TablePart, wholeTable } from "../services/TodoRepository.js"
-import { stopTimeRunsOut } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
 
 /** Tells the claiming loop that a part (or the last) was added. */
@@ -65,8 +64,9 @@ export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
 
 /**
  * One claim: a new live batch of the run's, or none (or only rows whose todos had vanished). The
- * claim itself can be interrupted (it is let go); once it has answered, its rows become a batch
- * of the run's without a break.
+ * claim itself can be interrupted (a stop at the end of the grace period); once it has answered,
+ * its rows become a batch of the run's without a break (handed back when the run ends), never
+ * claims that nobody holds until their lease lapses.
  */
 const claimBatch = (run: Run): Effect.Effect<Batch | "none" | "dropped", DatabaseError> =>
   Effect.suspend(() => {
@@ -103,12 +103,7 @@ export const claimBatches = (run: Run, feed: Feed<Batch>, partAdded: PartAdded) 
       if (state.stopRequested) break
       // Read before the claim: once every part is in, an empty claim is the end.
       const allIn = run.enqueueing.done
-      // A claim is not cut off halfway by a stop: its rows become a batch of the run's (handed
-      // back when the run ends) rather than claims nobody holds until their lease lapses. Its
-      // deadline bounds the wait, and so does the time a stopped run has left.
-      const todos = yield* Effect.uninterruptible(
-        Effect.raceFirst(claimBatch(run), Effect.interruptible(Effect.as(stopTimeRunsOut(run), "none" as const)))
-      )
+      const todos = yield* claimBatch(run)
       if (todos === "dropped") continue
       if (todos === "none" && allIn) break
       if (todos === "none") {

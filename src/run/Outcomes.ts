@@ -37,21 +37,7 @@ export const writeBatch = (run: Run, batch: Batch) =>
   )
 
 /** Time kept, after the last writes of a stopped run, for the process to close its connections and exit. */
-export const exitMarginMs = 3000
-
-/**
- * Completes when a run stopped by a signal has no time left for more round trips (RunState.exitBy,
- * less the time kept for the exit); never for a run not stopped by a signal.
- */
-export const stopTimeRunsOut = (run: Run): Effect.Effect<void> =>
-  Effect.zipRight(
-    run.state.stopped,
-    Effect.suspend(() =>
-      run.state.exitBy === undefined
-        ? Effect.never
-        : Effect.sleep(Duration.millis(Math.max(0, run.state.exitBy - run.clock.unsafeCurrentTimeMillis() - exitMarginMs)))
-    )
-  )
+const exitMarginMs = 3000
 
 /**
  * When the run ends however it ends: what is known of the batches not yet written is written, in
@@ -73,8 +59,9 @@ export const writeKnownOutcomes = (run: Run) =>
     const outcomes = batches.flatMap((batch) => batch.outcomes)
     if (outcomes.length === 0) return
     const leftMs = state.exitBy === undefined ? undefined : state.exitBy - clock.unsafeCurrentTimeMillis() - exitMarginMs
+    // Let go when the stop's time runs out, not waited for (its cancel goes on in the background).
     const write = run.repository.record(run.options.runId, outcomes).pipe(
-      leftMs === undefined ? identity : Effect.timeoutFail({
+      leftMs === undefined ? identity : (record) => Effect.timeoutFail(Effect.disconnect(record), {
         duration: Duration.millis(Math.max(0, leftMs)),
         onTimeout: () => new Error("the time left after the stop signal ran out")
       }),

@@ -26,8 +26,12 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
  * The database, or the way to it, stopped answering: a round trip outlived the job's own
  * deadline, or no connection could be opened within its own.
  */
-export const stoppedAnswering = (error: DatabaseError): boolean =>
-  error.cause instanceof NoAnswer || connectTimedOut.test(describeCause(error.cause))
+export const stoppedAnswering = (error: DatabaseError): boolean => {
+  for (let cause = error.cause, depth = 0; cause instanceof Error && depth < 5; depth++, cause = cause.cause) {
+    if (cause instanceof NoAnswer) return true
+  }
+  return connectTimedOut.test(describeCause(error.cause))
+}
 
 /** Wraps what failed during `operation` (for `Effect.mapError`). */
 export const failedTo = (operation: string) => (cause: unknown): DatabaseError => new DatabaseError({ operation, cause })

@@ -222,7 +222,7 @@ export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
         },
         sql.withTransaction,
         within.long,
-        Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Pruning the job's state")(error)))
+        Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Pruning the job's state")(error)))
       )
 
       return LedgerAdmin.of({ migrate, status, requeue, prune })

@@ -91,7 +91,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
       return tablePartsOf(Math.max(found.pages ?? 0, first + 1), firstPartPages, 16, first)
     },
     within.long,
-    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
 
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
@@ -130,7 +130,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
       return { added: inserted?.added ?? 0, undecodable: rejected.map(undecodable) }
     },
     within.long,
-    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
 
   const pagesOf = 1000
@@ -156,7 +156,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
           ] as const
     },
     within.long,
-    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
   const pending = (reference: CalendarDate) =>
     Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))

@@ -122,7 +122,7 @@ export const makeClaims = ({ convert, interval, ledgerNow, sql, table, todos, to
       return { todos: claimed, dropped: droppedRow?.attempts ?? 0 } satisfies Claimed
     },
     within.roundTrip,
-    Effect.catchTag("SqlError", "NoAnswer", (error) => Effect.fail(failedTo("Claiming delayed todos")(error)))
+    Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Claiming delayed todos")(error)))
   )
 
   const leftToClaim = Effect.flatMap(ledgerNow, (now) =>
