@@ -66,8 +66,8 @@ describe("the container and its manifests", () => {
       expect(path.dirname(file)).toBe(mount)
       expect(Object.keys(secret.stringData)).toContain(path.basename(file))
     }
-    // Kubernetes' grace after SIGTERM covers the job's own.
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number.parseInt(configMap.data.GRACE_PERIOD))
+    // Kubernetes' grace after SIGTERM covers the job's own bound: its grace period and 10 s for the last writes.
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number.parseInt(configMap.data.GRACE_PERIOD) + 10)
   })
 
   it("the parallel Job runs several workers of the same command", () => {
