@@ -6,21 +6,14 @@
  */
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import Pg from "pg"
-import { Config, ConfigError, Duration, Effect, Either, Fiber, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { ConnectionOptions } from "node:tls"
-import {
-  type DatabaseDeadlines,
-  databaseDeadlinesConfig,
-  type Deadline,
-  NoAnswer,
-  noAnswer,
-  StatementDeadline
-} from "../lib/DatabaseDeadlines.js"
+import { type DatabaseDeadlines, databaseDeadlinesConfig, NoAnswer } from "../lib/DatabaseDeadlines.js"
 import { Env } from "../lib/Environment.js"
 import { describeCause } from "../lib/Errors.js"
 import { readSettingFile, secretConfig } from "../lib/Secrets.js"
 import { DatabaseError } from "../services/DatabaseErrors.js"
+import { closePool, GuardedPool } from "./GuardedPool.js"
 
 const isPostgresUrl = (url: string): boolean =>
   URL.canParse(url) && ["postgres:", "postgresql:"].includes(new URL(url).protocol)
@@ -150,112 +143,6 @@ const connectionError = (cause: unknown) => {
     )
   })
 }
-
-type QueryCallback = (error: Error | null, result: unknown) => void
-
-/** pg's Client.query, as the pool's clients are called (a text or a config, values, a callback). */
-type Query = (config: unknown, values?: unknown, callback?: QueryCallback) => unknown
-
-/**
- * The client's queries, while it is lent, carry `deadline` as pg's query_timeout (a cursor, which
- * the job does not use, is left as it is); a query past it fails with NoAnswer.
- */
-const withDeadline = (client: Pg.PoolClient, deadline: Deadline) => {
-  const internals = client as unknown as { query: Query; __query?: Query }
-  const query: Query = (internals.__query ??= internals.query.bind(client))
-  const named = (error: Error | null) => (error?.message === "Query read timeout" ? noAnswer(deadline) : error)
-  internals.query = (config, values, callback) => {
-    if (typeof config === "object" && config !== null && typeof (config as { submit?: unknown }).submit === "function") {
-      return query(config, values, callback)
-    }
-    if (typeof values === "function") {
-      callback = values as QueryCallback
-      values = undefined
-    }
-    const withTimeout = {
-      ...(typeof config === "string" ? { text: config } : (config as object)),
-      ...(values === undefined ? {} : { values }),
-      query_timeout: deadline.ms
-    }
-    return callback === undefined
-      ? (query(withTimeout) as Promise<unknown>).catch((error: Error) => Promise.reject(named(error)))
-      : query(withTimeout, (error: Error | null, result: unknown) => callback!(named(error), result))
-  }
-}
-
-/** Whether a pooled client still has a statement on its connection (one the job stopped waiting for). */
-const midStatement = (client: Pg.PoolClient): boolean => {
-  const internals = client as unknown as { readonly _activeQuery?: unknown; readonly _queryQueue?: ReadonlyArray<unknown> }
-  return internals._activeQuery != null || (internals._queryQueue?.length ?? 0) > 0
-}
-
-/**
- * pg's pool, with one rule more: a client handed back while a statement is still on its
- * connection (abandoned at a deadline: lib/DatabaseDeadlines.ts) is destroyed, never pooled
- * again. @effect/sql-pg hands a client back as healthy after an interrupted statement, and the
- * next statement on a connection the server no longer hears would hang in turn.
- */
-class GuardedPool extends Pg.Pool {
-  /** The clients lent out now. */
-  private readonly lent = new Set<Pg.PoolClient>()
-
-  constructor(config: Pg.PoolConfig, private readonly defaultDeadline: Deadline) {
-    super(config)
-  }
-
-  override connect(): Promise<Pg.PoolClient>
-  override connect(
-    callback: (error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) => void
-  ): void
-  override connect(
-    callback?: (error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) => void
-  ): Promise<Pg.PoolClient> | void {
-    // Called as a statement takes its connection, on the fiber that runs it: its deadline.
-    const deadline = Option.match(Fiber.getCurrentFiber(), {
-      onNone: () => undefined,
-      onSome: (fiber) => fiber.getFiberRef(StatementDeadline)
-    }) ?? this.defaultDeadline
-    const guard = (client: Pg.PoolClient) => {
-      const release = client.release.bind(client)
-      this.lent.add(client)
-      withDeadline(client, deadline)
-      client.release = (error?: Error | boolean) => {
-        this.lent.delete(client)
-        return release(error ?? (midStatement(client) ? new Error("abandoned mid-statement") : undefined))
-      }
-      return client.release
-    }
-    if (callback === undefined) return super.connect().then((client) => (guard(client), client))
-    super.connect((error: Error | undefined, client: Pg.PoolClient | undefined, release: (error?: Error | boolean) => void) =>
-      client === undefined ? callback(error, client, release) : callback(error, client, guard(client))
-    )
-  }
-
-  /**
-   * Asks the server to cancel the statements still running on lent clients (ones the job let go
-   * at a deadline or a stop), on a connection of its own, so that they do not go on holding
-   * locks after the job is gone. Best effort: a server that does not answer is not waited for.
-   */
-  cancelRunning(): Promise<void> {
-    const pids = [...this.lent].filter(midStatement).map((client) => (client as unknown as { processID?: number }).processID)
-      .filter((pid): pid is number => typeof pid === "number")
-    if (pids.length === 0) return Promise.resolve()
-    const client = new Pg.Client(this.options)
-    client.on("error", () => undefined)
-    return client.connect()
-      .then(() => client.query("SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid", [pids]))
-      .then(() => undefined, () => undefined)
-      .finally(() => void client.end().catch(() => undefined))
-  }
-}
-
-/** Ends the pool: statements still running cancelled, then its connections closed; at most a second for each. */
-const closePool = (pool: GuardedPool) =>
-  Effect.promise(() => pool.cancelRunning()).pipe(
-    Effect.interruptible,
-    Effect.timeoutOption(1000),
-    Effect.zipRight(Effect.promise(() => pool.end().catch(() => undefined)).pipe(Effect.interruptible, Effect.timeoutOption(1000)))
-  )
 
 /**
  * The pool: connections opened within DATABASE_CONNECT_TIMEOUT, TCP keepalive on each (a dead
