@@ -63,7 +63,8 @@ export interface Deadline {
  * The deadline of the statements a fiber runs (none set: the pool's, DATABASE_TIMEOUT). The pool
  * reads it as a statement takes its connection (layers/SqlLive.ts) and hands it to pg, which
  * fails the statement with "Query read timeout" when no answer has come by then: a timer in the
- * driver, no fiber or Effect timeout per statement (those cost a tenth of the CPU of a run).
+ * driver, no fiber or Effect timeout per statement (bench/NOTES.md, "Deadlines on the database":
+ * those showed in the CPU per notification).
  */
 export const StatementDeadline: FiberRef.FiberRef<Deadline | undefined> = FiberRef.unsafeMake<Deadline | undefined>(undefined)
 
@@ -84,5 +85,3 @@ export const deadlinesOf = (deadlines: DatabaseDeadlines) => ({
   /** A statement that may run long, within DATABASE_STATEMENT_TIMEOUT and a margin. */
   long: answeredWithin(deadlines.long, `${Env.DATABASE_STATEMENT_TIMEOUT} and 5s`)
 })
-
-export type Deadlines = ReturnType<typeof deadlinesOf>
