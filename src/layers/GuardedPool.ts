@@ -47,10 +47,11 @@ const midStatement = (client: Pg.PoolClient): boolean => {
 }
 
 /**
- * pg's pool, with one rule more: a client handed back while a statement is still on its
- * connection (abandoned at a deadline: lib/DatabaseDeadlines.ts) is destroyed, never pooled
- * again. @effect/sql-pg hands a client back as healthy after an interrupted statement, and the
- * next statement on a connection the server no longer hears would hang in turn.
+ * pg's pool, each lent client's queries within the deadline of the fiber that took it, and a
+ * client handed back while a statement is still on its connection (past its deadline, or
+ * interrupted) destroyed, never pooled again: @effect/sql-pg hands a client back as healthy after
+ * an interrupted statement, and the next statement on a connection the server no longer hears
+ * would hang in turn.
  */
 export class GuardedPool extends Pg.Pool {
   /** The clients lent out now. */
