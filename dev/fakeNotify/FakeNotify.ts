@@ -5,7 +5,7 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Clock, Effect } from "effect"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { makeWaiters } from "../Waiters.js"
@@ -45,6 +45,8 @@ export interface FakeNotifyBehaviour {
   retryAfterSeconds: number
   /** Lifetime of issued tokens, in seconds. */
   tokenLifetimeSeconds: number
+  /** Issue opaque tokens (random strings, their expiry only in `expires_in`) instead of JWTs. */
+  opaqueTokens: boolean
 }
 
 export interface FakeNotifyOptions extends Partial<FakeNotifyBehaviour> {
@@ -138,7 +140,8 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     trickleMs: options.trickleMs ?? 2000,
     hugeEvery: options.hugeEvery ?? 0,
     retryAfterSeconds: options.retryAfterSeconds ?? 1,
-    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600
+    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
+    opaqueTokens: options.opaqueTokens ?? false
   }
   const state: FakeNotifyState = {
     journal: [],
@@ -161,7 +164,11 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     const unsigned = `${base64Url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64Url(JSON.stringify(payload))}`
     return `${unsigned}.${createHmac("sha256", signingKey).update(unsigned).digest("base64url")}`
   }
-  const verify = (token: string): { sub: string; workspaceId: string; exp: number; iat: number } | undefined => {
+  type Claims = { sub: string; workspaceId: string; exp: number; iat: number }
+  // Opaque tokens issued, with what they stand for.
+  const opaque = new Map<string, Claims>()
+  const verify = (token: string): Claims | undefined => {
+    if (opaque.has(token)) return opaque.get(token)
     const [header, payload, signature] = token.split(".")
     if (header === undefined || payload === undefined || signature === undefined) return undefined
     const expected = createHmac("sha256", signingKey).update(`${header}.${payload}`).digest()
@@ -208,12 +215,9 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       return status(400, "Malformed grant or scope")
     }
     const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-    const access_token = sign({
-      sub: client,
-      workspaceId: scope[1],
-      iat: now,
-      exp: now + behaviour.tokenLifetimeSeconds
-    })
+    const claims: Claims = { sub: client, workspaceId: scope[1]!, iat: now, exp: now + behaviour.tokenLifetimeSeconds }
+    const access_token = behaviour.opaqueTokens ? randomBytes(24).toString("base64url") : sign(claims)
+    if (behaviour.opaqueTokens) opaque.set(access_token, claims)
     return HttpServerResponse.unsafeJson({
       access_token,
       token_type: "Bearer",

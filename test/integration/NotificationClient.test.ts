@@ -92,6 +92,36 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       expect(fake.state.answers).toEqual({ 201: 1, 200: 2 })
     }))
 
+  it.scoped("keeps an opaque token for its expires_in less the margin, then fetches a new one before it expires (TestClock)", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient({ opaqueTokens: true, tokenLifetimeSeconds: 60 })
+      const send = Context.get(client, NotificationClient).send
+      yield* send(peter)
+      yield* TestClock.adjust("29 seconds")
+      yield* send(peter)
+      expect(fake.state.tokenRequests.length).toBe(1)
+      yield* TestClock.adjust("2 seconds")
+      yield* send(peter)
+      yield* TestClock.adjust("40 seconds")
+      yield* send(peter)
+      // A new token before each expiry, none learnt of from a 401.
+      expect(fake.state.tokenRequests.length).toBe(3)
+      expect(fake.state.answers).toEqual({ 201: 1, 200: 3 })
+    }))
+
+  it.scoped("uses a token whose lifetime is shorter than the margin once, and fetches the next send's anew", () =>
+    Effect.gen(function*() {
+      for (const opaqueTokens of [true, false]) {
+        const { client, fake } = yield* fakeAndClient({ opaqueTokens, tokenLifetimeSeconds: 2 })
+        const send = Context.get(client, NotificationClient).send
+        for (const todo of manyTodos(3, [workspace1])) yield* send(todo)
+        yield* TestClock.adjust("3 seconds")
+        yield* send(peter)
+        expect(fake.state.tokenRequests.length).toBe(4)
+        expect(fake.state.answers).toEqual({ 201: 4 })
+      }
+    }))
+
   it.scoped("on a 401 drops the token, fetches a new one and retries once", () =>
     Effect.gen(function*() {
       const { client, fake } = yield* fakeAndClient()
