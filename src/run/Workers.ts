@@ -4,23 +4,15 @@
  * outcome of a batch writes it. A todo whose claim could lapse mid-send, or taken up once a stop
  * is requested, is handed back untried.
  */
-import { Duration, Effect, RateLimiter } from "effect"
+import { Effect } from "effect"
 import type { ClaimedTodo } from "../domain/Todo.js"
 import type { Feed } from "../lib/Feed.js"
+import { makePacer } from "../lib/Pacer.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import type { Outcome } from "../services/TodoRepository.js"
 import { type NotifyHooks, notifyTodo } from "./NotifyTodo.js"
 import { settle, writeBatch } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
-
-/**
- * At most `rate` requests in any second: permits come evenly (a burst of at most a hundredth of
- * the rate), where a bucket of a whole second's permits would let twice the rate through in one.
- */
-const rateLimiter = (rate: number) => {
-  const burst = Math.max(1, Math.round(rate / 100))
-  return RateLimiter.make({ limit: burst, interval: Duration.millis((burst * 1000) / rate), algorithm: "token-bucket" })
-}
 
 const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
 
@@ -28,13 +20,12 @@ const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({
 export const runWorkers = (run: Run, feed: Feed<Batch>) =>
   Effect.gen(function*() {
     const { clock, options, state, telemetry } = run
-    const limiter = options.rate === undefined ? undefined : yield* rateLimiter(options.rate)
-    // One permit, two ways to wait for it: the retries of a send (in the client) wait for it
+    const pace = options.rate === undefined ? undefined : yield* makePacer(options.rate)
+    // One turn, two ways to wait for it: the retries of a send (in the client) wait for it
     // whatever comes; the first request of a send stops waiting when a stop is requested (false).
-    const pace = limiter === undefined ? undefined : limiter(Effect.void)
-    const waitTurn = limiter === undefined
+    const waitTurn = pace === undefined
       ? undefined
-      : Effect.raceFirst(limiter(Effect.succeed(true)), Effect.as(state.stopped, false))
+      : Effect.raceFirst(Effect.as(pace, true), Effect.as(state.stopped, false))
     const hooks: NotifyHooks = {
       onTransientFailure: state.onTransientFailure,
       telemetry,
