@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import pg from "pg"
 import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
-import { createTodosTableSql } from "../dev/seedTodos.js"
+import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
 
 const { values } = parseArgs({
   options: {
@@ -251,11 +251,7 @@ const main = async () => {
       await db.query(`ALTER TABLE todos ADD COLUMN "delayNotificationSent" boolean NOT NULL DEFAULT false`)
       const workspaces = workspacesOf(n, workload)
       // N todos over W workspaces, half of them delayed.
-      await db.query(`
-        WITH ws AS (SELECT gen_random_uuid() AS id, row_number() OVER () - 1 AS i FROM generate_series(1, ${workspaces}))
-        INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
-        SELECT gen_random_uuid(), 'Todo ' || g, 'Someone', CASE WHEN g % 2 = 0 THEN DATE '2020-01-01' + (g % 700) ELSE DATE '2099-01-01' END, ws.id
-        FROM generate_series(1, ${n}) AS g JOIN ws ON ws.i = g % ${workspaces}`)
+      await db.query(insertBacklogSql(n, workspaces))
       await db.query("ANALYZE todos")
       execFileSync(process.execPath, ["dist/main.js", "migrate"], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "error" } })
       const delayed = Number((await db.query(`SELECT count(*) FROM todos WHERE "dueDate" <= $1`, [reference])).rows[0].count)

@@ -27,3 +27,13 @@ CREATE TABLE IF NOT EXISTS todos (
   "workspaceId" uuid NOT NULL,
   PRIMARY KEY (id, "workspaceId")
 )`
+
+/**
+ * The benchmarks' backlog: `n` todos over `workspaces` workspaces, every other one delayed (due
+ * dates spread over two years), the rest due in 2099.
+ */
+export const insertBacklogSql = (n: number, workspaces: number) => `
+  WITH ws AS (SELECT gen_random_uuid() AS id, row_number() OVER () - 1 AS i FROM generate_series(1, ${workspaces}))
+  INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
+  SELECT gen_random_uuid(), 'Todo ' || g, 'Someone', CASE WHEN g % 2 = 0 THEN DATE '2020-01-01' + (g % 700) ELSE DATE '2099-01-01' END, ws.id
+  FROM generate_series(1, ${n}) AS g JOIN ws ON ws.i = g % ${workspaces}`

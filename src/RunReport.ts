@@ -44,6 +44,8 @@ export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt:
     failed: result.summary.failed,
     skipped: result.summary.skipped,
     retried: result.summary.retried,
+    throttled: result.summary.throttled,
+    concurrency: result.summary.concurrency,
     deadLetters: result.summary.deadLetters,
     released: result.summary.released,
     claimsLost: result.summary.claimsLost,

@@ -8,13 +8,15 @@
 import { Duration, Effect, Stream } from "effect"
 import { type RunSummary, sendRate } from "./domain/RunSummary.js"
 import type { CalendarDate } from "./domain/Todo.js"
+import { adaptiveLimit, fixedLimit } from "./lib/ConcurrencyLimit.js"
 import { makeFeed } from "./lib/Feed.js"
-import { currentTelemetry } from "./lib/Telemetry.js"
+import { currentTelemetry, Metrics } from "./lib/Telemetry.js"
 import { claimBatches, enqueueBacklog, makePartAdded, renewClaims, watchDatabase } from "./run/Claims.js"
 import { writeKnownOutcomes } from "./run/Outcomes.js"
 import { reportProgress } from "./run/ProgressReport.js"
 import { type Batch, LeaseTooShort, minimumLease, type Run, type RunOptions } from "./run/Run.js"
 import { RunState } from "./run/RunState.js"
+import { makeThrottling } from "./run/Throttling.js"
 import { runWorkers } from "./run/Workers.js"
 import { stoppedAnswering } from "./services/DatabaseErrors.js"
 import { NotificationClient } from "./services/NotificationClient.js"
@@ -90,10 +92,16 @@ const summarize = (run: Run) =>
       yield* Effect.logInfo("Nothing was pending.").pipe(Effect.annotateLogs({ startDate: reference }))
     }
     const durationMs = run.clock.unsafeCurrentTimeMillis() - run.startedAt
-    const summary: RunSummary = { reference, ...counts, stopped, durationMs }
+    const summary: RunSummary = { reference, ...counts, concurrency: run.limit.current(), stopped, durationMs }
     yield* Effect.annotateCurrentSpan({ ...counts })
     yield* Effect.logInfo("Finished to send delay notifications.").pipe(
-      Effect.annotateLogs({ startDate: reference, ...counts, durationMs, sentPerSecond: sendRate(summary) })
+      Effect.annotateLogs({
+        startDate: reference,
+        ...counts,
+        concurrency: summary.concurrency,
+        durationMs,
+        sentPerSecond: sendRate(summary)
+      })
     )
     return summary
   })
@@ -111,15 +119,21 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   const minimum = minimumLease(client.longestSend)
   if (Duration.lessThan(options.lease, minimum)) return yield* new LeaseTooShort({ lease: options.lease, minimum })
   const clock = yield* Effect.clock
+  const limit = options.adaptive === false ? fixedLimit(options.concurrency) : adaptiveLimit(options.concurrency)
+  const telemetry = yield* currentTelemetry
+  telemetry.gauge(Metrics.concurrencyLimit, limit.current())
+  limit.listen((current) => telemetry.gauge(Metrics.concurrencyLimit, current))
   const run: Run = {
     reference,
     options,
     repository: yield* TodoRepository,
     client,
     clock,
-    telemetry: yield* currentTelemetry,
+    telemetry,
     state: yield* RunState.make(options.outageAfter ?? 20),
     live: new Set(),
+    limit,
+    throttling: makeThrottling(limit),
     enqueueing: { done: false, added: 0, of: 1 },
     startedAt: clock.unsafeCurrentTimeMillis(),
     leaseMs: Duration.toMillis(options.lease),

@@ -52,6 +52,7 @@ const runWith = (todos: ReadonlyArray<DelayedTodo>, concurrency: number, batchSi
     const fiber = yield* sendDelayNotifications(CalendarDate.make("2022-06-03"), {
       runId: "run",
       concurrency,
+      adaptive: false,
       batchSize,
       lease: Duration.minutes(5),
       retry: defaultRetryPolicy

@@ -52,6 +52,7 @@ const runAt = (reference: string) => Effect.gen(function*() {
   const fiber = yield* sendDelayNotifications(CalendarDate.make(reference), {
     runId: crypto.randomUUID(),
     concurrency: 20,
+    adaptive: false,
     batchSize: 50,
     lease: Duration.minutes(5),
     retry: defaultRetryPolicy

@@ -4,8 +4,8 @@ import { makePacer } from "../src/lib/Pacer.js"
 
 /**
  * A Clock whose timers fire `lateMs` late, on virtual time that moves only when a fiber sleeps:
- * a timer that wakes late, as Node's do under load, without a real wait (the pacer lets one
- * fiber sleep at a time, so one virtual time serves them all).
+ * a timer that wakes late, as Node's do under load, without a real wait (the pacer's one fiber
+ * is the only one that sleeps, so one virtual time serves it and its waiters).
  */
 const lateClock = (lateMs: number) => {
   let now = 1_000_000
@@ -29,7 +29,7 @@ const turnsTaken = (rate: number, lateMs: number, workers: number, seconds: numb
   return Effect.gen(function*() {
     const start = clock.unsafeCurrentTimeMillis()
     const end = start + seconds * 1000
-    const turn = yield* makePacer(rate)
+    const { turn } = yield* makePacer(rate)
     const times: Array<number> = []
     const worker = Effect.gen(function*() {
       while (clock.unsafeCurrentTimeMillis() < end) {
@@ -39,7 +39,7 @@ const turnsTaken = (rate: number, lateMs: number, workers: number, seconds: numb
     })
     yield* Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded" })
     return times
-  }).pipe(Effect.withClock(clock))
+  }).pipe(Effect.scoped, Effect.withClock(clock))
 }
 
 /** The most turns in any window of one second (from each turn on). */

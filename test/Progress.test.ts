@@ -70,12 +70,14 @@ describe("progress of a long run", () => {
       leftToClaim: 2797,
       inHand: 0,
       perSecond: 400,
+      concurrency: 16,
+      throttled: 5,
       enqueueing: undefined,
       estimatedEnd: DateTime.unsafeMake("2026-11-29T20:05:10Z"),
       elapsed: Duration.seconds(3)
     }
     expect(progressBarText(snapshot)).toBe(
-      "[#######-----------------] 30% 1,200 sent · 3 failed · 2,797 left · 400/s · ends ~20:05:10 UTC"
+      "[#######-----------------] 30% 1,200 sent · 3 failed · 2,797 left · 400/s · 16 in flight, 5 throttled · ends ~20:05:10 UTC"
     )
     Effect.runSync(
       Effect.gen(function*() {

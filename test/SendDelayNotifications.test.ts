@@ -40,10 +40,13 @@ describe("send-delay-notifications on test layers", () => {
         failed: 0,
         skipped: 0,
         retried: 0,
+        throttled: 0,
         deadLetters: 0,
         released: 0,
         claimsLost: 0,
         unrecorded: 0,
+        // The adaptive limit: it starts at 4, and two answers with never more than two in flight do not grow it.
+        concurrency: 4,
         durationMs: 0,
         sentPerSecond: 0
       })

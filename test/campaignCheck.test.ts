@@ -27,6 +27,7 @@ const job = (index: number, over: Partial<JobRecord> = {}): JobRecord => ({
 const request = (client: string, at: number, over: Partial<JournalEntry> = {}): JournalEntry => ({
   key,
   client,
+  workspaceId: undefined,
   at,
   status: 201,
   created: false,

@@ -9,8 +9,9 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { makeWaiters } from "../Waiters.js"
+import { type LimitsBehaviour, makeLimits, noLimits } from "./Limits.js"
 
-export interface FakeNotifyBehaviour {
+export interface FakeNotifyBehaviour extends LimitsBehaviour {
   /** Added before every notification's answer, in milliseconds (token requests answer at once). */
   latencyMs: number
   /** Every Nth notification request fails with `failStatus` (0: never). */
@@ -72,8 +73,9 @@ export interface RecordedNotification {
 /** One notification request as the fake saw it, for checkers of what clients did. */
 export interface JournalEntry {
   readonly key: string | undefined
-  /** The client whose token came with it. */
+  /** The client whose token came with it, and the workspace it is for. */
   readonly client: string | undefined
+  readonly workspaceId: string | undefined
   /** When it arrived (epoch ms, wall clock). */
   readonly at: number
   /** The status answered, if an answer was started. */
@@ -111,6 +113,10 @@ export interface FakeNotifyState {
   readonly requestTimes: Array<number>
   /** TCP connections accepted (keep-alive means far fewer than requests). */
   connections: number
+  /** The most notification requests admitted and not yet answered at once (the fake's limits' count). */
+  maxInFlight: number
+  /** Requests answered 429 by the fake's limits, by workspace. */
+  readonly throttledBy: Record<string, number>
   /** When the first notification was created (epoch ms, wall clock), for start-up measurements. */
   firstNotificationAt: number | undefined
   /** Tokens issued before this epoch second are refused with 401 (see `revokeTokens`). */
@@ -126,6 +132,10 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
   const clientSecret = options.clientSecret ?? "fake-secret"
   const signingKey = `fake-notify-${clientSecret}`
   const behaviour: FakeNotifyBehaviour = {
+    limitInFlight: options.limitInFlight ?? noLimits.limitInFlight,
+    limitPerSecond: options.limitPerSecond ?? noLimits.limitPerSecond,
+    workspaceLimitPerSecond: options.workspaceLimitPerSecond ?? noLimits.workspaceLimitPerSecond,
+    limitedWorkspace: options.limitedWorkspace ?? noLimits.limitedWorkspace,
     latencyMs: options.latencyMs ?? 0,
     failEvery: options.failEvery ?? 0,
     failTodos: options.failTodos ?? [],
@@ -153,9 +163,12 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     notifyRequests: 0,
     requestTimes: [],
     connections: 0,
+    maxInFlight: 0,
+    throttledBy: {},
     firstNotificationAt: undefined,
     revokedBefore: 0
   }
+  const limits = makeLimits(behaviour)
   const seenKeys = new Set<string>()
   const triesByMessage = new Map<string, number>()
   const waiters = makeWaiters()
@@ -248,9 +261,17 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
     state.requestTimes.push(yield* Clock.currentTimeMillis)
     const bearer = /^Bearer (.+)$/.exec(request.headers["authorization"] ?? "")?.[1]
     const claims = bearer === undefined ? undefined : verify(bearer)
-    const entry = options.journal === true ? journal(request, claims?.sub) : undefined
+    const entry = options.journal === true ? journal(request, claims) : undefined
     const injected = (what: string) => {
       if (entry !== undefined) entry.injected = what
+    }
+    if (claims !== undefined && !limits.admit(claims.workspaceId, Date.now())) {
+      state.throttledBy[claims.workspaceId] = (state.throttledBy[claims.workspaceId] ?? 0) + 1
+      return answer(429, HttpServerResponse.setHeader(status(429, "Too many requests"), "retry-after", String(behaviour.retryAfterSeconds)))
+    }
+    if (claims !== undefined) {
+      state.maxInFlight = Math.max(state.maxInFlight, limits.inFlight())
+      yield* Effect.addFinalizer(() => Effect.sync(limits.leave))
     }
     if (behaviour.trickle === "notify") {
       injected("trickle")
@@ -322,10 +343,11 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
   })
 
   /** A journal entry for a notification request, completed as its exchange ends. */
-  const journal = (request: HttpServerRequest.HttpServerRequest, client: string | undefined) => {
+  const journal = (request: HttpServerRequest.HttpServerRequest, claims: Claims | undefined) => {
     const entry: JournalEntry = {
       key: request.headers["idempotency-key"],
-      client,
+      client: claims?.sub,
+      workspaceId: claims?.workspaceId,
       at: Date.now(),
       status: undefined,
       created: false,

@@ -10,6 +10,7 @@ import { parseReference, parseTimeZone, referenceDateOf } from "../domain/Refere
 import type { CalendarDate } from "../domain/Todo.js"
 import { durationConfig, type DurationRange, integerConfig, outOfBounds, outOfRange, parseDuration } from "../lib/Durations.js"
 import type { VariableName } from "../lib/Environment.js"
+import { defaultCeiling } from "../lib/ConcurrencyLimit.js"
 import { Env } from "../lib/Environment.js"
 
 export const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
@@ -146,7 +147,25 @@ export const resolveReference = (spec: ReferenceSpec): Effect.Effect<CalendarDat
 
 /** How a run sends: shared by send-delay-notifications and schedule. */
 export const tuningOptions = {
-  concurrency: integer("concurrency", Env.CONCURRENCY, 64, 1, 1024, "Notifications in flight at once."),
+  concurrency: integer(
+    "concurrency",
+    Env.CONCURRENCY,
+    defaultCeiling,
+    1,
+    1024,
+    "The most notifications in flight at once: the ceiling of the limit the run finds (from 4, growing while " +
+      "answers stay fast and accepted, cut back on a 429/503, a timeout or a latency spike), or, with " +
+      "--fixed-concurrency, the number kept to."
+  ),
+  fixedConcurrency: Options.boolean("fixed-concurrency").pipe(
+    Options.withDescription(
+      "Keep --concurrency requests in flight instead of finding the notify service's limit. Env: FIXED_CONCURRENCY " +
+        "(true/false). Default: false."
+    ),
+    Options.map((fixed): FromEnv<boolean> =>
+      fixed ? Effect.succeed(true) : Config.boolean(Env.FIXED_CONCURRENCY).pipe(Config.withDefault(false))
+    )
+  ),
   rate: integer(
     "rate",
     Env.RATE,

@@ -106,6 +106,7 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
     const summary = yield* sendDelayNotifications(reference, {
       runId,
       concurrency: options.concurrency,
+      adaptive: !options.fixedConcurrency,
       batchSize: options.batchSize,
       lease: options.lease,
       retry: { ...defaultRetryPolicy, maxAttempts: options.maxAttempts, baseDelay: options.retryDelay },

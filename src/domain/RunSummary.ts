@@ -23,8 +23,15 @@ export interface RunSummary {
   readonly failed: number
   /** Todos that failed their last allowed try this run and are kept as dead letters. */
   readonly deadLetters: number
-  /** Requests sent again within the run after a transient failure (timeouts, 429, 5xx, dropped connections). */
+  /** Requests sent again within the run after a transient failure (timeouts, 5xx, dropped connections). */
   readonly retried: number
+  /**
+   * Requests the notify service turned away to slow the job down (429, or 503 with Retry-After):
+   * their todos were sent again later, or handed back, with no attempt counted.
+   */
+  readonly throttled: number
+  /** Requests in flight the run ended at: the limit it found (or the fixed --concurrency). */
+  readonly concurrency: number
   /** Claimed todos handed back untried because the run stopped early. */
   readonly released: number
   /** Outcomes not recorded because another run had taken the claim over (not counted above). */

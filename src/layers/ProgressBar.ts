@@ -8,7 +8,7 @@ import { Progress, type ProgressSnapshot, shareDone } from "../services/Progress
 const width = 24
 const number = new Intl.NumberFormat("en-US")
 
-/** The bar's text: share done, counts, rate, and the estimated end. */
+/** The bar's text: share done, counts, rate, the concurrency limit, and the estimated end. */
 export const progressBarText = (snapshot: ProgressSnapshot): string => {
   const share = shareDone(snapshot)
   const filled = share === undefined ? 0 : Math.round(share * width)
@@ -18,6 +18,7 @@ export const progressBarText = (snapshot: ProgressSnapshot): string => {
     `${number.format(snapshot.failed + snapshot.deadLetters)} failed`,
     ...(snapshot.leftToClaim === undefined ? [] : [`${number.format(snapshot.leftToClaim)} left`]),
     `${number.format(Math.round(snapshot.perSecond))}/s`,
+    `${snapshot.concurrency} in flight${snapshot.throttled === 0 ? "" : `, ${number.format(snapshot.throttled)} throttled`}`,
     ...(snapshot.enqueueing === undefined ? [] : [`adding the backlog (${snapshot.enqueueing.added}/${snapshot.enqueueing.of})`]),
     ...(snapshot.estimatedEnd === undefined ? [] : [`ends ~${DateTime.formatIso(snapshot.estimatedEnd).slice(11, 19)} UTC`])
   ].join(" · ")

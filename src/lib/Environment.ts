@@ -28,6 +28,7 @@ const variables = {
   // Read by @effect/opentelemetry's exporter itself.
   OTEL_RESOURCE_ATTRIBUTES: { group: "setting", help: "key=value pairs" },
   CONCURRENCY: { group: "option" },
+  FIXED_CONCURRENCY: { group: "option" },
   BATCH_SIZE: { group: "option" },
   RATE: { group: "option" },
   LEASE: { group: "option" },

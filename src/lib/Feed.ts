@@ -26,6 +26,11 @@ export interface Feed<B extends FeedBatch<unknown>> {
    * `batch.items[batch.next - 1]`), or undefined (then `ready` tells when to poll again).
    */
   readonly poll: () => B | undefined
+  /**
+   * Counts items taken but set aside for later (throttled todos waiting) as untaken (1), or no
+   * longer (-1, taken up again): the producer adds no more while many wait.
+   */
+  readonly aside: (delta: 1 | -1) => void
   /** Waits until an item is in hand or the feed has ended. */
   readonly ready: Effect.Effect<void>
   /** No batch will come and every item was taken: the workers may end. */
@@ -66,6 +71,11 @@ export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Ef
         ready.unsafeOpen()
       },
       poll,
+      aside: (delta) => {
+        untaken += delta
+        if (untaken < ahead) room.unsafeOpen()
+        else room.unsafeClose()
+      },
       ready: ready.await,
       done: () => ended && inHand.length === 0
     }

@@ -4,16 +4,19 @@
  *
  * Each turn has a time on a schedule one interval (1000 / rate ms) after the one before. A turn
  * whose time has come goes at once; a timer that fires late does not push the schedule back, as
- * long as it is less than `catchUp` late: the turns after it go at once until the schedule is met
+ * long as it is less than `catchUpMs` late: the turns after it go at once until the schedule is met
  * again. Effect's token-bucket RateLimiter, which the job used before, waits a whole interval from
  * each late timer, so every late millisecond was lost from the rate.
  *
- * The ceiling is kept by the times the turns were really taken: a turn goes no earlier than the
+ * The ceiling is kept by the times the turns were really given: a turn goes no earlier than the
  * `rate`-th turn before it plus a second and a guard, so no window of a second holds more than
- * `rate`, even at the far end of a network that delays some requests more than others. Turns are
- * taken one at a time (a semaphore), so that those times are known when the next is computed.
+ * `rate`, even at the far end of a network that delays some requests more than others.
+ *
+ * One fiber of the pacer's gives the turns, in the order they were asked for; a waiter costs a
+ * place in a queue, not a timer or a fiber of its own. Closing the pacer (a stop) answers the
+ * waiters that may give up with false at once.
  */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, type Scope } from "effect"
 
 /** Added to the second of the ceiling's window: room for requests' unequal delays on their way. */
 export const windowGuardMs = 10
@@ -21,30 +24,73 @@ export const windowGuardMs = 10
 /** How late a timer may fire without the rate losing what it was late. */
 const catchUpMs = 10
 
-/** Waits for the next turn under a ceiling of `rate` a second; a waiter interrupted takes no turn. */
-export const makePacer = (rate: number): Effect.Effect<Effect.Effect<void>> =>
+export interface Pacer {
+  /** Waits for a turn: true; false at once when the pacer is closed (the run is stopping). */
+  readonly turn: Effect.Effect<boolean>
+  /** Waits for a turn whatever comes (a send's retries, which go on while a stop lets them finish). */
+  readonly always: Effect.Effect<void>
+  /** Answers the waiters of `turn` with false, now and from now on. */
+  readonly close: () => void
+}
+
+interface Waiter {
+  readonly resume: (go: boolean) => void
+  readonly stoppable: boolean
+}
+
+/** A pacer for `rate` turns a second, its fiber in the scope. */
+export const makePacer = (rate: number): Effect.Effect<Pacer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const interval = 1000 / rate
     const windowMs = 1000 + windowGuardMs
     const slots = Math.max(1, Math.floor(rate))
-    // When the last `slots` turns were taken (a ring; -Infinity: not yet), and the next on the schedule.
-    const taken = new Float64Array(slots).fill(-Infinity)
+    // When the last `slots` turns were given (a ring; -Infinity: not yet), and the next on the schedule.
+    const given = new Float64Array(slots).fill(-Infinity)
     let oldest = 0
     let next = -Infinity
-    const one = yield* Effect.makeSemaphore(1)
+    let closed = false
+    const queue: Array<Waiter> = []
+    const waiting = yield* Effect.makeLatch(false)
     const clock = yield* Effect.clock
 
-    const earliest = (now: number) => Math.max(now, next, taken[oldest]! + windowMs)
-    const take = (now: number) => {
-      taken[oldest] = now
+    const give = (now: number) => {
+      const waiter = queue.shift()
+      if (queue.length === 0) waiting.unsafeClose()
+      if (waiter === undefined) return
+      given[oldest] = now
       oldest = oldest + 1 === slots ? 0 : oldest + 1
       next = Math.max(next, now - catchUpMs) + interval
+      waiter.resume(true)
     }
-    const turn = Effect.suspend(() => {
-      const at = earliest(clock.unsafeCurrentTimeMillis())
-      const wait = at - clock.unsafeCurrentTimeMillis()
-      const taking = Effect.sync(() => take(clock.unsafeCurrentTimeMillis()))
-      return wait <= 0 ? taking : Effect.zipRight(Clock.sleep(Duration.millis(wait)), taking)
+    const giveNext = Effect.suspend(() => {
+      if (queue.length === 0) return waiting.await
+      const now = clock.unsafeCurrentTimeMillis()
+      const wait = Math.max(next, given[oldest]! + windowMs) - now
+      if (wait <= 0) return Effect.sync(() => give(now))
+      return Effect.zipRight(Clock.sleep(Duration.millis(wait)), Effect.sync(() => give(clock.unsafeCurrentTimeMillis())))
     })
-    return one.withPermits(1)(turn)
+    yield* Effect.forkScoped(Effect.forever(giveNext))
+
+    const wait = (stoppable: boolean) =>
+      Effect.async<boolean>((resume) => {
+        if (stoppable && closed) return resume(Effect.succeed(false))
+        const waiter: Waiter = { resume: (go) => resume(Effect.succeed(go)), stoppable }
+        queue.push(waiter)
+        waiting.unsafeOpen()
+        return Effect.sync(() => {
+          const at = queue.indexOf(waiter)
+          if (at >= 0) queue.splice(at, 1)
+        })
+      })
+    return {
+      turn: wait(true),
+      always: Effect.asVoid(wait(false)),
+      close: () => {
+        closed = true
+        for (const waiter of queue.filter((w) => w.stoppable)) {
+          queue.splice(queue.indexOf(waiter), 1)
+          waiter.resume(false)
+        }
+      }
+    }
   })

@@ -22,6 +22,13 @@ export const Metrics = {
   ),
   deadLetters: counter("delay_notifications.dead_letters", "Delay notifications that failed their last allowed try"),
   retried: counter("delay_notifications.retried", "Requests sent again within a run after a transient failure"),
+  throttled: counter(
+    "delay_notifications.throttled",
+    "Requests the notify service turned away to slow the job down (429, or 503 with Retry-After)"
+  ),
+  concurrencyLimit: Metric.gauge("delay_notifications.concurrency.limit", {
+    description: "Requests to the notify service the job lets be in flight now (its adaptive limit, or the fixed --concurrency)"
+  }),
   notifyLatency: Metric.histogram(
     "delay_notifications.notify.duration",
     MetricBoundaries.exponential({ start: 2, factor: 2, count: 14 }),
@@ -40,6 +47,8 @@ export interface Telemetry {
   readonly exported: boolean
   /** Adds one to `metric`, then succeeds with `value`. */
   readonly counted: <A>(metric: Metric.Metric.Counter<number>, value: A) => Effect.Effect<A>
+  /** Sets `metric` to `value` now (a gauge, outside any fiber: the concurrency limit changes on answers). */
+  readonly gauge: (metric: Metric.Metric.Gauge<number>, value: number) => void
   /** `effect`, its duration recorded in `histogram` (milliseconds). */
   readonly timed: <A, E, R>(effect: Effect.Effect<A, E, R>, histogram: Metric.Metric.Histogram<number>) => Effect.Effect<A, E, R>
   /**
@@ -58,6 +67,7 @@ export interface Telemetry {
 const liveTelemetry: Telemetry = {
   exported: true,
   counted: (metric, value) => Effect.as(Metric.increment(metric), value),
+  gauge: (metric, value) => metric.unsafeUpdate(value, []),
   timed: (effect, histogram) => Metric.trackDurationWith(effect, histogram, Duration.toMillis),
   traced: (name, f, attributes) =>
     Effect.fn(name)(function*(...args) {
@@ -70,6 +80,7 @@ const liveTelemetry: Telemetry = {
 const noTelemetry: Telemetry = {
   exported: false,
   counted: (_, value) => Effect.succeed(value),
+  gauge: () => {},
   timed: (effect) => effect,
   traced: (_, f) => f,
   under: (effect) => effect

@@ -1,7 +1,8 @@
 /**
  * One claimed todo's notification: sent through the NotificationClient, and its outcome for the
  * ledger. A failure is logged for this todo alone and becomes a later try or, after the last
- * one, a dead letter; the run goes on.
+ * one, a dead letter; the run goes on. A throttled send is no outcome yet: the run sends the todo
+ * again later (Throttling).
  */
 import { DateTime, Effect } from "effect"
 import { afterFailure, type RetryPolicy } from "../domain/RetryPolicy.js"
@@ -11,10 +12,17 @@ import type { NotificationClient, NotificationError } from "../services/Notifica
 import type { ClientRejected } from "../services/ServiceTokens.js"
 import type { Outcome } from "../services/TodoRepository.js"
 
+/** The notify service turned the send away to slow the client down (NotifyThrottled): no attempt counted. */
+export interface Throttled {
+  readonly _tag: "Throttled"
+  readonly todo: ClaimedTodo
+  readonly retryAfterMs: number | undefined
+}
+
 export interface NotifyHooks {
   /** Waited on before each further request of this send (the rate limit, when there is one). */
   readonly pace?: Effect.Effect<void> | undefined
-  /** Told of each transient failure (the circuit breaker). */
+  /** Told of each transient failure (the circuit breaker, the concurrency limit). */
   readonly onTransientFailure?: Effect.Effect<void>
   /** The run's telemetry (live or no-op, chosen once per run: a lookup per todo was measured at 4 %). */
   readonly telemetry: Telemetry
@@ -65,7 +73,7 @@ const notify = (
   todo: ClaimedTodo,
   retry: RetryPolicy,
   hooks: NotifyHooks
-): Effect.Effect<Outcome> =>
+): Effect.Effect<Outcome | Throttled> =>
   Effect.matchEffect(
     client.send({
       workspaceId: todo.workspaceId,
@@ -78,8 +86,12 @@ const notify = (
         hooks.onRetried?.(delivery.retries)
         return hooks.telemetry.counted(Metrics.sent, { _tag: "Sent", todo } satisfies Outcome)
       },
-      onFailure: (error) =>
-        error._tag === "ClientRejected" ? hooks.onRejected(error, todo) : notificationFailed(todo, error, retry, hooks)
+      onFailure: (error): Effect.Effect<Outcome | Throttled> =>
+        error._tag === "ClientRejected"
+          ? hooks.onRejected(error, todo)
+          : error._tag === "NotifyThrottled"
+          ? Effect.succeed({ _tag: "Throttled", todo, retryAfterMs: error.retryAfterMs })
+          : notificationFailed(todo, error, retry, hooks)
     }
   )
 

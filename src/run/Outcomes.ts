@@ -41,7 +41,8 @@ const exitMarginMs = 3000
 
 /**
  * When the run ends however it ends: what is known of the batches not yet written is written, in
- * one statement (todos never taken up are handed back untried); sends still unanswered keep their
+ * one statement (todos never taken up are handed back untried, throttled ones waiting with the
+ * rest of their wait); sends still unanswered keep their
  * claims (resent, same key, after the lease). The write is bounded by its deadline and, after a
  * stop signal, by what is left of the stop's time (RunState.exitBy). It runs in a fiber of its own:
  * a run cut off at the end of its grace period is an interrupted fiber, in which no deadline could
@@ -50,6 +51,10 @@ const exitMarginMs = 3000
 export const writeKnownOutcomes = (run: Run) =>
   Effect.gen(function*() {
     const { clock, state } = run
+    const now = clock.unsafeCurrentTimeMillis()
+    for (const { batch, notBefore, todo } of run.throttling.takeAll()) {
+      settle(run, batch, { _tag: "Released", todo, retryIn: Duration.millis(Math.max(0, notBefore - now)) })
+    }
     const batches = [...run.live]
     for (const batch of batches) {
       for (; batch.next < batch.items.length; batch.next++) {

@@ -1,7 +1,7 @@
 /**
  * A run's progress, every period (10 seconds unless --progress says otherwise): what was sent and
- * failed, what is left to claim (one count query), what is in hand, the rate and the estimated
- * end, and while the backlog is still entering the ledger, how many parts are in. Where it goes
+ * failed, what is left to claim (one count query), what is in hand, the rate, the concurrency
+ * limit (and requests throttled), the estimated end, and while the backlog is still entering the ledger, how many parts are in. Where it goes
  * (a log line, or a bar on a terminal) is the Progress service's.
  */
 import { DateTime, Duration, Effect, Option } from "effect"
@@ -34,6 +34,8 @@ export const reportProgress = (run: Run) =>
         leftToClaim,
         inHand,
         perSecond,
+        concurrency: run.limit.current(),
+        throttled: counts.throttled,
         enqueueing: enqueued ? undefined : { added: run.enqueueing.added, of: run.enqueueing.of },
         estimatedEnd: enqueued && leftToClaim !== undefined && perSecond > 0
           ? DateTime.unsafeMake(now + ((leftToClaim + inHand) / perSecond) * 1000)

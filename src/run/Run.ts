@@ -9,16 +9,20 @@ import type { RetryPolicy } from "../domain/RetryPolicy.js"
 import type { StopSignal } from "../domain/RunSummary.js"
 import type { CalendarDate, ClaimedTodo } from "../domain/Todo.js"
 import type { FeedBatch } from "../lib/Feed.js"
+import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { Telemetry } from "../lib/Telemetry.js"
 import type { NotificationClient } from "../services/NotificationClient.js"
 import type { Outcome, TodoRepository } from "../services/TodoRepository.js"
 import type { RunState } from "./RunState.js"
+import type { Throttling } from "./Throttling.js"
 
 export interface RunOptions {
   /** This run's id: it owns the claims it makes. */
   readonly runId: string
-  /** Notifications in flight at once. */
+  /** Notifications in flight at once: the ceiling of the adaptive limit, or the fixed number. */
   readonly concurrency: number
+  /** Find the notify service's limit below `concurrency` (the default), or keep to `concurrency` (false). */
+  readonly adaptive?: boolean | undefined
   /** Todos claimed per round trip. */
   readonly batchSize: number
   /** How long a claim holds without renewal; the run renews its live claims every quarter of it. */
@@ -83,6 +87,10 @@ export interface Run {
   readonly state: RunState
   /** Batches claimed and not yet written (all their claims still this run's). */
   readonly live: Set<Batch>
+  /** How many sends may be in flight now. */
+  readonly limit: ConcurrencyLimit
+  /** Throttled todos waiting to be sent again, and who is slowed. */
+  readonly throttling: Throttling<Batch>
   readonly enqueueing: Enqueueing
   /** The run's start, by its Clock (milliseconds). */
   readonly startedAt: number

@@ -12,7 +12,17 @@ import type { Outcome } from "../services/TodoRepository.js"
 /** What a run counts as it goes: the numbers of its summary. */
 export type RunCounts = {
   -readonly [
-    K in "delayed" | "sent" | "failed" | "deadLetters" | "retried" | "skipped" | "released" | "claimsLost" | "unrecorded"
+    K in
+      | "delayed"
+      | "sent"
+      | "failed"
+      | "deadLetters"
+      | "retried"
+      | "throttled"
+      | "skipped"
+      | "released"
+      | "claimsLost"
+      | "unrecorded"
   ]:
     RunSummary[K]
 }
@@ -24,6 +34,7 @@ export class RunState {
     failed: 0,
     deadLetters: 0,
     retried: 0,
+    throttled: 0,
     skipped: 0,
     released: 0,
     claimsLost: 0,

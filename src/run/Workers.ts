@@ -1,33 +1,37 @@
 /**
- * The send side of a run: a fixed set of workers takes the claimed todos in claim order, each
- * waits its turn under the rate limit, sends, and settles the outcome into its batch; the last
- * outcome of a batch writes it. A todo whose claim could lapse mid-send, or taken up once a stop
- * is requested, is handed back untried.
+ * The send side of a run: workers, as many as the concurrency's ceiling, of which the first
+ * `limit.current()` send; each takes the next claimed todo (a throttled one set aside whose time
+ * has come first), waits its turn under the rate limit, sends, and settles the outcome into its
+ * batch; the last outcome of a batch writes it. A todo whose claim could lapse mid-send, or taken
+ * up once a stop is requested, is handed back untried. A throttled todo is set aside (Throttling)
+ * and the limit told; the workers end once nothing is left to take, set aside or in flight.
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import type { ClaimedTodo } from "../domain/Todo.js"
 import type { Feed } from "../lib/Feed.js"
 import { makePacer } from "../lib/Pacer.js"
+import { Metrics } from "../lib/Telemetry.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import type { Outcome } from "../services/TodoRepository.js"
-import { type NotifyHooks, notifyTodo } from "./NotifyTodo.js"
+import { type NotifyHooks, notifyTodo, type Throttled } from "./NotifyTodo.js"
 import { settle, writeBatch } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
+import { longestWaitMs } from "./Throttling.js"
 
 const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
 
-/** Runs `concurrency` workers over the feed until it ends (scoped: the rate limiter's). */
+/** Runs the workers over the feed until it ends and nothing is set aside or in flight (scoped: the pacer's). */
 export const runWorkers = (run: Run, feed: Feed<Batch>) =>
   Effect.gen(function*() {
-    const { clock, options, state, telemetry } = run
-    const pace = options.rate === undefined ? undefined : yield* makePacer(options.rate)
+    const { clock, limit, options, state, telemetry, throttling } = run
+    const pacer = options.rate === undefined ? undefined : yield* makePacer(options.rate)
     // One turn, two ways to wait for it: the retries of a send (in the client) wait for it
     // whatever comes; the first request of a send stops waiting when a stop is requested (false).
-    const waitTurn = pace === undefined
-      ? undefined
-      : Effect.raceFirst(Effect.as(pace, true), Effect.as(state.stopped, false))
+    if (pacer !== undefined) yield* Effect.forkScoped(Effect.zipRight(state.stopped, Effect.sync(pacer.close)))
+    const pace = pacer?.always
+    const waitTurn = pacer?.turn
     const hooks: NotifyHooks = {
-      onTransientFailure: state.onTransientFailure,
+      onTransientFailure: Effect.zipRight(Effect.sync(() => limit.overloaded(clock.unsafeCurrentTimeMillis())), state.onTransientFailure),
       telemetry,
       pace,
       onRetried: (retries) => (state.counts.retried += retries),
@@ -35,7 +39,7 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
       onRejected: (error, todo) => Effect.zipRight(state.credentialsRejected(error), released(todo))
     }
     const notify = notifyTodo(telemetry)
-    const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome> => {
+    const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome | Throttled> => {
       // Stopping, or the claim could lapse before the send ends: handed back untried.
       if (state.stopRequested || clock.unsafeCurrentTimeMillis() + run.longestSendMs > batch.deadline) return released(todo)
       // Under its batch's span when traces are exported; not worth a context per todo otherwise.
@@ -46,15 +50,109 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
       waitTurn === undefined || state.stopRequested
         ? send(todo, batch)
         : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
-    // A loop of combinators, not a generator: a generator's step and the pair of a taken todo
-    // and its batch were allocations per notification (bench/RESULTS.md, item 16).
-    const worker: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
-      const batch = feed.poll()
-      if (batch === undefined) return feed.done() ? Effect.void : Effect.zipRight(feed.ready, worker)
-      return Effect.flatMap(
-        handle(batch.items[batch.next - 1]!, batch),
-        (outcome) => (settle(run, batch, outcome) ? Effect.zipRight(writeBatch(run, batch), worker) : worker)
-      )
+
+    // Logged once; the summary counts the requests throttled.
+    const firstThrottled = Effect.logWarning(
+      "The notify service is throttling the job: slowing down, and sending the throttled todos again later."
+    ).pipe(Effect.annotateLogs({ startDate: run.reference }))
+    let inFlight = 0
+    let ended = false
+    // Each worker's gate: a worker sends while its index is under the limit and fewer than the
+    // limit are in flight; one under the limit that waits for room is woken as a send ends. And a
+    // pulse for workers waiting on others (a todo set aside, the last send in flight answered).
+    const gates = Array.from({ length: options.concurrency }, () => Effect.unsafeMakeLatch(true))
+    const waitingForRoom: Array<number> = []
+    const changed = Effect.unsafeMakeLatch(false)
+    const pulse = () => {
+      changed.unsafeOpen()
+      changed.unsafeClose()
+    }
+    limit.listen((current) => {
+      waitingForRoom.length = 0
+      for (let i = 0; i < current; i++) gates[i]!.unsafeOpen()
     })
-    yield* Effect.all(Array.from({ length: options.concurrency }, () => worker), { concurrency: "unbounded", discard: true })
+
+    // A todo that must wait until `until`: set aside, or, when that is too far off or the run is
+    // stopping, handed back with the wait (its batch written when that was its last outcome).
+    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number): Effect.Effect<void, DatabaseError> => {
+      if (until - now <= longestWaitMs && !state.stopRequested) {
+        throttling.setAside(todo, batch, until)
+        feed.aside(1)
+        pulse()
+        return Effect.void
+      }
+      const outcome: Outcome = { _tag: "Released", todo, retryIn: Duration.millis(Math.max(0, until - now)) }
+      return settle(run, batch, outcome) ? writeBatch(run, batch) : Effect.void
+    }
+    const releaseAllSetAside = (now: number) =>
+      Effect.forEach(throttling.takeAll(), (entry) => {
+        feed.aside(-1)
+        return wait(entry.todo, entry.batch, entry.notBefore, now)
+      }, { discard: true })
+
+    const worker = (index: number): Effect.Effect<void, DatabaseError> => {
+      const gate = gates[index]!
+      // A loop of combinators, not a generator: a generator's step and the pair of a taken todo
+      // and its batch were allocations per notification.
+      const step: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
+        if (ended) return Effect.void
+        const current = limit.current()
+        if (index >= current || inFlight >= current) {
+          gate.unsafeClose()
+          if (index < current) waitingForRoom.push(index)
+          return Effect.zipRight(gate.await, step)
+        }
+        const now = clock.unsafeCurrentTimeMillis()
+        const due = throttling.waiting() === 0 ? undefined : throttling.takeDue(now)
+        if (due !== undefined) {
+          feed.aside(-1)
+          return start(due.todo, due.batch, now)
+        }
+        const batch = feed.poll()
+        return batch === undefined ? idle(now) : start(batch.items[batch.next - 1]!, batch, now)
+      })
+      const start = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
+        const held = state.stopRequested ? undefined : throttling.heldUntil(todo.workspaceId, now)
+        if (held !== undefined) return Effect.zipRight(wait(todo, batch, held, now), step)
+        inFlight++
+        return Effect.flatMap(handle(todo, batch), (result) => {
+          inFlight--
+          if (waitingForRoom.length > 0 && inFlight < limit.current()) gates[waitingForRoom.pop()!]!.unsafeOpen()
+          const end = clock.unsafeCurrentTimeMillis()
+          let next: Effect.Effect<void, DatabaseError> = step
+          if (result._tag === "Throttled") {
+            next = Effect.zipRight(wait(todo, batch, throttling.throttled(todo, result.retryAfterMs, end), end), step)
+            if (state.counts.throttled++ === 0) next = Effect.zipRight(firstThrottled, next)
+            if (telemetry.exported) next = telemetry.counted(Metrics.throttled, next).pipe(Effect.flatten)
+          } else {
+            if (result._tag === "Sent") {
+              limit.answered(end - now, end, inFlight + 1)
+              throttling.accepted(todo.workspaceId)
+            }
+            if (settle(run, batch, result)) next = Effect.zipRight(writeBatch(run, batch), step)
+          }
+          if (inFlight === 0) pulse()
+          return next
+        })
+      }
+      // Nothing to take now: wait for the feed, for a todo set aside to come due, or for the
+      // sends still in flight; end when nothing is left anywhere.
+      const idle = (now: number): Effect.Effect<void, DatabaseError> => {
+        const due = throttling.nextDue()
+        const untilDue = due === undefined ? undefined : Effect.sleep(Duration.millis(Math.max(0, due - now)))
+        if (!feed.done()) return Effect.zipRight(untilDue === undefined ? feed.ready : Effect.raceFirst(feed.ready, untilDue), step)
+        if (due !== undefined && state.stopRequested) return Effect.zipRight(releaseAllSetAside(now), step)
+        if (untilDue !== undefined) return Effect.zipRight(Effect.raceFirst(untilDue, changed.await), step)
+        if (inFlight > 0) return Effect.zipRight(changed.await, step)
+        ended = true
+        for (const other of gates) other.unsafeOpen()
+        pulse()
+        return Effect.void
+      }
+      return step
+    }
+    yield* Effect.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)), {
+      concurrency: "unbounded",
+      discard: true
+    })
   }).pipe(Effect.scoped)

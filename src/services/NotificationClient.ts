@@ -1,16 +1,21 @@
 /**
  * The port to the notify service and its live layer over HTTP: one notification POSTed with the
  * workspace's token and its Idempotency-Key, within a deadline, retried within the run on
- * transient failures (Retry-After honoured), a 401 answered with a new token.
+ * transient failures, a 401 answered with a new token. A throttled answer (429, or 503 with
+ * Retry-After) is not retried here: it ends the send as NotifyThrottled, for the run to slow down
+ * and send the todo again later.
  */
-import { Clock, Context, Duration, Effect, Layer, Random, Schema } from "effect"
-import { TodoId, WorkspaceId } from "../domain/Todo.js"
+import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
+import type { TodoId, WorkspaceId } from "../domain/Todo.js"
 import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post, postThen } from "../lib/HttpExchange.js"
 import { debugOn, logDebugWith } from "../lib/Log.js"
 import { currentTelemetry, Metrics, type Telemetry, unobserved } from "../lib/Telemetry.js"
+import { NotificationError, NotifyThrottled, parseRetryAfter, throttles } from "./NotifyErrors.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
 import { type BearerToken, type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
+
+export { NotificationError, NotifyThrottled, parseRetryAfter } from "./NotifyErrors.js"
 
 /** One message for one workspace, about one todo. */
 export interface Notification {
@@ -21,39 +26,9 @@ export interface Notification {
   readonly idempotencyKey: string
 }
 
-/** A notification that was not accepted; carries what a person investigating needs. */
-export class NotificationError extends Schema.TaggedError<NotificationError>()("NotificationError", {
-  workspaceId: WorkspaceId,
-  todoId: Schema.optional(TodoId),
-  status: Schema.optional(Schema.Number),
-  reason: Schema.String,
-  /** How long the service asked to wait (a 429's or 503's Retry-After), in milliseconds. */
-  retryAfterMs: Schema.optional(Schema.Number),
-  /** Requests sent again within the run before giving up. */
-  retries: Schema.optional(Schema.Number),
-  cause: Schema.optional(Schema.Defect)
-}) {
-  override get message(): string {
-    return this.status === undefined ? this.reason : `HTTP ${this.status}: ${this.reason}`
-  }
-
-  /** Worth trying again soon: no answer (connection error, timeout), 408, 429 or 5xx. */
-  get transient(): boolean {
-    return this.status === undefined || this.status === 408 || this.status === 429 || this.status >= 500
-  }
-}
-
 /** An accepted notification: how many requests it took beyond the first. */
 export interface Delivery {
   readonly retries: number
-}
-
-/** Retry-After as milliseconds from `now`: delay-seconds or an HTTP date. */
-export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
-  if (value === undefined) return undefined
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
-  const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
 const withRetries = (error: NotificationError, retries: number) =>
@@ -191,8 +166,16 @@ const makeHttp = Effect.gen(function*() {
     )
 
   const refused = (notification: Notification, answer: Answer) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, NotificationError | NotifyThrottled> => {
       const retryAfterMs = parseRetryAfter(answer.header("retry-after"), now)
+      if (throttles(answer.status, retryAfterMs)) {
+        return new NotifyThrottled({
+          workspaceId: notification.workspaceId,
+          todoId: notification.todoId,
+          status: answer.status,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+        })
+      }
       return new NotificationError({
         workspaceId: notification.workspaceId,
         todoId: notification.todoId,
@@ -221,7 +204,7 @@ const makeHttp = Effect.gen(function*() {
   }
 
   // What went wrong with one try, as this notification's failure (ClientRejected stays the run's).
-  const classify = (notification: Notification) => (error: NotificationError | TokenError | ExchangeError | ClientRejected) => {
+  const classify = (notification: Notification) => (error: NotificationError | NotifyThrottled | TokenError | ExchangeError | ClientRejected) => {
     switch (error._tag) {
       case "TokenError":
         return failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error })
@@ -248,7 +231,7 @@ const makeHttp = Effect.gen(function*() {
   // between them. Each of those was a step per notification (bench/RESULTS.md, item 16); what
   // follows an answer that is not accepted is the same as in `attempt`.
   const sendOne = (notification: Notification, pace?: Effect.Effect<void>) =>
-    Effect.withFiberRuntime<Delivery, NotificationError | ClientRejected>((fiber) => {
+    Effect.withFiberRuntime<Delivery, NotificationError | NotifyThrottled | ClientRejected>((fiber) => {
       // Every request after the first waits its turn (the caller paced the first).
       let requests = 0
       const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
@@ -273,14 +256,14 @@ const makeHttp = Effect.gen(function*() {
 export class NotificationClient extends Context.Tag("app/NotificationClient")<NotificationClient, {
   /**
    * Fails with ClientRejected when the auth service refuses the job's own credentials (no todo's
-   * fault). `pace` is waited on before each request to the notify service after the first (its
+   * fault), with NotifyThrottled when the notify service asks its client to slow down. `pace` is waited on before each request to the notify service after the first (its
    * retries within the run, the re-post after a 401), so that a rate limit counts requests; the
    * caller paces the first.
    */
   readonly send: (
     notification: Notification,
     pace?: Effect.Effect<void>
-  ) => Effect.Effect<Delivery, NotificationError | ClientRejected>
+  ) => Effect.Effect<Delivery, NotificationError | NotifyThrottled | ClientRejected>
   /** The longest one `send` can take, its retries within the run included. */
   readonly longestSend: Duration.Duration
 }>() {

@@ -14,6 +14,9 @@ export interface ProgressSnapshot {
   readonly inHand: number
   /** Todos done per second over the last period. */
   readonly perSecond: number
+  /** Requests the run lets be in flight now (its adaptive limit), and those throttled so far. */
+  readonly concurrency: number
+  readonly throttled: number
   /** While the backlog still enters the ledger: parts added of all. */
   readonly enqueueing: { readonly added: number; readonly of: number } | undefined
   /** When the run should end at this rate (only once the whole backlog is in the ledger). */
@@ -37,6 +40,8 @@ export const progressAnnotations = (snapshot: ProgressSnapshot): Record<string, 
   ...(snapshot.leftToClaim === undefined ? {} : { leftToClaim: snapshot.leftToClaim }),
   inHand: snapshot.inHand,
   perSecond: Math.round(snapshot.perSecond),
+  concurrency: snapshot.concurrency,
+  ...(snapshot.throttled === 0 ? {} : { throttled: snapshot.throttled }),
   ...(snapshot.enqueueing === undefined ? {} : { enqueueing: `${snapshot.enqueueing.added} of ${snapshot.enqueueing.of} parts` }),
   ...(snapshot.estimatedEnd === undefined ? {} : { estimatedEnd: DateTime.formatIso(snapshot.estimatedEnd) }),
   elapsed: Duration.format(Duration.seconds(Math.round(Duration.toSeconds(snapshot.elapsed))))

@@ -33,8 +33,12 @@ export type Outcome =
     readonly status: number | undefined
     readonly error: string
   }
-  /** Claimed but not tried (the run is stopping, or the claim ran short): pending again at once, no attempt counted. */
-  | { readonly _tag: "Released"; readonly todo: ClaimedTodo }
+  /**
+   * Claimed but not tried, or turned away by a throttling notify service (the run is stopping,
+   * the claim ran short, or the wait the service asked for is longer than the run keeps a todo):
+   * pending again, at once or after `retryIn`, no attempt counted.
+   */
+  | { readonly _tag: "Released"; readonly todo: ClaimedTodo; readonly retryIn?: Duration.Duration | undefined }
 
 export interface ClaimRequest {
   /** The run that claims; only it may record the outcome. It never takes a claim it already holds. */

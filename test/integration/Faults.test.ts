@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, TestClock, TestServices } from "effect"
+import { Context, Effect, Fiber, TestServices } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -31,24 +31,28 @@ describe("faults of the notify service", () => {
   // whose token is in hand, which the client posts by a shorter path (NotificationClient's sendOne).
   const firstOrWarm = [false, true] as const
 
-  it.scoped("a 429 with Retry-After: 2 is tried again no sooner than 2 s later (TestClock), token in hand or not", () =>
+  it.scoped("a 429, or a 503 with Retry-After, ends the send as throttled with the wait asked for, not tried again within it", () =>
     Effect.gen(function*() {
       for (const tokenInHand of firstOrWarm) {
-        const { client, fake } = yield* fakeAndClient({ failStatus: 429, retryAfterSeconds: 2 })
-        const send = Context.get(client, NotificationClient).send
-        if (tokenInHand) yield* send(peterAgain)
-        const before = fake.state.notifyRequests
-        fake.behaviour.failFirst = 1
-        const sending = yield* Effect.fork(send(peter))
-        yield* fake.until((state) => state.notifyRequests === before + 1)
-        yield* TestClock.adjust("1999 millis")
-        expect(fake.state.notifyRequests).toBe(before + 1)
-        yield* TestClock.adjust("1 millis")
-        expect(yield* Fiber.join(sending)).toEqual({ retries: 1 })
-        expect(fake.state.answers).toEqual(tokenInHand ? { 201: 2, 429: 1 } : { 429: 1, 201: 1 })
-        expect(fake.state.requestTimes[before + 1]! - fake.state.requestTimes[before]!).toBeGreaterThanOrEqual(2000)
-        expect(fake.state.tokenRequests.length).toBe(1)
+        for (const [status, retryAfterSeconds] of [[429, 2], [429, 0], [503, 2]] as const) {
+          const { client, fake } = yield* fakeAndClient({ failStatus: status, retryAfterSeconds })
+          const send = Context.get(client, NotificationClient).send
+          if (tokenInHand) yield* send(peterAgain)
+          const before = fake.state.notifyRequests
+          fake.behaviour.failFirst = 1
+          const error = yield* send(peter).pipe(Effect.flip)
+          expect(error).toMatchObject({ _tag: "NotifyThrottled", status, todoId: peterTodoId, workspaceId: workspace1 })
+          expect(error._tag === "NotifyThrottled" && error.retryAfterMs).toBe(retryAfterSeconds === 0 ? undefined : 2000)
+          expect(fake.state.notifyRequests).toBe(before + 1)
+        }
       }
+    }))
+
+  it.scoped("a 503 without Retry-After is the service's trouble: tried again within the send", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient({ failStatus: 503, retryAfterSeconds: 0, failFirst: 1 }, { NOTIFY_RETRY_BASE: "1 millis" })
+      expect(yield* TestServices.provideLive(Context.get(client, NotificationClient).send(peter))).toEqual({ retries: 1 })
+      expect(fake.state.answers).toEqual({ 503: 1, 201: 1 })
     }))
 
   it.scoped("400, 403 and 404 are not tried again, token in hand or not", () =>

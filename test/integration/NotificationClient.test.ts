@@ -138,7 +138,8 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
 
   it.scoped("reports a failed notification with its status and an excerpt of the body", () =>
     Effect.gen(function*() {
-      const { client } = yield* fakeAndClient({ failTodos: [peterTodoId], failStatus: 503 }, { NOTIFY_RETRIES: "0" })
+      // A 503 without Retry-After: the service's trouble (one with it throttles, see Faults).
+      const { client } = yield* fakeAndClient({ failTodos: [peterTodoId], failStatus: 503, retryAfterSeconds: 0 }, { NOTIFY_RETRIES: "0" })
       const error = yield* Context.get(client, NotificationClient).send(peter).pipe(Effect.flip)
       expect(error).toMatchObject({ status: 503, workspaceId: workspace1, todoId: peterTodoId })
       expect(error.message).toBe(`HTTP 503: {"message":"Injected failure"}`)

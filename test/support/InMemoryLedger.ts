@@ -133,6 +133,7 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
               row.attempts = outcome.attempts
               break
             case "Released":
+              if (outcome.retryIn !== undefined) row.nextAttemptAt = now + Duration.toMillis(outcome.retryIn)
               break
           }
         }

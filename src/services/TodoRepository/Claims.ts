@@ -54,7 +54,9 @@ const rowOf = (outcome: Outcome, i: number): OutcomeRow => {
     case "Sent":
       return row(i, outcome.todo, "sent", outcome.todo.attempts + 1)
     case "Released":
-      return row(i, outcome.todo, "pending", outcome.todo.attempts)
+      return outcome.retryIn === undefined
+        ? row(i, outcome.todo, "pending", outcome.todo.attempts)
+        : row(i, outcome.todo, "pending", outcome.todo.attempts, Math.round(Duration.toMillis(outcome.retryIn)))
     case "RetryLater":
       return row(
         i,
