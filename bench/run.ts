@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --large] [-- --runs 3] [-- --otlp]`: the built CLI against the seed's design and a
  * hand-tuned script, each in its own process, on real PostgreSQL (embedded, or BENCH_DATABASE_URL)
- * with the fake notify service in its own process. Writes bench/RESULTS.md.
+ * with the fake notify service in its own process. Writes bench/RESULTS.md, with the section of
+ * bench/limits.ts (run before it) from bench/results-limits.json.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -12,6 +13,7 @@ import { parseArgs } from "node:util"
 import pg from "pg"
 import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
+import { limitsSection } from "./limitsTable.js"
 
 const { values } = parseArgs({
   options: {
@@ -480,7 +482,7 @@ Cold start: \`node dist/main.js --help\` median ${Math.round(input.helpMs)} ms o
 
 ${targets.join("\n")}
 `
-  writeFileSync(path.resolve(root, values.out!), text + notes(runsShown))
+  writeFileSync(path.resolve(root, values.out!), text + limitsSection(path.resolve(root, "bench/results-limits.json")) + notes(runsShown))
   console.log(text)
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { createTodosTableSql, seedTodos } from "../dev/seedTodos.js"
+import { defaultCeiling } from "../src/lib/ConcurrencyLimit.js"
 import { dockerfileStages, readmeVariables, root, yamlDocuments } from "./support/deployment.js"
 
 const readme = readFileSync(path.join(root, "README.md"), "utf8")
@@ -29,6 +30,13 @@ describe("the container and its manifests", () => {
     expect(runtime.cmd).toEqual(["send-delay-notifications", "--now"])
     // Multi-stage: the build happens in a stage of its own.
     expect(dockerfileStages().map((s) => s.name)).toContain("build")
+  })
+
+  it("the ConfigMap's concurrency is the job's default ceiling, as the README's table and --help give it", () => {
+    const [configMap] = ofKind("ConfigMap")
+    expect(Number(configMap.data.CONCURRENCY)).toBe(defaultCeiling)
+    expect(readme).toContain(`| \`CONCURRENCY\` | ${defaultCeiling} |`)
+    expect(configMap.data.FIXED_CONCURRENCY ?? "false").toBe("false")
   })
 
   it("every manifest parses as YAML, and names the image the README documents", () => {
