@@ -4,10 +4,11 @@
  * /__fake/limits): at its defaults, and at the best fixed setting found by hand. 20,000 todos over
  * 100 workspaces, 10,000 of them delayed, the fake answering after 20 ms, as the issue measured.
  * Also --rate against a service without limits, and opaque tokens that expire every 2 s. Writes
- * bench/results-limits.json; bench/run.ts renders it into RESULTS.md.
+ * bench/results-limits.json (with --only, replacing the scenarios it ran); bench/run.ts renders it
+ * into RESULTS.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import pg from "pg"
@@ -215,7 +216,12 @@ const main = async () => {
       await db.end()
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     }
-    if (chosen === undefined) writeFileSync(path.resolve(root, "bench/results-limits.json"), JSON.stringify(results, null, 1))
+    // With --only, the scenarios run replace theirs in the last results; without, all are new.
+    const file = path.resolve(root, "bench/results-limits.json")
+    const kept = chosen === undefined || !existsSync(file)
+      ? []
+      : (JSON.parse(readFileSync(file, "utf8")) as Array<LimitsMeasurement>).filter((m) => !results.some((r) => r.scenario === m.scenario))
+    writeFileSync(file, JSON.stringify([...kept, ...results], null, 1))
   } finally {
     for (const fake of fakes.values()) fake.stop()
     await admin.end()

@@ -8,9 +8,10 @@
  * again. Effect's token-bucket RateLimiter, which the job used before, waits a whole interval from
  * each late timer, so every late millisecond was lost from the rate.
  *
- * The ceiling is kept by the times the turns were really given: a turn goes no earlier than the
- * `rate`-th turn before it plus a second and a guard, so no window of a second holds more than
- * `rate`, even at the far end of a network that delays some requests more than others.
+ * The ceiling is kept by the times the turns were really taken (as each waiter resumes, just
+ * before its request leaves): a turn goes no earlier than the `rate`-th turn before it plus a
+ * second and a guard, so no window of a second holds more than `rate`, even at the far end of a
+ * network that delays some requests more than others.
  *
  * One fiber of the pacer's gives the turns, in the order they were asked for; a waiter costs a
  * place in a queue, not a timer or a fiber of its own. Closing the pacer (a stop) answers the
@@ -34,7 +35,8 @@ export interface Pacer {
 }
 
 interface Waiter {
-  readonly resume: (go: boolean) => void
+  /** Resumed with the slot of the ring its turn took, or -1 (no turn: the pacer closed). */
+  readonly resume: (slot: number) => void
   readonly stoppable: boolean
 }
 
@@ -57,10 +59,11 @@ export const makePacer = (rate: number): Effect.Effect<Pacer, never, Scope.Scope
       const waiter = queue.shift()
       if (queue.length === 0) waiting.unsafeClose()
       if (waiter === undefined) return
-      given[oldest] = now
+      const slot = oldest
+      given[slot] = now
       oldest = oldest + 1 === slots ? 0 : oldest + 1
       next = Math.max(next, now - catchUpMs) + interval
-      waiter.resume(true)
+      waiter.resume(slot)
     }
     const giveNext = Effect.suspend(() => {
       if (queue.length === 0) return waiting.await
@@ -71,17 +74,24 @@ export const makePacer = (rate: number): Effect.Effect<Pacer, never, Scope.Scope
     })
     yield* Effect.forkScoped(Effect.forever(giveNext))
 
+    // The turn's time is when its waiter runs again, which a busy event loop can make later than
+    // when it was given.
+    const taken = (slot: number) => {
+      if (slot < 0) return false
+      given[slot] = Math.max(given[slot]!, clock.unsafeCurrentTimeMillis())
+      return true
+    }
     const wait = (stoppable: boolean) =>
-      Effect.async<boolean>((resume) => {
-        if (stoppable && closed) return resume(Effect.succeed(false))
-        const waiter: Waiter = { resume: (go) => resume(Effect.succeed(go)), stoppable }
+      Effect.async<number>((resume) => {
+        if (stoppable && closed) return resume(Effect.succeed(-1))
+        const waiter: Waiter = { resume: (slot) => resume(Effect.succeed(slot)), stoppable }
         queue.push(waiter)
         waiting.unsafeOpen()
         return Effect.sync(() => {
           const at = queue.indexOf(waiter)
           if (at >= 0) queue.splice(at, 1)
         })
-      })
+      }).pipe(Effect.map(taken))
     return {
       turn: wait(true),
       always: Effect.asVoid(wait(false)),
@@ -89,7 +99,7 @@ export const makePacer = (rate: number): Effect.Effect<Pacer, never, Scope.Scope
         closed = true
         for (const waiter of queue.filter((w) => w.stoppable)) {
           queue.splice(queue.indexOf(waiter), 1)
-          waiter.resume(false)
+          waiter.resume(-1)
         }
       }
     }

@@ -46,10 +46,17 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
       return telemetry.under(notify(run.client, todo, options.retry, hooks), batch.span)
     }
     // Called as a worker takes the todo up.
-    const handle = (todo: ClaimedTodo, batch: Batch) =>
-      waitTurn === undefined || state.stopRequested
-        ? send(todo, batch)
-        : Effect.flatMap(waitTurn, (go) => (go ? send(todo, batch) : released(todo)))
+    // Sends waiting for their turn under the rate: taken up, not yet at the notify service.
+    let waitingForTurn = 0
+    const turnTaken = (go: boolean) => {
+      waitingForTurn--
+      return go
+    }
+    const handle = (todo: ClaimedTodo, batch: Batch) => {
+      if (waitTurn === undefined || state.stopRequested) return send(todo, batch)
+      waitingForTurn++
+      return Effect.flatMap(waitTurn, (go) => (turnTaken(go) ? send(todo, batch) : released(todo)))
+    }
 
     // Logged once; the summary counts the requests throttled.
     const firstThrottled = Effect.logWarning(
@@ -126,7 +133,8 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
             if (telemetry.exported) next = telemetry.counted(Metrics.throttled, next).pipe(Effect.flatten)
           } else {
             if (result._tag === "Sent") {
-              limit.answered(end - now, end, inFlight + 1)
+              // In flight at the service: not counting sends still waiting for their turn under the rate.
+              limit.answered(end - now, end, inFlight + 1 - waitingForTurn)
               throttling.accepted(todo.workspaceId)
             }
             if (settle(run, batch, result)) next = Effect.zipRight(writeBatch(run, batch), step)
