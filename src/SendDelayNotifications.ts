@@ -83,6 +83,11 @@ const summarize = (run: Run) =>
         Effect.annotateLogs({ startDate: reference, failuresInARow: state.outageAfter, released: counts.released })
       )
     }
+    if (stopped === "throttled") {
+      yield* Effect.logWarning(
+        "The notify service turned every request away for a minute: stopped sending; the rest is left for a later run."
+      ).pipe(Effect.annotateLogs({ startDate: reference, throttled: counts.throttled, released: counts.released }))
+    }
     if (stopped === "credentials-rejected" && state.rejected !== undefined) {
       yield* Effect.logError("The auth service refused the job's client credentials: stopped sending. Aborting job...").pipe(
         Effect.annotateLogs({ startDate: reference, error: state.rejected.message, released: counts.released })
@@ -133,7 +138,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     state: yield* RunState.make(options.outageAfter ?? 20),
     live: new Set(),
     limit,
-    throttling: makeThrottling(limit),
+    throttling: makeThrottling(limit, clock.unsafeCurrentTimeMillis()),
     enqueueing: { done: false, added: 0, of: 1 },
     startedAt: clock.unsafeCurrentTimeMillis(),
     leaseMs: Duration.toMillis(options.lease),

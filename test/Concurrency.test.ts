@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
 import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/domain/Todo.js"
-import { NotificationClient } from "../src/services/NotificationClient.js"
+import { NotificationClient, NotifyThrottled } from "../src/services/NotificationClient.js"
 import { TodoRepository } from "../src/services/TodoRepository.js"
 import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
 import { inMemoryLedger } from "./support/InMemoryLedger.js"
@@ -76,5 +76,42 @@ describe("every worker busy", () => {
     Effect.gen(function*() {
       const { summary } = yield* runWith(backlog(600), 20, 50)
       expect(summary.durationMs).toBe(50 + 3000)
+    }))
+})
+
+describe("a notify service that turns every request away", () => {
+  it.scoped("the run stops after a minute with nothing accepted, and hands every todo back pending with no attempt (TestClock)", () =>
+    Effect.gen(function*() {
+      const todos = backlog(30)
+      let requests = 0
+      const throttling = Layer.succeed(
+        NotificationClient,
+        NotificationClient.of({
+          longestSend: Duration.zero,
+          send: (notification) =>
+            Effect.zipRight(
+              Effect.sync(() => requests++),
+              new NotifyThrottled({ workspaceId: notification.workspaceId, todoId: notification.todoId, status: 429, retryAfterMs: 1000 })
+            )
+        })
+      )
+      const services = yield* Layer.build(Layer.merge(inMemoryLedger(todos), throttling))
+      const reference = CalendarDate.make("2022-06-03")
+      const run = yield* sendDelayNotifications(reference, {
+        runId: "run",
+        concurrency: 8,
+        batchSize: 10,
+        lease: Duration.minutes(5),
+        retry: defaultRetryPolicy
+      }).pipe(Effect.provide(services), Effect.fork)
+      for (let second = 0; second < 600 && run.unsafePoll() === null; second++) yield* TestClock.adjust("1 second")
+      const summary = yield* Fiber.join(run)
+      expect(summary).toMatchObject({ stopped: "throttled", sent: 0, failed: 0, deadLetters: 0, delayed: 0 })
+      expect(summary.throttled).toBe(requests)
+      expect(summary.durationMs).toBeLessThanOrEqual(62_000)
+      // Pending again once the last Retry-After has passed, none charged an attempt.
+      yield* TestClock.adjust("1 second")
+      const pending = yield* Stream.runCollect(Context.get(services, TodoRepository).pending(reference))
+      expect([...pending].map((todo) => todo.attempts)).toEqual(todos.map(() => 0))
     }))
 })

@@ -95,11 +95,11 @@ describe("throttling within a run", () => {
   it("slows only the workspace whose requests alone are turned away while the others' go through", () => {
     const limit = adaptiveLimit(200)
     answers(limit, 4 + 8 + 16, 20, 0)
-    const throttling = makeThrottling<string>(limit)
+    const throttling = makeThrottling<string>(limit, 0)
     // The first 429 could be the client's: one off the limit.
     expect(throttling.throttled(todo("w"), 1000, 0)).toBe(1000)
     expect(limit.current()).toBe(31)
-    throttling.accepted(ws("other"))
+    throttling.accepted(ws("other"), 5)
     // Again for w alone, with another workspace accepted since: w's own limit.
     expect(throttling.throttled(todo("w"), 1000, 10)).toBe(1010)
     expect(limit.current()).toBe(31)
@@ -110,7 +110,7 @@ describe("throttling within a run", () => {
 
   it("with one workspace only, or at a limit of one, slows the client: the limit, then a pause of the whole client", () => {
     const limit = adaptiveLimit(200, 2)
-    const throttling = makeThrottling<string>(limit)
+    const throttling = makeThrottling<string>(limit, 0)
     throttling.throttled(todo("w"), undefined, 0)
     throttling.throttled(todo("w"), undefined, 0)
     expect(limit.current()).toBe(1)
@@ -118,7 +118,7 @@ describe("throttling within a run", () => {
   })
 
   it("gives back what it set aside in the order its time comes", () => {
-    const throttling = makeThrottling<string>(fixedLimit(4))
+    const throttling = makeThrottling<string>(fixedLimit(4), 0)
     throttling.setAside(todo("a", 1), "b1", 300)
     throttling.setAside(todo("a", 2), "b1", 100)
     throttling.setAside(todo("a", 3), "b2", 200)

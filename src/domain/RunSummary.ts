@@ -9,9 +9,10 @@ export type StopSignal = "SIGTERM" | "SIGINT"
 
 /**
  * Why a run stopped before it ran out of work: the notify service looked down, the auth service
- * refused the job's credentials, or a signal.
+ * refused the job's credentials, the notify service turned every request away for a while
+ * (throttled: the rest is left for a later run, no failure), or a signal.
  */
-export type StopReason = "outage" | "credentials-rejected" | StopSignal
+export type StopReason = "outage" | "credentials-rejected" | "throttled" | StopSignal
 
 /** What one run did, counted as it went. */
 export interface RunSummary {

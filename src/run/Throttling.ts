@@ -23,7 +23,11 @@ export interface SetAside<B> {
 /** How long to wait after a throttled answer that did not say (no Retry-After). */
 export const defaultRetryAfterMs = 1000
 
-/** The longest a run keeps a throttled todo for a later try; beyond it, the todo is handed back with its wait. */
+/**
+ * The longest a run keeps a throttled todo for a later try; beyond it, the todo is handed back
+ * with its wait. Also how long a run goes on while the service turns every request away: then it
+ * stops and leaves the rest for a later run.
+ */
 export const longestWaitMs = 60_000
 
 export interface Throttling<B> {
@@ -44,11 +48,13 @@ export interface Throttling<B> {
    * (then to be set aside, or handed back when that is too far).
    */
   readonly throttled: (todo: ClaimedTodo, retryAfterMs: number | undefined, now: number) => number
-  /** A request for `workspaceId` was accepted. */
-  readonly accepted: (workspaceId: WorkspaceId) => void
+  /** A request for `workspaceId` was accepted at `now`. */
+  readonly accepted: (workspaceId: WorkspaceId, now: number) => void
+  /** Nothing was accepted for `longestWaitMs` up to `now` (the run's start counts as accepted). */
+  readonly refusingAll: (now: number) => boolean
 }
 
-export const makeThrottling = <B>(limit: ConcurrencyLimit): Throttling<B> => {
+export const makeThrottling = <B>(limit: ConcurrencyLimit, startedAt: number): Throttling<B> => {
   // Set aside, in the order their time comes.
   const aside: Array<SetAside<B>> = []
   const holds = new Map<WorkspaceId, number>()
@@ -57,6 +63,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit): Throttling<B> => {
   // at its last throttled answer; and the workspace of the last throttled answer.
   const suspects = new Map<WorkspaceId, number>()
   let acceptedOutside = 0
+  let lastAccepted = startedAt
   let last: WorkspaceId | undefined
 
   const setAside = (todo: ClaimedTodo, batch: B, notBefore: number) => {
@@ -91,8 +98,10 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit): Throttling<B> => {
       else if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
       return until
     },
-    accepted: (workspaceId) => {
+    accepted: (workspaceId, now) => {
+      lastAccepted = now
       if (suspects.size > 0 && !suspects.has(workspaceId)) acceptedOutside++
-    }
+    },
+    refusingAll: (now) => now - lastAccepted >= longestWaitMs
   }
 }

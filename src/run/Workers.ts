@@ -130,12 +130,14 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
           if (result._tag === "Throttled") {
             next = Effect.zipRight(wait(todo, batch, throttling.throttled(todo, result.retryAfterMs, end), end), step)
             if (state.counts.throttled++ === 0) next = Effect.zipRight(firstThrottled, next)
+            // Nothing accepted for a while, only turned away: the rest is left for a later run.
+            if (throttling.refusingAll(end)) next = Effect.zipRight(state.requestStop("throttled"), next)
             if (telemetry.exported) next = telemetry.counted(Metrics.throttled, next).pipe(Effect.flatten)
           } else {
             if (result._tag === "Sent") {
               // In flight at the service: not counting sends still waiting for their turn under the rate.
               limit.answered(end - now, end, inFlight + 1 - waitingForTurn)
-              throttling.accepted(todo.workspaceId)
+              throttling.accepted(todo.workspaceId, end)
             }
             if (settle(run, batch, result)) next = Effect.zipRight(writeBatch(run, batch), step)
           }
