@@ -26,8 +26,6 @@
 export interface ConcurrencyLimit {
   /** Requests that may be in flight now (at least 1, at most the ceiling). */
   readonly current: () => number
-  readonly ceiling: number
-  readonly adaptive: boolean
   /**
    * An answer that was not throttled or a failure of the service, `ms` after its send started,
    * with `inFlight` requests in flight (this one included).
@@ -42,7 +40,7 @@ export interface ConcurrencyLimit {
 }
 
 /** The limit a run starts at: low, as the anchors do (Vector starts at 1, Netflix's at 20). */
-export const initialLimit = 4
+const initialLimit = 4
 /** The default ceiling: Vector's and Netflix's default maximum. */
 export const defaultCeiling = 200
 /**
@@ -62,8 +60,6 @@ const spikeFloorMs = 10
 /** A limit that stays at `ceiling` whatever comes: a throttled todo waits its Retry-After, the client does not. */
 export const fixedLimit = (ceiling: number): ConcurrencyLimit => ({
   current: () => ceiling,
-  ceiling,
-  adaptive: false,
   answered: () => {},
   throttled: () => true,
   overloaded: () => {},
@@ -126,8 +122,6 @@ export const adaptiveLimit = (ceiling: number, initial = initialLimit): Concurre
 
   return {
     current,
-    ceiling,
-    adaptive: true,
     answered: (ms, now, inFlight) => {
       sinceCut++
       if (ms < roundFastest) roundFastest = ms

@@ -132,7 +132,7 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
             if (state.counts.throttled++ === 0) next = Effect.zipRight(firstThrottled, next)
             // Nothing accepted for a while, only turned away: the rest is left for a later run.
             if (throttling.refusingAll(end)) next = Effect.zipRight(state.requestStop("throttled"), next)
-            if (telemetry.exported) next = telemetry.counted(Metrics.throttled, next).pipe(Effect.flatten)
+            next = Effect.zipRight(telemetry.counted(Metrics.throttled, undefined), next)
           } else {
             if (result._tag === "Sent") {
               // In flight at the service: not counting sends still waiting for their turn under the rate.
