@@ -146,7 +146,7 @@ describe("send-delay-notifications on test layers", () => {
       }
       expect(yield* Fiber.join(run)).toBe(ExitCode.Success)
       // One at once, then one every 100 ms; the 11th only once the first's second (and a guard of
-      // 10 ms) has passed. A whole second's burst up front would let 20 through in one second.
+      // 25 ms) has passed. A whole second's burst up front would let 20 through in one second.
       expect(sentAfter).toEqual([1, 10, 20, 30])
     }))
 

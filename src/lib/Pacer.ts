@@ -20,7 +20,7 @@
 import { Clock, Duration, Effect, type Scope } from "effect"
 
 /** Added to the second of the ceiling's window: room for requests' unequal delays on their way. */
-const windowGuardMs = 10
+const windowGuardMs = 25
 
 /** How late a timer may fire without the rate losing what it was late. */
 const catchUpMs = 10
