@@ -53,6 +53,9 @@ describe("OpenTelemetry: traces and metrics over OTLP to OTEL_EXPORTER_OTLP_ENDP
         expect(metrics.get("delay_notifications.retried")?.value).toBe(3)
         expect(metrics.get("delay_notifications.notify.duration")?.count).toBe(fake.state.notifyRequests)
         expect(fake.state.notifyRequests).toBe(5)
+        // The concurrency limit: from 4, one more for the answer accepted with two in flight (5),
+        // a tenth off for the send that failed for the service's trouble (4.5, so 4).
+        expect(metrics.get("delay_notifications.concurrency.limit")?.value).toBe(4)
 
         expect(resourceOf(receiver, "/v1/traces")).toMatchObject({ "service.name": "delay-notifications" })
         expect(receiver.requests.every((r) => r.headers["x-api-key"] === "otlp-key-5531")).toBe(true)

@@ -66,15 +66,16 @@ export const resourceOf = (receiver: Receiver, path: string) => {
   return attributesOf(resource?.attributes)
 }
 
-/** The last value received for each metric: a counter's total, a histogram's count and sum. */
+/** The last value received for each metric: a counter's total or a gauge's value, a histogram's count and sum. */
 export const metricsOf = (receiver: Receiver) => {
   const latest = new Map<string, { readonly value?: number; readonly count?: number; readonly sum?: number }>()
   for (const request of receiver.requests.filter((r) => r.path === "/v1/metrics")) {
     for (const rm of request.body.resourceMetrics ?? []) {
       for (const sm of rm.scopeMetrics ?? []) {
         for (const metric of sm.metrics ?? []) {
-          if (metric.sum !== undefined) {
-            const point = metric.sum.dataPoints.at(-1)
+          const points = metric.sum ?? metric.gauge
+          if (points !== undefined) {
+            const point = points.dataPoints.at(-1)
             latest.set(metric.name, { value: Number(point.asInt ?? point.asDouble) })
           } else if (metric.histogram !== undefined) {
             const point = metric.histogram.dataPoints.at(-1)
