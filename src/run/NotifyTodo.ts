@@ -8,7 +8,7 @@ import { DateTime, Effect } from "effect"
 import { afterFailure, type RetryPolicy } from "../domain/RetryPolicy.js"
 import { type ClaimedTodo, delayMessage, idempotencyKey } from "../domain/Todo.js"
 import { Metrics, type Telemetry } from "../lib/Telemetry.js"
-import type { NotificationClient, NotificationError } from "../services/NotificationClient.js"
+import type { NotificationClient, NotificationError, Turns } from "../services/NotificationClient.js"
 import type { ClientRejected } from "../services/ServiceTokens.js"
 import type { Outcome } from "../services/TodoRepository.js"
 
@@ -20,8 +20,8 @@ export interface Throttled {
 }
 
 export interface NotifyHooks {
-  /** Waited on before each further request of this send (the rate limit, when there is one). */
-  readonly pace?: Effect.Effect<void> | undefined
+  /** The turns of each request under the rate limit, when there is one. */
+  readonly turns?: Turns | undefined
   /** Told of each transient failure (the circuit breaker, the concurrency limit). */
   readonly onTransientFailure?: Effect.Effect<void>
   /** The run's telemetry (live or no-op, chosen once per run: a lookup per todo was measured at 4 %). */
@@ -80,7 +80,7 @@ const notify = (
       todoId: todo.id,
       message: delayMessage(todo),
       idempotencyKey: idempotencyKey(todo)
-    }, hooks.pace),
+    }, hooks.turns),
     {
       onSuccess: (delivery) => {
         hooks.onRetried?.(delivery.retries)
@@ -91,6 +91,8 @@ const notify = (
           ? hooks.onRejected(error, todo)
           : error._tag === "NotifyThrottled"
           ? Effect.succeed({ _tag: "Throttled", todo, retryAfterMs: error.retryAfterMs })
+          : error._tag === "NotSent"
+          ? Effect.succeed({ _tag: "Released", todo })
           : notificationFailed(todo, error, retry, hooks)
     }
   )

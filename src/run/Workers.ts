@@ -9,7 +9,7 @@
 import { Duration, Effect } from "effect"
 import type { ClaimedTodo } from "../domain/Todo.js"
 import type { Feed } from "../lib/Feed.js"
-import { makePacer } from "../lib/Pacer.js"
+import { makePacer, type Pacer } from "../lib/Pacer.js"
 import { Metrics } from "../lib/Telemetry.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import type { Outcome } from "../services/TodoRepository.js"
@@ -25,15 +25,12 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
   Effect.gen(function*() {
     const { clock, limit, options, state, telemetry, throttling } = run
     const pacer = options.rate === undefined ? undefined : yield* makePacer(options.rate)
-    // One turn, two ways to wait for it: the retries of a send (in the client) wait for it
-    // whatever comes; the first request of a send stops waiting when a stop is requested (false).
+    // One turn, two ways to wait for it: the first request of a send stops waiting when a stop is
+    // requested (false, and the todo is handed back); its retries wait whatever comes.
     if (pacer !== undefined) yield* Effect.forkScoped(Effect.zipRight(state.stopped, Effect.sync(pacer.close)))
-    const pace = pacer?.always
-    const waitTurn = pacer?.turn
     const hooks: NotifyHooks = {
       onTransientFailure: Effect.zipRight(Effect.sync(() => limit.overloaded(clock.unsafeCurrentTimeMillis())), state.onTransientFailure),
       telemetry,
-      pace,
       onRetried: (retries) => (state.counts.retried += retries),
       // Handed back untried, and the run stops.
       onRejected: (error, todo) => Effect.zipRight(state.credentialsRejected(error), released(todo))
@@ -43,19 +40,25 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
       // Stopping, or the claim could lapse before the send ends: handed back untried.
       if (state.stopRequested || clock.unsafeCurrentTimeMillis() + run.longestSendMs > batch.deadline) return released(todo)
       // Under its batch's span when traces are exported; not worth a context per todo otherwise.
-      return telemetry.under(notify(run.client, todo, options.retry, hooks), batch.span)
+      if (pacer === undefined) return telemetry.under(notify(run.client, todo, options.retry, hooks), batch.span)
+      return telemetry.under(sendPaced(pacer, todo), batch.span)
     }
-    // Called as a worker takes the todo up.
-    // Sends waiting for their turn under the rate: taken up, not yet at the notify service.
+    // Sends under the rate waiting for their first turn (their token is fetched before it): taken
+    // up, not yet at the notify service.
     let waitingForTurn = 0
-    const turnTaken = (go: boolean) => {
-      waitingForTurn--
-      return go
-    }
-    const handle = (todo: ClaimedTodo, batch: Batch) => {
-      if (waitTurn === undefined || state.stopRequested) return send(todo, batch)
+    const sendPaced = (pacer: Pacer, todo: ClaimedTodo) => {
+      let waiting = true
       waitingForTurn++
-      return Effect.flatMap(waitTurn, (go) => (turnTaken(go) ? send(todo, batch) : released(todo)))
+      const over = () => {
+        if (waiting) waitingForTurn--
+        waiting = false
+      }
+      const first = Effect.map(pacer.turn, (go) => {
+        over()
+        return go
+      })
+      const turns = { first, next: pacer.always }
+      return Effect.ensuring(notify(run.client, todo, options.retry, { ...hooks, turns }), Effect.sync(over))
     }
 
     // Logged once; the summary counts the requests throttled.
@@ -122,7 +125,7 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
         const held = state.stopRequested ? undefined : throttling.heldUntil(todo.workspaceId, now)
         if (held !== undefined) return Effect.zipRight(wait(todo, batch, held, now), step)
         inFlight++
-        return Effect.flatMap(handle(todo, batch), (result) => {
+        return Effect.flatMap(send(todo, batch), (result) => {
           inFlight--
           if (waitingForRoom.length > 0 && inFlight < limit.current()) gates[waitingForRoom.pop()!]!.unsafeOpen()
           const end = clock.unsafeCurrentTimeMillis()

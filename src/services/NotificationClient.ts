@@ -11,11 +11,11 @@ import { describeCause } from "../lib/Errors.js"
 import { type Answer, type ExchangeError, HttpDispatcher, post, postThen } from "../lib/HttpExchange.js"
 import { debugOn, logDebugWith } from "../lib/Log.js"
 import { currentTelemetry, Metrics, type Telemetry, unobserved } from "../lib/Telemetry.js"
-import { NotificationError, NotifyThrottled, parseRetryAfter, throttles } from "./NotifyErrors.js"
+import { NotificationError, NotSent, NotifyThrottled, parseRetryAfter, throttles } from "./NotifyErrors.js"
 import { retryConfig, type RetryWithinRun, servicesUrl } from "../lib/ServicesConfig.js"
 import { type BearerToken, type ClientRejected, excerpt, ServiceTokens, type TokenError } from "./ServiceTokens.js"
 
-export { NotificationError, NotifyThrottled, parseRetryAfter } from "./NotifyErrors.js"
+export { NotificationError, NotifyThrottled, NotSent, parseRetryAfter } from "./NotifyErrors.js"
 
 /** One message for one workspace, about one todo. */
 export interface Notification {
@@ -24,6 +24,18 @@ export interface Notification {
   readonly message: string
   /** Sent as Idempotency-Key: the notify service creates one notification per key. */
   readonly idempotencyKey: string
+}
+
+/**
+ * A send's turns under a rate limit, each waited on just before a request leaves, its token in
+ * hand (a token fetched after the turn would let the request leave late and bunch with the turns
+ * after it).
+ */
+export interface Turns {
+  /** The first request's: false when the run is stopping, and the send ends NotSent. */
+  readonly first: Effect.Effect<boolean>
+  /** Each further request's (retries within the run, the re-post after a 401), whatever comes. */
+  readonly next: Effect.Effect<void>
 }
 
 /** An accepted notification: how many requests it took beyond the first. */
@@ -49,6 +61,17 @@ const withRetries = (error: NotificationError, retries: number) =>
  */
 export const longestSend = (policy: RetryWithinRun): Duration.Duration =>
   Duration.sum(Duration.times(policy.timeout, 4 * (policy.retries + 1)), policy.retries > 0 ? policy.budget : Duration.zero)
+
+/** What a request waits on before it leaves, under a rate limit. */
+type Paced = Effect.Effect<void, NotSent> | undefined
+
+/** The wait before each request of one send: its first turn (refused: NotSent), then the next ones. */
+const pacedBy = (turns: Turns, notification: Notification): Paced => {
+  let requests = 0
+  const first = Effect.flatMap(turns.first, (go) =>
+    go ? Effect.void : new NotSent({ workspaceId: notification.workspaceId, todoId: notification.todoId }))
+  return Effect.suspend(() => (requests++ > 0 ? turns.next : first))
+}
 
 /** The delivery of a send that its first request completed. */
 const firstTime: Delivery = { retries: 0 }
@@ -159,11 +182,12 @@ const makeHttp = Effect.gen(function*() {
     return answer
   })
 
-  const postOnce = (notification: Notification) =>
-    Effect.flatMap(
-      tokens.get(notification.workspaceId),
-      (token) => Effect.flatMap(debugOn, (debug) => debug ? requestLogged(notification, token) : request(notification, token))
-    )
+  // One request, after its turn (when paced) once the token is in hand.
+  const postOnce = (notification: Notification, paced: Paced) =>
+    Effect.flatMap(tokens.get(notification.workspaceId), (token) => {
+      const post = Effect.flatMap(debugOn, (debug) => debug ? requestLogged(notification, token) : request(notification, token))
+      return paced === undefined ? post : Effect.zipRight(paced, post)
+    })
 
   const refused = (notification: Notification, answer: Answer) =>
     Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, NotificationError | NotifyThrottled> => {
@@ -188,23 +212,20 @@ const makeHttp = Effect.gen(function*() {
 
   // What one answer means for the try it ends: accepted, refused, or (401) the token expired or
   // was revoked early: a new token is fetched and the notification posted once more.
-  const judge = (notification: Notification, paced: Effect.Effect<void> | undefined, answer: Answer) => {
+  const judge = (notification: Notification, paced: Paced, answer: Answer) => {
     if (accepted(answer)) return Effect.void
     if (answer.status !== 401) return refused(notification, answer)
     return tokens.invalidate(notification.workspaceId).pipe(
-      Effect.zipRight(paced ?? Effect.void),
-      Effect.zipRight(postOnce(notification)),
+      Effect.zipRight(postOnce(notification, paced)),
       Effect.flatMap((again) => accepted(again) ? Effect.void : refused(notification, again))
     )
   }
 
-  const attempt = (notification: Notification, paced: Effect.Effect<void> | undefined) => {
-    const posted = Effect.flatMap(postOnce(notification), (answer) => judge(notification, paced, answer))
-    return paced === undefined ? posted : Effect.zipRight(paced, posted)
-  }
+  const attempt = (notification: Notification, paced: Paced) =>
+    Effect.flatMap(postOnce(notification, paced), (answer) => judge(notification, paced, answer))
 
   // What went wrong with one try, as this notification's failure (ClientRejected stays the run's).
-  const classify = (notification: Notification) => (error: NotificationError | NotifyThrottled | TokenError | ExchangeError | ClientRejected) => {
+  const classify = (notification: Notification) => (error: SendError | TokenError | ExchangeError) => {
     switch (error._tag) {
       case "TokenError":
         return failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error })
@@ -230,16 +251,13 @@ const makeHttp = Effect.gen(function*() {
   // answer in one step, with no token lookup, log-level read or flatMap of Effect's run loop
   // between them. Each of those was a step per notification (bench/RESULTS.md, item 16); what
   // follows an answer that is not accepted is the same as in `attempt`.
-  const sendOne = (notification: Notification, pace?: Effect.Effect<void>) =>
-    Effect.withFiberRuntime<Delivery, NotificationError | NotifyThrottled | ClientRejected>((fiber) => {
-      // Every request after the first waits its turn (the caller paced the first).
-      let requests = 0
-      const paced = pace === undefined ? undefined : Effect.suspend(() => (requests++ > 0 ? pace : Effect.void))
-      const token = unobserved(telemetry, fiber) ? tokens.inHand(notification.workspaceId) : undefined
-      // Built only if a try fails (or for the first, without a token in hand).
+  const sendOne = (notification: Notification, turns?: Turns) =>
+    Effect.withFiberRuntime<Delivery, SendError>((fiber) => {
+      const paced = turns === undefined ? undefined : pacedBy(turns, notification)
+      const token = unobserved(telemetry, fiber) && turns === undefined ? tokens.inHand(notification.workspaceId) : undefined
+      // Built only if a try fails (or for the first, without a token in hand or under a rate).
       const again = Effect.suspend(() => attempt(notification, paced))
       if (token === undefined) return retryTransient(again, policy, classify(notification), telemetry)
-      requests = 1
       const first = postThen(
         dispatcher,
         exchange(notification, token),
@@ -253,17 +271,17 @@ const makeHttp = Effect.gen(function*() {
   return NotificationClient.of({ send, longestSend: longestSend(policy) })
 })
 
+/** How a send can end without a delivery. */
+export type SendError = NotificationError | NotifyThrottled | NotSent | ClientRejected
+
 export class NotificationClient extends Context.Tag("app/NotificationClient")<NotificationClient, {
   /**
    * Fails with ClientRejected when the auth service refuses the job's own credentials (no todo's
-   * fault), with NotifyThrottled when the notify service asks its client to slow down. `pace` is waited on before each request to the notify service after the first (its
-   * retries within the run, the re-post after a 401), so that a rate limit counts requests; the
-   * caller paces the first.
+   * fault), with NotifyThrottled when the notify service asks its client to slow down. Under a
+   * rate limit, each request to the notify service waits for one of `turns`, so that the limit
+   * counts requests; NotSent when the first turn is refused.
    */
-  readonly send: (
-    notification: Notification,
-    pace?: Effect.Effect<void>
-  ) => Effect.Effect<Delivery, NotificationError | NotifyThrottled | ClientRejected>
+  readonly send: (notification: Notification, turns?: Turns) => Effect.Effect<Delivery, SendError>
   /** The longest one `send` can take, its retries within the run included. */
   readonly longestSend: Duration.Duration
 }>() {

@@ -1,7 +1,8 @@
 /**
  * How a notification can go wrong, as the NotificationClient reports it: not accepted
  * (NotificationError, with what a person investigating needs), or turned away to slow the client
- * down (NotifyThrottled); and the Retry-After that comes with either.
+ * down (NotifyThrottled), or never sent because the run stopped before its turn (NotSent); and
+ * the Retry-After that comes with the first two.
  */
 import { Schema } from "effect"
 import { TodoId, WorkspaceId } from "../domain/Todo.js"
@@ -42,6 +43,16 @@ export class NotifyThrottled extends Schema.TaggedError<NotifyThrottled>()("Noti
   override get message(): string {
     return `HTTP ${this.status}: the notify service asked to slow down` +
       (this.retryAfterMs === undefined ? "" : ` (Retry-After ${this.retryAfterMs} ms)`)
+  }
+}
+
+/** The run stopped before the send's first request had its turn under the rate: nothing was sent. */
+export class NotSent extends Schema.TaggedError<NotSent>()("NotSent", {
+  workspaceId: WorkspaceId,
+  todoId: TodoId
+}) {
+  override get message(): string {
+    return "Not sent: the run is stopping"
   }
 }
 

@@ -15,6 +15,9 @@ const notification = (todoId: string, workspaceId: string) => ({
 const peter = notification(peterTodoId, workspace1)
 const ousmane = notification(ousmaneTodoId, workspace2)
 
+/** The requests to the notify service the fake has answered. */
+const requestsSeen = (answers: Record<number, number>) => Object.values(answers).reduce((sum, n) => sum + n, 0)
+
 /** `count` todos spread over `workspaces` workspaces, with ids the fake can map back. */
 const manyTodos = (count: number, workspaces: Array<string>) =>
   Array.from({ length: count }, (_, i) =>
@@ -134,6 +137,34 @@ describe("NotificationClient over HTTP against the fake notify service", () => {
       expect(fake.state.answers).toEqual({ 201: 1, 401: 1, 200: 1 })
       expect(fake.state.tokenRequests.length).toBe(2)
       expect(fake.state.notifications.length).toBe(1)
+    }))
+
+  it.scoped("under a rate, each request takes its turn with its workspace's token in hand, so it leaves at its turn", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient()
+      const send = Context.get(client, NotificationClient).send
+      // How many tokens the fake had handed out as each turn was taken, and how many requests it had seen.
+      const atTurns: Array<[tokens: number, requests: number]> = []
+      const turn = Effect.sync(() => void atTurns.push([fake.state.tokenRequests.length, requestsSeen(fake.state.answers)]))
+      const turns = { first: Effect.as(turn, true), next: turn }
+      yield* send(peter, turns)
+      yield* send(ousmane, turns)
+      yield* TestClock.adjust("1 second")
+      yield* fake.revokeTokens
+      yield* TestClock.adjust("2 seconds")
+      // Refused (401), a new token, posted again: the re-post's turn too comes after its token.
+      yield* send(peter, turns)
+      expect(atTurns).toEqual([[1, 0], [2, 1], [2, 2], [3, 3]])
+      expect(fake.state.answers).toEqual({ 201: 2, 401: 1, 200: 1 })
+    }))
+
+  it.scoped("under a rate, a first turn refused (the run stopping) sends nothing: NotSent", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient()
+      const turns = { first: Effect.succeed(false), next: Effect.void }
+      const error = yield* Effect.flip(Context.get(client, NotificationClient).send(peter, turns))
+      expect(error).toMatchObject({ _tag: "NotSent", workspaceId: workspace1, todoId: peterTodoId })
+      expect(fake.state.answers).toEqual({})
     }))
 
   it.scoped("reports a failed notification with its status and an excerpt of the body", () =>

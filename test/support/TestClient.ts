@@ -4,7 +4,7 @@
  * contains it (test/deploy.test.ts checks).
  */
 import { Context, Duration, Effect, Layer } from "effect"
-import { type Notification, NotificationClient, NotificationError } from "../../src/services/NotificationClient.js"
+import { type Delivery, type Notification, NotificationClient, NotificationError, NotSent, type SendError } from "../../src/services/NotificationClient.js"
 
 /** What a test client was sent, in order. */
 export class SentNotifications extends Context.Tag("test/SentNotifications")<SentNotifications, {
@@ -23,20 +23,24 @@ export const testClientLayer = (
     const failFor = new Set(options.failFor ?? [])
     const client = NotificationClient.of({
       longestSend: Duration.zero,
-      send: (notification) =>
-        failFor.has(notification.todoId)
-          ? Effect.fail(
-            new NotificationError({
-              workspaceId: notification.workspaceId,
-              todoId: notification.todoId,
-              status: options.status ?? 500,
-              reason: "Internal Server Error"
-            })
-          )
-          : Effect.sync(() => {
-            sent.push(notification)
-            return { retries: 0 }
-          })
+      // Each send is one request: it waits for its first turn under a rate, as the live client does.
+      send: (notification, turns) =>
+        turns === undefined ? answer(notification) : Effect.flatMap(turns.first, (go): Effect.Effect<Delivery, SendError> =>
+          go ? answer(notification) : new NotSent({ workspaceId: notification.workspaceId, todoId: notification.todoId }))
     })
+    const answer = (notification: Notification): Effect.Effect<Delivery, NotificationError> =>
+      failFor.has(notification.todoId)
+        ? Effect.fail(
+          new NotificationError({
+            workspaceId: notification.workspaceId,
+            todoId: notification.todoId,
+            status: options.status ?? 500,
+            reason: "Internal Server Error"
+          })
+        )
+        : Effect.sync(() => {
+          sent.push(notification)
+          return { retries: 0 }
+        })
     return Context.make(NotificationClient, client).pipe(Context.add(SentNotifications, { all: Effect.sync(() => [...sent]) }))
   }))
