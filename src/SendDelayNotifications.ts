@@ -11,7 +11,7 @@ import type { CalendarDate } from "./domain/Todo.js"
 import { adaptiveLimit, fixedLimit } from "./lib/ConcurrencyLimit.js"
 import { makeFeed } from "./lib/Feed.js"
 import { currentTelemetry, Metrics } from "./lib/Telemetry.js"
-import { claimBatches, enqueueBacklog, makePartAdded, renewClaims, watchDatabase } from "./run/Claims.js"
+import { claimBatches, enqueueBacklog, makeStepAdded, renewClaims, watchDatabase } from "./run/Claims.js"
 import { writeKnownOutcomes } from "./run/Outcomes.js"
 import { reportProgress } from "./run/ProgressReport.js"
 import { type Batch, LeaseTooShort, minimumLease, type Run, type RunOptions } from "./run/Run.js"
@@ -28,13 +28,13 @@ export { LeaseTooShort, minimumLease, type RunOptions } from "./run/Run.js"
 /** Claims, sends and writes until nothing claimable is left; however it ends, what is known is written. */
 const sendBacklog = (run: Run) =>
   Effect.gen(function*() {
-    const partAdded = yield* makePartAdded
+    const stepAdded = yield* makeStepAdded
     // The claims stay a batch (or a worker each) ahead of the workers.
     const feed = yield* makeFeed<Batch>(Math.max(run.options.batchSize, run.options.concurrency))
     yield* Effect.forkScoped(reportProgress(run))
     const pipeline = Effect.all([
-      enqueueBacklog(run, partAdded),
-      claimBatches(run, feed, partAdded),
+      enqueueBacklog(run, stepAdded),
+      claimBatches(run, feed, stepAdded),
       runWorkers(run, feed)
     ], { concurrency: "unbounded", discard: true })
     // The run's hold on the database, for as long as the pipeline runs: its claims renewed and

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
-import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/domain/Todo.js"
-import { partsAfter } from "../src/run/Claims.js"
+import { CalendarDate, type DelayedTodo, isDelayed, TodoId, WorkspaceId } from "../src/domain/Todo.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
-import { type TablePart, tablePartsOf, TodoRepository } from "../src/services/TodoRepository.js"
+import { addInParts, partsAfter, type TablePart, type TableReader, tablePartsOf } from "../src/services/TodoRepository/Parts.js"
 import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
 import { inMemoryLedger } from "./support/InMemoryLedger.js"
 
@@ -22,30 +21,43 @@ const slowClient = Layer.succeed(
 )
 
 /**
- * The in-memory ledger (a "page" is one todo: parts of 40, 640, then the rest), each part
- * taking a quarter of a millisecond per todo to add, as the database's insert is about twenty
- * times cheaper per todo than a send at this concurrency; it notes the parts it was given.
+ * The in-memory ledger adding the backlog in steps of 40 todos, each taking a quarter of a
+ * millisecond per todo to add, as the database's insert is about twenty times cheaper per todo
+ * than a send at this concurrency.
  */
-const slowEnqueue = (todos: ReadonlyArray<DelayedTodo>) => {
+const slowEnqueue = (todos: ReadonlyArray<DelayedTodo>) =>
+  inMemoryLedger(todos, { step: 40, addingTakes: (count) => Duration.millis(count / 4) })
+
+/**
+ * The adapter's reading over a table whose pages each hold one todo (parts of 40, 640, then the
+ * rest), with a ledger of its own: it notes the parts it added and where it looked for new todos.
+ */
+const pagedTable = (todos: ReadonlyArray<DelayedTodo>) => {
+  const known = new Set<DelayedTodo>()
   const parts: Array<TablePart> = []
   const located: Array<number> = []
-  const layer = Layer.effect(
-    TodoRepository,
-    Effect.map(TodoRepository, (ledger) =>
-      TodoRepository.of({
-        ...ledger,
-        enqueueDelayed: (reference, part) => {
-          if (part !== undefined) parts.push(part)
-          const size = (part?.to ?? todos.length) - (part?.from ?? 0)
-          return Effect.zipRight(Effect.sleep(Duration.millis(size / 4)), ledger.enqueueDelayed(reference, part))
-        },
-        partsWithNew: (reference, from) => {
-          located.push(from)
-          return ledger.partsWithNew(reference, from)
-        }
-      }))
-  ).pipe(Layer.provide(inMemoryLedger(todos)))
-  return { layer, parts, located }
+  const isNew = (reference: CalendarDate) => (todo: DelayedTodo) => isDelayed(todo.dueDate, reference) && !known.has(todo)
+  const reader: TableReader = {
+    tableParts: Effect.sync(() => tablePartsOf(todos.length, 40)),
+    partsWithNew: (reference, from) =>
+      Effect.sync(() => {
+        located.push(from)
+        const first = todos.findIndex((todo, i) => i >= from && isNew(reference)(todo))
+        return first < 0 ? [] : tablePartsOf(todos.length, 40, 16, first)
+      }),
+    addPart: (reference, part) =>
+      Effect.sync(() => {
+        parts.push(part)
+        const fresh = todos.slice(part.from, part.to).filter(isNew(reference))
+        for (const todo of fresh) known.add(todo)
+        return { added: fresh.length, undecodable: [] }
+      })
+  }
+  const read = (reference: string) =>
+    Stream.runCollect(addInParts(reader, CalendarDate.make(reference), false)).pipe(
+      Effect.map((steps) => [...steps].reduce((sum, step) => sum + step.added, 0))
+    )
+  return { read, parts, located }
 }
 
 const runAt = (reference: string) => Effect.gen(function*() {
@@ -89,48 +101,49 @@ describe("the backlog enters the ledger in growing parts", () => {
 
   it.effect("2,000 new todos: no worker waits while the rest of the backlog is added, each todo sent once", () =>
     Effect.gen(function*() {
-      const enqueue = slowEnqueue(backlog(2_000))
-      const summary = yield* Effect.provide(run, Layer.merge(enqueue.layer, slowClient))
+      const summary = yield* Effect.provide(run, Layer.merge(slowEnqueue(backlog(2_000)), slowClient))
       expect(summary.sent).toBe(2_000)
-      expect(enqueue.parts).toEqual([{ from: 0, to: 40 }, { from: 40, to: 680 }, { from: 680, to: undefined }])
-      // The first part (40 todos, 10 ms), then 2,000 sends of 100 ms, 20 at a time, back to back.
-      // With the first part and then the rest (1,960 todos, 490 ms to add), the workers sent the
-      // first 40 in 200 ms and waited 290 ms for the rest.
+      // The first step (40 todos, 10 ms), then 2,000 sends of 100 ms, 20 at a time, back to back.
+      // Had the run waited for the whole backlog (2,000 todos, 500 ms to add), the workers would
+      // have started 490 ms later.
       expect(summary.durationMs).toBe(10 + 10_000)
     }))
 
-  it.scoped("todos known in the first pages, new ones after them: they are added from where they start, not as the rest in one", () =>
+  it.effect("2,000 new todos are added in growing parts of the table: the first pages, then sixteen times as many", () =>
     Effect.gen(function*() {
-      // The first 1,000 todos were due and sent by an earlier run; the next 1,000 became due since.
+      const table = pagedTable(backlog(2_000))
+      expect(yield* table.read("2022-06-03")).toBe(2_000)
+      expect(table.parts).toEqual([{ from: 0, to: 40 }, { from: 40, to: 680 }, { from: 680, to: undefined }])
+    }))
+
+  it.effect("todos known in the first pages, new ones after them: they are added from where they start, not as the rest in one", () =>
+    Effect.gen(function*() {
+      // The first 1,000 todos were due and added by an earlier run; the next 1,000 became due since.
       const dueLater = backlog(2_000).slice(1_000).map((todo) => ({ ...todo, dueDate: CalendarDate.make("2022-07-01") }))
-      const todos = [...backlog(1_000), ...dueLater]
-      const enqueue = slowEnqueue(todos)
-      const services = yield* Layer.build(Layer.merge(enqueue.layer, slowClient))
-      expect((yield* Effect.provide(run, services)).sent).toBe(1_000)
-      enqueue.parts.length = 0
-      const later = yield* Effect.provide(runAt("2022-08-01"), services)
-      expect(later.sent).toBe(1_000)
+      const table = pagedTable([...backlog(1_000), ...dueLater])
+      expect(yield* table.read("2022-06-03")).toBe(1_000)
+      table.parts.length = 0
+      expect(yield* table.read("2022-08-01")).toBe(1_000)
       // The first part added nothing; one read of the rest found where the new todos start, and
       // they went in growing parts from there: the first notification waited for 40 of them, not
       // for the 1,960 todos after the first part (which the whole rest in one statement meant).
-      expect(enqueue.parts).toEqual([
+      expect(table.parts).toEqual([
         { from: 0, to: 40 },
         { from: 1_000, to: 1_040 },
         { from: 1_040, to: 1_680 },
         { from: 1_680, to: undefined }
       ])
-      expect(enqueue.located).toEqual([40])
+      expect(table.located).toEqual([40])
     }))
 
-  it.scoped("a run with nothing new reads the table twice: the first part, then one read of the rest that adds nothing", () =>
+  it.effect("a run with nothing new reads the table twice: the first part, then one read of the rest that adds nothing", () =>
     Effect.gen(function*() {
-      const enqueue = slowEnqueue(backlog(2_000))
-      const services = yield* Layer.build(Layer.merge(enqueue.layer, slowClient))
-      yield* Effect.provide(run, services)
-      enqueue.parts.length = 0
-      const again = yield* Effect.provide(run, services)
-      expect(again.sent).toBe(0)
-      expect(enqueue.parts).toEqual([{ from: 0, to: 40 }])
-      expect(enqueue.located).toEqual([40])
+      const table = pagedTable(backlog(2_000))
+      yield* table.read("2022-06-03")
+      table.parts.length = 0
+      table.located.length = 0
+      expect(yield* table.read("2022-06-03")).toBe(0)
+      expect(table.parts).toEqual([{ from: 0, to: 40 }])
+      expect(table.located).toEqual([40])
     }))
 })

@@ -1,66 +1,46 @@
 /**
- * The claim side of a run: the backlog entering the ledger part by part, batches claimed while it
+ * The claim side of a run: the backlog entering the ledger step by step, batches claimed while it
  * does, and the run's live claims renewed until it ends.
  */
-import { Duration, Effect, Either, Queue } from "effect"
+import { Duration, Effect, Either, Queue, Stream } from "effect"
 import type { Feed } from "../lib/Feed.js"
 import { type DatabaseError, stoppedAnswering } from "../services/DatabaseErrors.js"
-import { type TablePart, wholeTable } from "../services/TodoRepository.js"
 import type { Batch, Run } from "./Run.js"
 
-/** Tells the claiming loop that a part (or the last) was added. */
-export type PartAdded = Queue.Queue<true>
+/** Tells the claiming loop that a step of the backlog (or the last) was added. */
+export type StepAdded = Queue.Queue<true>
 
-export const makePartAdded: Effect.Effect<PartAdded> = Queue.sliding<true>(1)
-
-/**
- * The parts still to add after one that added `added` todos: as they are, or, when it added none
- * (the ledger knew its todos: a run with little new), the rest as one part, which the database
- * anti-joins against the ledger in one pass instead of one per part.
- */
-export const partsAfter = (added: number, rest: ReadonlyArray<TablePart>): ReadonlyArray<TablePart> =>
-  added > 0 || rest.length <= 1 ? rest : [{ from: rest[0]!.from, to: undefined }]
+export const makeStepAdded: Effect.Effect<StepAdded> = Queue.sliding<true>(1)
 
 /**
- * Adds the todos delayed at the run's reference to the ledger, in parts (TodoRepository.tableParts:
- * a small first part, then growing ones) so that neither the first notification nor the workers
- * wait for all of it. When a part adds nothing (its todos known, as the oldest pages of a table
- * usually are), one read of the rest finds where new todos start, and they are added in
- * growing parts from there (TodoRepository.partsWithNew; nothing more in a run with nothing new);
- * after a later part that adds nothing, the rest in one (partsAfter), so a run reads the table at
- * most about twice. --fair enqueues in one part: its ranks (one todo of every workspace before a
- * second of any) are computed over what one statement adds. Rows that cannot be read are logged
- * and counted.
+ * Adds the todos delayed at the run's reference to the ledger, step by step as the repository
+ * gives them (TodoRepository.enqueueDelayed), telling the claiming loop as each is in, so that
+ * neither the first notification nor the workers wait for all of them. A stop adds no further
+ * step (the one under way ends). --fair enqueues in one step: its ranks (one todo of every
+ * workspace before a second of any) are computed over what one statement adds. Rows that cannot
+ * be read are logged and counted.
  */
-export const enqueueBacklog = (run: Run, partAdded: PartAdded) =>
-  Effect.gen(function*() {
-    const { enqueueing, repository, state } = run
-    let parts = run.options.fair === true ? [wholeTable] : yield* repository.tableParts
-    let located = false
-    enqueueing.of = parts.length
-    while (parts.length > 0) {
-      if (state.stopRequested) break
-      const { added, undecodable } = yield* repository.enqueueDelayed(run.reference, parts[0]!)
-      const rest = parts.slice(1)
-      if (added === 0 && rest.length > 1 && !located) {
-        located = true
-        parts = yield* repository.partsWithNew(run.reference, rest[0]!.from)
-      } else {
-        parts = partsAfter(added, rest)
-      }
-      enqueueing.added++
-      enqueueing.of = enqueueing.added + parts.length
+export const enqueueBacklog = (run: Run, stepAdded: StepAdded) => {
+  const { enqueueing, state } = run
+  const steps = run.repository.enqueueDelayed(run.reference, { inOneStep: run.options.fair === true })
+  return Stream.runForEach(Stream.haltWhen(steps, state.stopped), ({ step, steps, undecodable }) =>
+    Effect.gen(function*() {
+      enqueueing.added = step
+      enqueueing.of = steps
       for (const row of undecodable) {
         state.counts.skipped++
         yield* Effect.logError("Could not read delayed todo. Skipping it...").pipe(
           Effect.annotateLogs({ workspaceId: row.workspaceId, todoId: row.todoId, error: row.reason })
         )
       }
-      yield* Queue.offer(partAdded, true)
-    }
-    enqueueing.done = true
-    yield* Queue.offer(partAdded, true)
-  })
+      yield* Queue.offer(stepAdded, true)
+    })).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        enqueueing.done = true
+        return Queue.offer(stepAdded, true)
+      }))
+    )
+}
 
 /**
  * One claim: a new live batch of the run's, or none (or only rows whose todos had vanished). The
@@ -92,22 +72,22 @@ const claimBatch = (run: Run): Effect.Effect<Batch | "none" | "dropped", Databas
 
 /**
  * Claims batches until nothing claimable is left, whenever the feed has room (a batch ahead of the
- * workers); while parts are still being added, an empty claim waits for the next part. A claim
+ * workers); while the backlog is still being added, an empty claim waits for the next step. A claim
  * whose rows had all vanished (deleted todos, moved due dates) returns none, and is not the end.
  */
-export const claimBatches = (run: Run, feed: Feed<Batch>, partAdded: PartAdded) =>
+export const claimBatches = (run: Run, feed: Feed<Batch>, stepAdded: StepAdded) =>
   Effect.gen(function*() {
     const { state } = run
     while (!state.stopRequested) {
       yield* feed.wantMore
       if (state.stopRequested) break
-      // Read before the claim: once every part is in, an empty claim is the end.
+      // Read before the claim: once every step is in, an empty claim is the end.
       const allIn = run.enqueueing.done
       const todos = yield* claimBatch(run)
       if (todos === "dropped") continue
       if (todos === "none" && allIn) break
       if (todos === "none") {
-        yield* Queue.take(partAdded)
+        yield* Queue.take(stepAdded)
         continue
       }
       feed.add(todos)

@@ -1,7 +1,8 @@
 /**
  * The port to the delayed todos and the job's record of them (the ledger): its operations and
  * the values they take and give. Its adapter on PostgreSQL is TodoRepository/ (Live.ts assembles
- * it); tests use it on a real database, or test/support/InMemoryLedger.ts.
+ * it; how it reads the todos table is its own, Parts.ts); tests use it on a real database, or
+ * test/support/InMemoryLedger.ts.
  */
 import { Context, Data, type Duration, type Effect, type Stream } from "effect"
 import type { CalendarDate, ClaimedTodo, DelayedTodo } from "../domain/Todo.js"
@@ -57,36 +58,15 @@ export interface Claimed {
 }
 
 /**
- * A part of the todos table, as a range of its pages (PostgreSQL's blocks, read by a TID range
- * scan): a run enqueues the backlog part by part and claims as soon as the first is in, so the
- * first notification does not wait for the whole backlog. `to` undefined: to the end.
+ * One step of adding the backlog to the ledger: the todos it added and the rows it could not read,
+ * and how far the adding has come (steps done, and expected in all: the expectation can change as
+ * the adding goes).
  */
-export interface TablePart {
-  readonly from: number
-  readonly to: number | undefined
-}
-
-/** The whole table as one part. */
-export const wholeTable: TablePart = { from: 0, to: undefined }
-
-/**
- * A table of `pages` pages in parts that grow, from page `start` (0: the whole table): `first`
- * pages, then `growth` times as many, and so on, the last part open-ended (pages added since are
- * read too); what is left as one part when it is at most twice `first`. Each part is added while
- * the todos of the one before are sent, and adding a todo costs the database about a fifteenth of
- * what sending it costs the job (bench/RESULTS.md, item 17), so with a growth of 16 the next part
- * is in before the workers run out: with two parts (the first, then the rest), a run over
- * 1,000,000 todos sent nothing for 5 s while the rest went in.
- */
-export const tablePartsOf = (pages: number, first: number, growth = 16, start = 0): ReadonlyArray<TablePart> => {
-  if (pages - start <= first * 2) return [{ from: start, to: undefined }]
-  const parts: Array<TablePart> = []
-  let from = start
-  for (let size = first; from + size < pages; size *= growth) {
-    parts.push({ from, to: from + size })
-    from += size
-  }
-  return [...parts, { from, to: undefined }]
+export interface Enqueued {
+  readonly added: number
+  readonly undecodable: ReadonlyArray<UndecodableTodo>
+  readonly step: number
+  readonly steps: number
 }
 
 /**
@@ -102,27 +82,15 @@ export type LedgerTime = "database" | "clock"
  */
 export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
   /**
-   * Adds every todo of `part` (default: the whole table) due on or before `reference` that the
-   * ledger does not know yet; reports bad rows (of the whole table, with the part that starts it).
+   * Adds every todo due on or before `reference` that the ledger does not know, in steps, so that
+   * claims can start once the first is in: the stream gives each step as it is in, and ends when
+   * all are. Rows that are not valid delayed todos are reported, not added. `inOneStep`: all in one
+   * statement (--fair ranks each workspace's todos over what one statement adds).
    */
   readonly enqueueDelayed: (
     reference: CalendarDate,
-    part?: TablePart
-  ) => Effect.Effect<{ readonly added: number; readonly undecodable: ReadonlyArray<UndecodableTodo> }, DatabaseError>
-  /**
-   * The todos table in parts, in page order: a small first part (so claims can start at once),
-   * then larger ones (tablePartsOf); the whole table as one part when it is small or not a plain
-   * table (a view, a partitioned table).
-   */
-  readonly tableParts: Effect.Effect<ReadonlyArray<TablePart>, DatabaseError>
-  /**
-   * The parts of the table from page `from` on that may hold todos due at `reference` that the
-   * ledger does not know: none when it knows them all; else growing parts (tablePartsOf) from the
-   * first page that holds one. One read of that much of the table, which adds nothing: where the
-   * first pages hold only known todos, the new ones are added from where they start, and the
-   * first of them sent, without waiting for the rest of the table to be added in one statement.
-   */
-  readonly partsWithNew: (reference: CalendarDate, from: number) => Effect.Effect<ReadonlyArray<TablePart>, DatabaseError>
+    options?: { readonly inOneStep?: boolean }
+  ) => Stream.Stream<Enqueued, DatabaseError>
   /**
    * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
    * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists

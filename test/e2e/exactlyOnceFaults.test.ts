@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -144,7 +144,7 @@ describe("exactly once under faults", () => {
         yield* insertDelayedTodos(450, 10, "2020-01-01")
         yield* insertDelayedTodos(150, 10, "2021-01-01")
         // 600 pending in the ledger, then the 450 oldest deleted from todos.
-        yield* Effect.flatMap(TodoRepository, (repository) => repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
+        yield* Effect.flatMap(TodoRepository, (repository) => Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03"))))
           .pipe(Effect.provide(TodoRepositoryLive))
         yield* sql`DELETE FROM todos WHERE "dueDate" = '2020-01-01'`
         const fake = yield* serveFakeNotifyLive()

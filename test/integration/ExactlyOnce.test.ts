@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, TestClock } from "effect"
+import { Duration, Effect, Stream, TestClock } from "effect"
 import { serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
 import { ousmaneTodoId, peterTodoId, seedTodos, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
@@ -129,7 +129,7 @@ describe("exactly once, across runs", () => {
         // A run claims both delayed todos and dies before sending.
         const claimed = yield* Effect.gen(function*() {
           const repository = yield* TodoRepository
-          yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+          yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
           return yield* repository.claim({
             owner: crypto.randomUUID(),
             size: 10,

@@ -1,11 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Layer, TestClock } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer, Stream, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
 import { SqlLive } from "../../src/layers/SqlLive.js"
 import { TodoRepository } from "../../src/services/TodoRepository.js"
+import { makeBacklog } from "../../src/services/TodoRepository/Backlog.js"
+import { makeLedger } from "../../src/services/TodoRepository/Ledger.js"
 import { TodoRepositoryLive, TodoRepositoryOnClockLive } from "../../src/services/TodoRepository/Live.js"
 import {
   createTodosTable,
@@ -35,7 +37,7 @@ const delayedIds = (reference: string) =>
   Effect.gen(function*() {
     yield* migrateLedger
     const repository = yield* TodoRepository
-    yield* repository.enqueueDelayed(CalendarDate.make(reference))
+    yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make(reference)))
     const claimed = yield* repository.claim({ owner: crypto.randomUUID(), size: 100, lease: Duration.zero, order: "oldest-first" })
     return claimed.todos.map((todo) => [todo.id, todo.dueDate])
   }).pipe(Effect.provide(TodoRepositoryLive))
@@ -103,19 +105,19 @@ describe("TodoRepository on PostgreSQL", () => {
         yield* insertDelayedTodos(20_000, 20, "2022-07-01")
         const earlier = yield* runOnDatabase(["--at", "2022-06-03"])
         expect(earlier.sent.length).toBe(20_000)
-        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
-        expect(yield* repository.partsWithNew(CalendarDate.make("2022-06-03"), 0)).toEqual([])
+        const reader = makeBacklog(yield* makeLedger("database")).reader
+        expect(yield* reader.partsWithNew(CalendarDate.make("2022-06-03"), 0)).toEqual([])
         const [{ first }] = yield* sql<{ readonly first: number }>`
           SELECT min((ctid::text::point)[0])::int AS first FROM todos WHERE "dueDate" = '2022-07-01'`
         expect(first).toBeGreaterThan(128)
-        const parts = yield* repository.partsWithNew(CalendarDate.make("2022-08-01"), 64)
+        const parts = yield* reader.partsWithNew(CalendarDate.make("2022-08-01"), 64)
         expect(parts[0]).toEqual({ from: first, to: first + 64 })
         expect(parts.at(-1)?.to).toBeUndefined()
         const later = yield* runOnDatabase(["--at", "2022-08-01"])
         expect(later.code).toBe(ExitCode.Success)
         expect(later.sent.length).toBe(20_000)
         expect(new Set(later.sent.map((n) => n.todoId)).size).toBe(20_000)
-        expect(yield* repository.partsWithNew(CalendarDate.make("2022-08-01"), 0)).toEqual([])
+        expect(yield* reader.partsWithNew(CalendarDate.make("2022-08-01"), 0)).toEqual([])
       }), { timeout: 120_000 })
 
     it.scoped("aborts with exit 1 and sends nothing when the query fails (no todos table)", () =>
@@ -207,7 +209,7 @@ describe("TodoRepository on PostgreSQL", () => {
       Effect.gen(function*() {
         yield* seedDatabase
         const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
-        yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+        yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
         const first = yield* repository.claim({ owner: crypto.randomUUID(), size: 10, lease: Duration.minutes(5), order: "oldest-first" })
         expect(first.todos.length).toBe(2)
         yield* TestClock.adjust("1 day")
@@ -222,7 +224,7 @@ describe("TodoRepository on PostgreSQL", () => {
         // One due date: a claim takes the rows in the order they were added, every row of a page.
         yield* insertDelayedTodos(2_000, 20, "2021-01-01")
         const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
-        yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+        yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
         // Updates of the ledger this session has made, and those PostgreSQL made heap-only (HOT:
         // the new version on the same page, no index touched).
         const updates = Effect.map(
@@ -249,7 +251,7 @@ describe("TodoRepository on PostgreSQL", () => {
       Effect.gen(function*() {
         yield* seedDatabase
         const repository = yield* Effect.provide(TodoRepository, TodoRepositoryOnClockLive)
-        yield* repository.enqueueDelayed(CalendarDate.make("2022-06-03"))
+        yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
         const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
         const byA = yield* repository.claim({ owner: a, size: 10, lease: Duration.minutes(1), order: "oldest-first" })
         // A's lease runs out and B takes both todos over.

@@ -3,10 +3,10 @@
  * Effect's Clock, so TestClock moves it), and a ledger whose database is down. They live here,
  * not in src/, so the built job never contains them (test/deploy.test.ts checks).
  */
-import { Clock, Duration, Effect, Layer, Stream } from "effect"
-import { type ClaimedTodo, type DelayedTodo, isDelayed } from "../../src/domain/Todo.js"
+import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
+import { type CalendarDate, type ClaimedTodo, type DelayedTodo, isDelayed } from "../../src/domain/Todo.js"
 import { DatabaseError } from "../../src/services/DatabaseErrors.js"
-import { type Outcome, type TablePart, tablePartsOf, TodoRepository, wholeTable } from "../../src/services/TodoRepository.js"
+import { type Enqueued, type Outcome, TodoRepository } from "../../src/services/TodoRepository.js"
 
 const keyOf = (todo: Pick<DelayedTodo, "workspaceId" | "id" | "dueDate">) => `${todo.workspaceId}/${todo.id}/${todo.dueDate}`
 
@@ -20,43 +20,56 @@ interface LedgerRow {
   claimExpiresAt: number
 }
 
-const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
+/** How the in-memory ledger adds the backlog. */
+export interface InMemoryOptions {
+  /** Todos added per step (default: all in one), in the order of the todos given. */
+  readonly step?: number
+  /** How long adding a step of `count` todos takes, on the clock, before they are in (default: no time). */
+  readonly addingTakes?: (count: number) => Duration.Duration
+}
+
+const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemoryOptions) => {
   const ledger = new Map<string, LedgerRow>()
   const exists = new Set(todos.map(keyOf))
   const claimable = (row: LedgerRow, now: number) =>
     row.state === "pending" && row.nextAttemptAt <= now && row.claimExpiresAt <= now
+  const fresh = (reference: CalendarDate) => todos.filter((todo) => isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
+  // One step: up to `size` todos the ledger does not know, ranked per workspace over the step.
+  const addStep = (reference: CalendarDate, size: number) =>
+    Effect.gen(function*() {
+      const count = Math.min(size, fresh(reference).length)
+      if (options.addingTakes !== undefined) yield* Effect.sleep(options.addingTakes(count))
+      const now = yield* Clock.currentTimeMillis
+      const added = fresh(reference).slice(0, size)
+        .sort((a, b) => a.dueDate.localeCompare(b.dueDate) || a.id.localeCompare(b.id))
+      const ranks = new Map<string, number>()
+      for (const todo of added) {
+        const fairRank = (ranks.get(todo.workspaceId) ?? 0) + 1
+        ranks.set(todo.workspaceId, fairRank)
+        ledger.set(keyOf(todo), {
+          todo,
+          state: "pending",
+          fairRank,
+          attempts: 0,
+          nextAttemptAt: now,
+          claimedBy: undefined,
+          claimExpiresAt: 0
+        })
+      }
+      return added.length
+    })
   return TodoRepository.of({
-    enqueueDelayed: (reference, part = wholeTable) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        let added = 0
-        const ranks = new Map<string, number>()
-        const fresh = todos.slice(part.from, part.to)
-          .filter((todo) => isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
-          .sort((a, b) => a.dueDate.localeCompare(b.dueDate) || a.id.localeCompare(b.id))
-        for (const todo of fresh) {
-          const fairRank = (ranks.get(todo.workspaceId) ?? 0) + 1
-          ranks.set(todo.workspaceId, fairRank)
-          ledger.set(keyOf(todo), {
-            todo,
-            state: "pending",
-            fairRank,
-            attempts: 0,
-            nextAttemptAt: now,
-            claimedBy: undefined,
-            claimExpiresAt: 0
-          })
-          added++
-        }
-        return { added, undecodable: [] }
-      }),
-    // A "page" of the array is one todo: the first 40, then parts 16 times larger, as the SQL
-    // ledger's first 64 pages and the parts after them.
-    tableParts: Effect.sync((): ReadonlyArray<TablePart> => tablePartsOf(todos.length, 40)),
-    partsWithNew: (reference, from) =>
-      Effect.sync((): ReadonlyArray<TablePart> => {
-        const first = todos.findIndex((todo, i) => i >= from && isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
-        return first < 0 ? [] : tablePartsOf(todos.length, 40, 16, first)
-      }),
+    // Steps until none is left to add; at least one, as the SQL ledger's first part.
+    enqueueDelayed: (reference, { inOneStep = false } = {}) => {
+      const size = inOneStep ? Infinity : options.step ?? Infinity
+      return Stream.unfoldEffect(0, (step) =>
+        step > 0 && fresh(reference).length === 0
+          ? Effect.succeed(Option.none())
+          : Effect.map(addStep(reference, size), (added) => {
+            const steps = step + 1 + Math.ceil(fresh(reference).length / size)
+            return Option.some([{ added, undecodable: [], step: step + 1, steps } satisfies Enqueued, step + 1] as const)
+          }))
+    },
     answers: Effect.void,
     leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
     pending: (reference) =>
@@ -143,15 +156,13 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>) => {
 }
 
 /** An in-memory ledger over the given todos, with the same rules as the SQL one. */
-export const inMemoryLedger = (todos: ReadonlyArray<DelayedTodo>): Layer.Layer<TodoRepository> =>
-  Layer.sync(TodoRepository, () => makeInMemory(todos))
+export const inMemoryLedger = (todos: ReadonlyArray<DelayedTodo>, options: InMemoryOptions = {}): Layer.Layer<TodoRepository> =>
+  Layer.sync(TodoRepository, () => makeInMemory(todos, options))
 
 /** A ledger whose database is down: every call fails with a DatabaseError. */
 export const failingLedger = (cause: unknown): Layer.Layer<TodoRepository> =>
   Layer.succeed(TodoRepository, {
-    enqueueDelayed: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
-    tableParts: Effect.fail(new DatabaseError({ operation: "Reading the size of the todos table", cause })),
-    partsWithNew: () => Effect.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
+    enqueueDelayed: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
     answers: Effect.fail(new DatabaseError({ operation: "Checking that the database answers", cause })),
     leftToClaim: Effect.fail(new DatabaseError({ operation: "Counting the todos left to claim", cause })),
     claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),

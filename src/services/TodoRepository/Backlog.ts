@@ -1,15 +1,16 @@
 /**
- * The todos table as the job reads it: its parts (pages) for enqueueing, the todos of a part
- * that are delayed at a reference date added to the ledger (bad rows reported), and the
- * read-only preview of what a run would try (--dry-run).
+ * The todos table as the job reads it: its parts (pages), the todos of a part that are delayed at
+ * a reference date added to the ledger (bad rows reported), read in the order of Parts.ts; and
+ * the read-only preview of what a run would try (--dry-run).
  */
 import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
 import { safeExcerpt, safeText } from "../../domain/ErrorText.js"
 import { type CalendarDate, ClaimedTodo, DelayedTodo as DelayedTodoSchema } from "../../domain/Todo.js"
 import { regclassName } from "../../lib/TodosTable.js"
 import { failedTo } from "../DatabaseErrors.js"
-import { type TablePart, tablePartsOf, UndecodableTodo, wholeTable } from "../TodoRepository.js"
+import { UndecodableTodo } from "../TodoRepository.js"
 import type { Ledger } from "./Ledger.js"
+import { addInParts, type TablePart, type TableReader, tablePartsOf, wholeTable } from "./Parts.js"
 
 const decodeTodo = Schema.decodeUnknownEither(DelayedTodoSchema)
 
@@ -53,11 +54,9 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
 
   /**
    * The first 64 pages (half a megabyte, a few thousand todos), added in a moment so the first
-   * notification goes out at once, then parts 16 times larger each (tablePartsOf). When a part
-   * adds nothing, one read of the rest finds where new todos start (partsWithNew; none in a
-   * run with nothing new), which PostgreSQL anti-joins against the ledger in one pass (many small
-   * parts probed the ledger row by row: a run with nothing new over 1,000,000 todos took 5.9 s in
-   * 47 parts, bench/RESULTS.md); run/Claims.ts says what follows.
+   * notification goes out at once, then parts 16 times larger each (tablePartsOf): few parts,
+   * each of which PostgreSQL anti-joins against the ledger in one pass (many small parts would
+   * probe the ledger row by row).
    */
   const firstPartPages = 64
   const pagesOfTable = sql`(pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int`
@@ -73,7 +72,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
   )
 
   /**
-   * Where todos the ledger does not know start, from page `from` on (TodoRepository.partsWithNew):
+   * Where todos the ledger does not know start, from page `from` on (TableReader.partsWithNew):
    * the same anti-join as adding them, read only (the minimum of their pages), so a run with
    * nothing new costs one read of the table, as when the rest was added in one statement.
    */
@@ -96,8 +95,8 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
 
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
   const analyzeAfter = 10_000
-  const enqueueDelayed = Effect.fn("TodoRepository.enqueueDelayed")(
-    function*(reference: CalendarDate, part: TablePart = wholeTable) {
+  const addPart = Effect.fn("TodoRepository.enqueueDelayed")(
+    function*(reference: CalendarDate, part: TablePart) {
       const shape = yield* todosShape
       const source = delayedSource(shape, reference, part)
       const now = yield* ledgerNow
@@ -161,5 +160,9 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
   const pending = (reference: CalendarDate) =>
     Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))
 
-  return { tableParts, partsWithNew, enqueueDelayed, pending }
+  const reader: TableReader = { tableParts, partsWithNew, addPart }
+  const enqueueDelayed = (reference: CalendarDate, options: { readonly inOneStep?: boolean } = {}) =>
+    addInParts(reader, reference, options.inOneStep === true)
+
+  return { reader, enqueueDelayed, pending }
 }

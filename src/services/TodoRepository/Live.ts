@@ -12,7 +12,10 @@ import { makeClaims } from "./Claims.js"
 import { makeLedger } from "./Ledger.js"
 
 const make = (time: LedgerTime) =>
-  Effect.map(makeLedger(time), (ledger) => TodoRepository.of({ ...makeBacklog(ledger), ...makeClaims(ledger) }))
+  Effect.map(makeLedger(time), (ledger) => {
+    const { enqueueDelayed, pending } = makeBacklog(ledger)
+    return TodoRepository.of({ enqueueDelayed, pending, ...makeClaims(ledger) })
+  })
 
 /** The live repository on PostgreSQL, on the database's clock; checks at start that the job's schema is current. */
 export const TodoRepositoryLive: Layer.Layer<
