@@ -28,9 +28,9 @@ export interface InMemoryOptions {
   readonly addingTakes?: (count: number) => Duration.Duration
 }
 
-const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemoryOptions) => {
+/** The in-memory ledger over `todos`, the todos table: read as it is at each call, so a test may change it. */
+export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemoryOptions = {}) => {
   const ledger = new Map<string, LedgerRow>()
-  const exists = new Set(todos.map(keyOf))
   const claimable = (row: LedgerRow, now: number) =>
     row.state === "pending" && row.nextAttemptAt <= now && row.claimExpiresAt <= now
   const fresh = (reference: CalendarDate) => todos.filter((todo) => isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
@@ -97,6 +97,8 @@ const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemoryOption
           .slice(0, size)
         const claimed: Array<ClaimedTodo> = []
         let dropped = 0
+        // A claimed row whose todo no longer exists with that due date is dropped.
+        const exists = new Set(todos.map(keyOf))
         for (const [key, row] of candidates) {
           if (!exists.has(key)) {
             ledger.delete(key)
