@@ -4,17 +4,17 @@
  */
 import { Command, HelpDoc, Usage, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
-import { ConfigError, Console, Effect } from "effect"
+import { Console, Effect } from "effect"
 import packageJson from "../package.json" with { type: "json" }
 import { migrateCommand, pruneCommand, requeueCommand, statusCommand } from "./cli/Admin.js"
 import { exitCodesDoc, JobExit } from "./cli/Common.js"
 import { scheduleCommand, sendCommand } from "./cli/Send.js"
+import { type Ending, endingOf, logEnding } from "./Endings.js"
 import { ExitCode } from "./ExitCode.js"
 import type { AppLayers } from "./layers/AppLayers.js"
 import { LogLevelLive } from "./layers/Logging.js"
 import { codeCacheStatus } from "./lib/CodeCache.js"
 import { environmentHelp } from "./lib/Environment.js"
-import { describeCause, describeConfigError } from "./lib/Errors.js"
 import type { Shutdown } from "./services/Shutdown.js"
 
 export { ExitCode } from "./ExitCode.js"
@@ -47,6 +47,9 @@ const usageLines = (commands: Subcommands): string =>
     .map((help) => `  delay-notifications ${HelpDoc.toAnsiText(help).trim().replace(/^\$ /, "")}`)
     .join("\n")
 
+/** Logs how the command ended, and gives its exit code. */
+const ended = (ending: Ending) => Effect.as(logEnding(ending), ending.code)
+
 /**
  * Runs the command line and returns the process exit code. Usage errors are printed by
  * @effect/cli as one line; they become exit code 2 here, never a stack trace.
@@ -72,21 +75,8 @@ export const runCli = (
         ? Effect.succeed(error.code)
         : ValidationError.isValidationError(error)
         ? Effect.as(printUsage, ExitCode.Usage)
-        : ConfigError.isConfigError(error)
-        ? Effect.logError("Invalid configuration. Aborting job...").pipe(
-          Effect.annotateLogs({ error: describeConfigError(error) }),
-          Effect.as(ExitCode.Aborted)
-        )
-        : Effect.logError("Unexpected failure. Aborting job...").pipe(
-          Effect.annotateLogs({ error: describeCause(error) }),
-          Effect.as(ExitCode.Aborted)
-        )
+        : ended(endingOf(error, "starting"))
     ),
-    Effect.catchAllDefect((defect) =>
-      Effect.logError("Unexpected failure. Aborting job...").pipe(
-        Effect.annotateLogs({ error: describeCause(defect) }),
-        Effect.as(ExitCode.Aborted)
-      )
-    )
+    Effect.catchAllDefect((defect) => ended(endingOf(defect, "running")))
   )
 }

@@ -8,6 +8,8 @@
 import { Duration, Effect, Stream } from "effect"
 import { type RunSummary, sendRate } from "./domain/RunSummary.js"
 import type { CalendarDate } from "./domain/Todo.js"
+import { endingOf, logEnding } from "./Endings.js"
+import { Lines } from "./ExitCode.js"
 import { adaptiveLimit, fixedLimit } from "./lib/ConcurrencyLimit.js"
 import { makeFeed } from "./lib/Feed.js"
 import { currentTelemetry, Metrics } from "./lib/Telemetry.js"
@@ -18,7 +20,6 @@ import { type Batch, LeaseTooShort, minimumLease, type Run, type RunOptions } fr
 import { RunState } from "./run/RunState.js"
 import { makeThrottling } from "./run/Throttling.js"
 import { runWorkers } from "./run/Workers.js"
-import { stoppedAnswering } from "./services/DatabaseErrors.js"
 import { NotificationClient } from "./services/NotificationClient.js"
 import { TodoRepository } from "./services/TodoRepository.js"
 
@@ -79,7 +80,7 @@ const summarize = (run: Run) =>
     const { counts } = state
     const stopped = yield* state.stopReason
     if (stopped === "outage") {
-      yield* Effect.logError("The notify service looks down: stopped sending. Aborting job...").pipe(
+      yield* Effect.logError(Lines.notifyDown).pipe(
         Effect.annotateLogs({ startDate: reference, failuresInARow: state.outageAfter, released: counts.released })
       )
     }
@@ -89,7 +90,7 @@ const summarize = (run: Run) =>
       ).pipe(Effect.annotateLogs({ startDate: reference, throttled: counts.throttled, released: counts.released }))
     }
     if (stopped === "credentials-rejected" && state.rejected !== undefined) {
-      yield* Effect.logError("The auth service refused the job's client credentials: stopped sending. Aborting job...").pipe(
+      yield* Effect.logError(Lines.credentialsRejected).pipe(
         Effect.annotateLogs({ startDate: reference, error: state.rejected.message, released: counts.released })
       )
     }
@@ -148,19 +149,12 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
   yield* Effect.logInfo("Starting to send delay notifications.").pipe(Effect.annotateLogs({ startDate: reference }))
   yield* Effect.raceFirst(sendBacklog(run), graceOver(run)).pipe(
     Effect.tapError((error) =>
-      Effect.logError(
-        stoppedAnswering(error)
-          ? "The database stopped answering. Aborting job..."
-          : "Could not retrieve delayed todos from the database. Aborting job..."
-      ).pipe(
-        Effect.annotateLogs({
-          startDate: reference,
-          error: error.message,
-          sent: run.state.counts.sent,
-          failed: run.state.counts.failed,
-          unrecorded: run.state.counts.unrecorded
-        })
-      )
+      logEnding(endingOf(error, "running"), {
+        startDate: reference,
+        sent: run.state.counts.sent,
+        failed: run.state.counts.failed,
+        unrecorded: run.state.counts.unrecorded
+      })
     ),
     // A run stopped by a signal ends as stopped (143/130), whatever failed as it stopped.
     Effect.catchAll((error) =>
@@ -185,11 +179,7 @@ export const previewDelayNotifications = Effect.fn("previewDelayNotifications")(
       Effect.annotateLogs({ workspaceId: todo.workspaceId, todoId: todo.id, dueDate: todo.dueDate, attempt: todo.attempts + 1 })
     )
   }).pipe(
-    Effect.tapError((error) =>
-      Effect.logError("Could not retrieve delayed todos from the database. Aborting job...").pipe(
-        Effect.annotateLogs({ startDate: reference, error: error.message })
-      )
-    )
+    Effect.tapError((error) => logEnding(endingOf(error, "running"), { startDate: reference }))
   )
   yield* Effect.logInfo("Dry run finished: nothing was claimed or sent.").pipe(
     Effect.annotateLogs({ startDate: reference, wouldSend })

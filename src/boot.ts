@@ -21,13 +21,14 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { cachedDataVersionTag } from "node:v8"
 import { Script } from "node:vm"
+import { ExitCode, Lines, stderrLine } from "./ExitCode.js"
 import { type CodeCacheStatus, setCodeCacheStatus } from "./lib/CodeCache.js"
 
 const digestLength = 20
 
 const fail = (reason: string): never => {
-  process.stderr.write(`Unexpected failure. Aborting job... ${reason}\n`)
-  return process.exit(1)
+  process.stderr.write(stderrLine(Lines.unexpected, reason))
+  return process.exit(ExitCode.Aborted)
 }
 
 const dist = path.dirname(fileURLToPath(import.meta.url))

@@ -7,11 +7,12 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
-import { ExitCode, runCli } from "./Cli.js"
+import { runCli } from "./Cli.js"
+import { endingOf } from "./Endings.js"
+import { stderrLine } from "./ExitCode.js"
 import { logFormatConfig, logFormatLayer } from "./layers/Logging.js"
 import { productionLayers } from "./layers/AppLayers.js"
 import { Env } from "./lib/Environment.js"
-import { describeCause, describeConfigError } from "./lib/Errors.js"
 import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
 import { Shutdown } from "./services/Shutdown.js"
@@ -26,11 +27,10 @@ const main = Effect.gen(function*() {
   )
 }).pipe(
   // Only the logging and telemetry settings can fail here; the commands handle their own.
-  Effect.catchAll((error) =>
-    Console.error(`Invalid configuration. Aborting job... ${describeConfigError(error)}`).pipe(
-      Effect.as(ExitCode.Aborted)
-    )
-  )
+  Effect.catchAll((error) => {
+    const ending = endingOf(error, "starting")
+    return Console.error(`${ending.line} ${ending.detail}`).pipe(Effect.as(ending.code))
+  })
 )
 
 // Not NodeRuntime.runMain: it interrupts the run on SIGTERM and then exits 0. Signals go to
@@ -41,8 +41,9 @@ const exitWith = (code: number) => process.stdout.write("", () => process.stderr
 // An exception or a rejected promise outside any run (a library's own callback): one line and
 // exit 1, never a stack trace or a silent end. Those inside a run are caught by the run itself.
 const crash = (error: unknown) => {
-  process.stderr.write(`Unexpected failure. Aborting job... ${describeCause(error)}\n`)
-  exitWith(ExitCode.Aborted)
+  const ending = endingOf(error, "running")
+  process.stderr.write(stderrLine(ending.line, ending.detail))
+  exitWith(ending.code)
 }
 process.on("uncaughtException", crash)
 process.on("unhandledRejection", crash)

@@ -4,32 +4,35 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, DateTime, Duration, Effect, Option, Schema } from "effect"
-import { ExitCode } from "../ExitCode.js"
+import { type Doing, type Ending, endingOf, logEnding } from "../Endings.js"
 import type { AppLayers } from "../layers/AppLayers.js"
 import { Env } from "../lib/Environment.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
-import { LedgerAdmin, type LedgerStatus } from "../services/LedgerAdmin.js"
+import { LedgerAdmin, type LedgerStatus, type PruneRefused } from "../services/LedgerAdmin.js"
 import { buildServices, JobExit } from "./Common.js"
 import { count, duration, integer } from "./Options.js"
 
-/** Runs an operator command on LedgerAdmin; a database failure is logged with `what` and exits 1. */
+/** Runs an operator command on LedgerAdmin; a failure is logged as what it was `doing` and exits 1. */
 const withAdmin = <A>(
   layers: AppLayers,
-  what: string,
-  f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError | JobExit>
+  doing: Doing,
+  f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError | PruneRefused>
 ) =>
   Effect.flatMap(buildServices(layers.ledger), (ctx) => Effect.flatMap(LedgerAdmin, f).pipe(Effect.provide(ctx))).pipe(
-    Effect.catchTag("DatabaseError", (error) =>
-      Effect.logError(`${what} Aborting...`).pipe(
-        Effect.annotateLogs({ error: error.message }),
-        Effect.zipRight(new JobExit({ code: ExitCode.Aborted }))
-      ))
+    Effect.catchTags({
+      DatabaseError: (error) => ended(endingOf(error, doing)),
+      // The table it would have pruned, named for the operator to check.
+      PruneRefused: (refused) => ended(endingOf(refused, doing), { todosTable: refused.todosTable })
+    })
   )
+
+const ended = (ending: Ending, annotations?: Record<string, unknown>) =>
+  Effect.zipRight(logEnding(ending, annotations), new JobExit({ code: ending.code }))
 
 export const migrateCommand = (layers: AppLayers) =>
   Command.make("migrate", {}, () =>
     Effect.gen(function*() {
-      const applied = yield* withAdmin(layers, "Could not migrate the job's schema.", (admin) => admin.migrate)
+      const applied = yield* withAdmin(layers, "migrating", (admin) => admin.migrate)
       yield* Effect.logInfo(applied.length === 0 ? "The job's schema is current." : "Migrated the job's schema.").pipe(
         Effect.annotateLogs({ applied: applied.join(", ") || "none" })
       )
@@ -67,7 +70,7 @@ export const statusCommand = (layers: AppLayers) =>
   }, (options) =>
     Effect.gen(function*() {
       const now = yield* DateTime.now
-      const status = yield* withAdmin(layers, "Could not read the job's state.", (admin) => admin.status(now, options.limit))
+      const status = yield* withAdmin(layers, "reading the state", (admin) => admin.status(now, options.limit))
       yield* Console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status))
     }).pipe(Effect.scoped)).pipe(
       Command.withDescription(
@@ -93,7 +96,7 @@ export const requeueCommand = (layers: AppLayers) =>
       const now = yield* DateTime.now
       const requeued = yield* withAdmin(
         layers,
-        "Could not requeue dead letters.",
+        "requeueing",
         (admin) => admin.requeue({ workspaceId: options.workspace, todoId: options.todo }, now)
       )
       yield* Effect.logInfo("Requeued dead letters.").pipe(Effect.annotateLogs({ requeued }))
@@ -126,14 +129,7 @@ export const pruneCommand = (layers: AppLayers) =>
     Effect.gen(function*() {
       const before = DateTime.subtractDuration(yield* DateTime.now, yield* options.retention)
       const guard = { force: options.force, maxShare: yield* options.maxShare }
-      const { pruned, todosTable } = yield* withAdmin(layers, "Could not prune the job's state.", (admin) =>
-        admin.prune(before, guard).pipe(
-          Effect.catchTag("PruneRefused", (refused) =>
-            Effect.logError("Refusing to prune. Aborting...").pipe(
-              Effect.annotateLogs({ error: refused.message, todosTable: refused.todosTable }),
-              Effect.zipRight(new JobExit({ code: ExitCode.Aborted }))
-            ))
-        ))
+      const { pruned, todosTable } = yield* withAdmin(layers, "pruning", (admin) => admin.prune(before, guard))
       yield* Effect.logInfo("Pruned the job's state.").pipe(
         Effect.annotateLogs({ pruned, before: DateTime.formatIso(before), todosTable })
       )

@@ -3,10 +3,10 @@
  * text, and how a command builds its services (a failure is logged and exits 1).
  */
 import { HelpDoc } from "@effect/cli"
-import { ConfigError, Data, Effect, Layer } from "effect"
-import { ExitCode } from "../ExitCode.js"
+import { Data, Effect, Layer } from "effect"
+import { endingOf, logEnding } from "../Endings.js"
+import type { ExitCode } from "../ExitCode.js"
 import type { StartupError } from "../layers/AppLayers.js"
-import { describeConfigError } from "../lib/Errors.js"
 
 /** A run that ended with a non-zero exit code (already logged). */
 export class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode; readonly reason?: string }> {}
@@ -25,15 +25,8 @@ export const exitCodesDoc = HelpDoc.p(exitCodesHelp)
 export const buildServices = <A>(layer: Layer.Layer<A, StartupError>) =>
   Layer.build(layer).pipe(
     Effect.catchAll((error) => {
-      const [message, detail] = ConfigError.isConfigError(error)
-        ? ["Invalid configuration. Aborting job...", describeConfigError(error)]
-        : error._tag === "SchemaNotCurrent"
-        ? ["The job's database schema is not current. Aborting job...", error.message]
-        : ["Could not connect to the database. Aborting job...", error.message]
-      return Effect.logError(message).pipe(
-        Effect.annotateLogs({ error: detail }),
-        Effect.zipRight(new JobExit({ code: ExitCode.Aborted, reason: `${message} ${detail}` }))
-      )
+      const ending = endingOf(error, "starting")
+      return Effect.zipRight(logEnding(ending), new JobExit({ code: ending.code, reason: `${ending.line} ${ending.detail}` }))
     })
   )
 

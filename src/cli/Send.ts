@@ -8,14 +8,13 @@ import { Cron, DateTime, Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import { defaultRetryPolicy } from "../domain/RetryPolicy.js"
-import type { RunSummary } from "../domain/RunSummary.js"
+import { type Ending, endingOf, exitCodeOf, logEnding } from "../Endings.js"
 import { ExitCode, signalExitCode } from "../ExitCode.js"
 import type { AppLayers } from "../layers/AppLayers.js"
 import { Env } from "../lib/Environment.js"
-import { describeCause, describeConfigError } from "../lib/Errors.js"
 import { ConnectionsPerOrigin } from "../lib/HttpExchange.js"
-import { reportOf, type RunResult, writeReport } from "../RunReport.js"
-import { runOnSchedule } from "../RunOnCron.js"
+import { reportOf, type RunResult, writeReport } from "./RunReport.js"
+import { runOnSchedule } from "./RunOnCron.js"
 import { afterGrace, previewDelayNotifications, sendDelayNotifications } from "../SendDelayNotifications.js"
 import { Shutdown } from "../services/Shutdown.js"
 import { buildServices, exitCodesDoc, JobExit } from "./Common.js"
@@ -59,23 +58,14 @@ const runOnlyOptions = {
 
 const sendOptions = { ...runOnlyOptions, ...tuningOptions }
 
-const exitCodeOf = (summary: RunSummary): ExitCode =>
-  summary.stopped === "outage"
-    ? ExitCode.Outage
-    : summary.stopped === "credentials-rejected"
-    ? ExitCode.ClientRejected
-    : summary.stopped === "SIGTERM"
-    ? ExitCode.Terminated
-    : summary.stopped === "SIGINT"
-    ? ExitCode.Interrupted
-    : summary.failed > 0 || summary.deadLetters > 0 || summary.skipped > 0
-    ? ExitCode.SomeFailed
-    : ExitCode.Success
-
 type RunOptions = TuningOptions & {
   readonly reference: ReferenceSpec
   readonly dryRun: boolean
 }
+
+/** A run that ended on `ending`: logged, and its result. */
+const ended = (runId: string, ending: Ending, extra: Partial<RunResult> = {}): Effect.Effect<RunResult> =>
+  Effect.as(logEnding(ending), { runId, code: ending.code, error: ending.detail, ...extra })
 
 /** One run of send-delay-notifications (or its dry run); never fails: how it ended is in the result. */
 const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tuningSpec }: RunOptions, runId: string) =>
@@ -123,26 +113,16 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
     Effect.catchTags({
       JobExit: (exit): Effect.Effect<RunResult> =>
         Effect.succeed({ runId, code: exit.code, ...(exit.reason === undefined ? {} : { error: exit.reason }) }),
-      DatabaseError: (error): Effect.Effect<RunResult> =>
-        Effect.succeed({ runId, code: ExitCode.Aborted, error: error.message }),
-      ConfigError: (error): Effect.Effect<RunResult> =>
-        Effect.logError("Invalid configuration. Aborting job...").pipe(
-          Effect.annotateLogs({ error: describeConfigError(error) }),
-          Effect.as({ runId, code: ExitCode.Aborted, error: describeConfigError(error) })
-        ),
-      LeaseTooShort: (error): Effect.Effect<RunResult> =>
-        Effect.logError("Invalid settings: the lease is too short. Aborting job...").pipe(
-          Effect.annotateLogs({ error: error.message }),
-          Effect.as({ runId, code: ExitCode.Usage, error: error.message })
-        )
+      // Logged by the run, with how far it came.
+      DatabaseError: (error): Effect.Effect<RunResult> => {
+        const { code, detail } = endingOf(error, "running")
+        return Effect.succeed({ runId, code, error: detail })
+      },
+      ConfigError: (error) => ended(runId, endingOf(error, "running")),
+      LeaseTooShort: (error) => ended(runId, endingOf(error, "running"))
     }),
     // A defect (a bug, an exception in a library): one line with the cause, never a silent exit.
-    Effect.catchAllDefect((defect): Effect.Effect<RunResult> =>
-      Effect.logError("Unexpected failure. Aborting job...").pipe(
-        Effect.annotateLogs({ error: describeCause(defect) }),
-        Effect.as({ runId, code: ExitCode.Aborted, crashed: true, error: describeCause(defect) })
-      )
-    ),
+    Effect.catchAllDefect((defect) => ended(runId, endingOf(defect, "running"), { crashed: true })),
     Effect.annotateLogs({ runId })
   )
 
@@ -154,16 +134,15 @@ export const sendCommand = (layers: AppLayers) =>
       const result = yield* runOnce(layers, options, runId)
       let code = result.code
       if (Option.isSome(report)) {
-        const written = yield* writeReport(report.value, reportOf(result, startedAt, yield* DateTime.now)).pipe(
-          Effect.as(true),
-          Effect.catchAll((error) =>
-            Effect.logError("Could not write the run report.").pipe(
-              Effect.annotateLogs({ runId, report: report.value, error: error.message }),
-              Effect.as(false)
-            )
-          )
+        const notWritten = yield* writeReport(report.value, reportOf(result, startedAt, yield* DateTime.now)).pipe(
+          Effect.as(undefined),
+          Effect.catchAll((error) => {
+            const ending = endingOf(error, "running")
+            return Effect.as(logEnding(ending, { runId, report: report.value }), ending)
+          })
         )
-        if (!written && code === ExitCode.Success) code = ExitCode.Aborted
+        // The run's own code stands when it is not 0; a lost report turns 0 into its code.
+        if (notWritten !== undefined && code === ExitCode.Success) code = notWritten.code
       }
       if (code !== ExitCode.Success) return yield* new JobExit({ code })
     })).pipe(

@@ -3,11 +3,11 @@
  * written whole or not at all, for pipelines that act on it.
  */
 import { FileSystem } from "@effect/platform"
-import { DateTime, Effect } from "effect"
+import { Data, DateTime, Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { type RunSummary, sendRate } from "./domain/RunSummary.js"
-import type { CalendarDate } from "./domain/Todo.js"
-import { ExitCode } from "./ExitCode.js"
+import { type RunSummary, sendRate } from "../domain/RunSummary.js"
+import type { CalendarDate } from "../domain/Todo.js"
+import { ExitCode } from "../ExitCode.js"
 
 /** How a send run ended, for the exit code, --report and the scheduler. */
 export interface RunResult {
@@ -56,6 +56,13 @@ export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt:
   ...(result.error === undefined ? {} : { error: result.error })
 })
 
+/** The --report file could not be written (the run itself is recorded). */
+export class ReportNotWritten extends Data.TaggedError("ReportNotWritten")<{ readonly file: string; readonly cause: Error }> {
+  override get message(): string {
+    return this.cause.message
+  }
+}
+
 /** Writes the report whole or not at all (a temporary file renamed over it). */
 export const writeReport = (file: string, report: ReturnType<typeof reportOf>) =>
   Effect.gen(function*() {
@@ -63,4 +70,4 @@ export const writeReport = (file: string, report: ReturnType<typeof reportOf>) =
     const temporary = `${file}.${randomUUID()}.tmp`
     yield* fs.writeFileString(temporary, `${JSON.stringify(report, null, 2)}\n`)
     yield* fs.rename(temporary, file)
-  })
+  }).pipe(Effect.mapError((cause) => new ReportNotWritten({ file, cause })))

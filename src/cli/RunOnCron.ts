@@ -3,7 +3,7 @@
  * by --max-run-time, until a signal stops it.
  */
 import { Clock, Cron, DateTime, Duration, Effect } from "effect"
-import type { StopSignal } from "./services/Shutdown.js"
+import type { StopSignal } from "../services/Shutdown.js"
 
 /**
  * Sleeps until `at` by the Clock, in steps of at most an hour: Effect never fires a timer set
