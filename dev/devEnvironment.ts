@@ -3,6 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import { LedgerAdmin } from "../src/services/LedgerAdmin.js"
+import { LedgerAdminLive } from "../src/services/LedgerAdmin/Live.js"
 import { type FakeNotifyOptions, serveFakeNotify } from "./fakeNotify/FakeNotify.js"
 import { startEmbeddedPostgres } from "./embeddedPostgres.js"
 import { createTodosTableSql, seedTodos } from "./seedTodos.js"
@@ -19,7 +20,7 @@ export const embeddedPostgres = Effect.acquireRelease(
 /** The job's own schema, as `node dist/main.js migrate` makes it. */
 export const migrateDatabase = (databaseUrl: string) =>
   Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(
-    Effect.provide(LedgerAdmin.layer),
+    Effect.provide(LedgerAdminLive),
     Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })),
     Effect.provide(Reactivity.layer),
     Effect.orDie

@@ -5,7 +5,7 @@
  * (Outcomes), progress is reported (ProgressReport), and a stop (a signal, an outage, refused
  * credentials) lets what is in flight finish. Also the dry run's preview.
  */
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import { type RunSummary, sendRate } from "./domain/RunSummary.js"
 import type { CalendarDate } from "./domain/Todo.js"
 import { endingOf, logEnding } from "./Endings.js"
@@ -141,6 +141,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     limit,
     throttling: makeThrottling(limit, clock.unsafeCurrentTimeMillis()),
     enqueueing: { done: false, added: 0, of: 1 },
+    span: Option.getOrUndefined(yield* Effect.option(Effect.currentSpan)),
     startedAt: clock.unsafeCurrentTimeMillis(),
     leaseMs: Duration.toMillis(options.lease),
     longestSendMs: Duration.toMillis(client.longestSend)

@@ -1,8 +1,8 @@
 /**
  * dist/main.js: starts the job (dist/job.cjs, bundled from src/main.ts) with V8's code cache when
- * one was made for this exact build, V8 and flags. Compiling the 2.7 MB bundle was about a
- * quarter of a run's CPU when there is nothing to send (bench/RESULTS.md, item 20); with the cache
- * V8 reads the compiled code instead. Without one the job runs the same, only its start is slower.
+ * one was made for this exact build, V8 and flags. Compiling the bundle is a large part of a
+ * short run's CPU (one with nothing to send); with the cache V8 reads the compiled code instead.
+ * Without one the job runs the same, only its start is slower.
  *
  * The cache of a V8 and its flags (V8 refuses a cache made under other heap flags, such as
  * NODE_OPTIONS=--max-old-space-size) is dist/job-<tag>.cache. `npm run build` makes it for no
@@ -41,7 +41,7 @@ const job = path.join(dist, "job.cjs")
 const cacheFile = path.join(dist, `job-${cachedDataVersionTag().toString(16)}.cache`)
 
 /**
- * The job compiled, from the cache when it fits. The file's bytes and the cache's (about 5 MB
+ * The job compiled, from the cache when it fits. The file's bytes and the cache's (megabytes
  * outside the V8 heap) are let go once V8 has the script: only the source stays, as V8 keeps it.
  */
 const compile = () => {

@@ -15,7 +15,7 @@ import { productionLayers } from "./layers/AppLayers.js"
 import { Env } from "./lib/Environment.js"
 import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
-import { Shutdown } from "./services/Shutdown.js"
+import { ShutdownLive } from "./services/Shutdown/Live.js"
 
 const main = Effect.gen(function*() {
   const format = yield* logFormatConfig
@@ -52,7 +52,7 @@ process.on("unhandledRejection", crash)
 // no socket or timer of Node's own at times).
 const keepAlive = setInterval(() => {}, 2 ** 30)
 
-Effect.runFork(main.pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, Shutdown.layer))))
+Effect.runFork(main.pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, ShutdownLive))))
   .addObserver((exit) => {
     clearInterval(keepAlive)
     exitWith(Exit.isSuccess(exit) ? exit.value : 1)

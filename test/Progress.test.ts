@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Duration, Effect, Fiber, Layer, TestClock } from "effect"
-import { progressBarLayer, progressBarText } from "../src/layers/ProgressBar.js"
+import { ProgressBarLive, progressBarText } from "../src/services/Progress/Live.js"
 import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
 import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/domain/Todo.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
@@ -85,7 +85,7 @@ describe("progress of a long run", () => {
         yield* progress.report(snapshot)
         yield* Effect.logInfo("A line while the bar is shown.")
         yield* progress.end
-      }).pipe(Effect.provide(progressBarLayer((text) => written.push(text))))
+      }).pipe(Effect.provide(ProgressBarLive((text) => written.push(text))))
     )
     // Drawn; cleared for the log line and drawn again below it; closed with a newline.
     expect(written).toEqual([

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import { ExitCode, runCli } from "../src/Cli.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
-import { Shutdown } from "../src/services/Shutdown.js"
+import { manualShutdown } from "./support/Shutdown.js"
 import { seedDelayedTodos } from "./support/seed.js"
 import { captureLogs, sendOnly } from "./support/TestApp.js"
 import { inMemoryLedger } from "./support/InMemoryLedger.js"
@@ -19,7 +19,7 @@ const scheduledApp = (client: Layer.Layer<NotificationClient>) =>
 const startSchedule = (args: ReadonlyArray<string>, client: Layer.Layer<NotificationClient>) =>
   Effect.gen(function*() {
     const logs = yield* captureLogs
-    const shutdown = yield* Shutdown.manual
+    const shutdown = yield* manualShutdown
     const app = yield* scheduledApp(client)
     const fiber = yield* runCli(["node", "delay-notifications", "schedule", ...args], app).pipe(
       Effect.provide(Layer.mergeAll(NodeContext.layer, shutdown.layer, logs.layer)),

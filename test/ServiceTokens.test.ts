@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { inspect } from "node:util"
 import { BearerToken } from "../src/services/ServiceTokens.js"
-import { tokenAnswerOf, tokenExpiry, usedUntil } from "../src/services/TokenAnswer.js"
+import { tokenAnswerOf, tokenExpiry, usedUntil } from "../src/services/ServiceTokens/TokenAnswer.js"
 
 const jwt = (payload: unknown) => `e30.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.signature`
 

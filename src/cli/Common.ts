@@ -3,13 +3,16 @@
  * text, and how a command builds its services (a failure is logged and exits 1).
  */
 import { HelpDoc } from "@effect/cli"
-import { Data, Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { endingOf, logEnding } from "../Endings.js"
-import type { ExitCode } from "../ExitCode.js"
+import { ExitCode } from "../ExitCode.js"
 import type { StartupError } from "../layers/AppLayers.js"
 
 /** A run that ended with a non-zero exit code (already logged). */
-export class JobExit extends Data.TaggedError("JobExit")<{ readonly code: ExitCode; readonly reason?: string }> {}
+export class JobExit extends Schema.TaggedError<JobExit>()("JobExit", {
+  code: Schema.Literal(...Object.values(ExitCode)),
+  reason: Schema.optional(Schema.String)
+}) {}
 
 const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
   "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +

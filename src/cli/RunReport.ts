@@ -3,11 +3,12 @@
  * written whole or not at all, for pipelines that act on it.
  */
 import { FileSystem } from "@effect/platform"
-import { Data, DateTime, Effect } from "effect"
+import { DateTime, Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { type RunSummary, sendRate } from "../domain/RunSummary.js"
 import type { CalendarDate } from "../domain/Todo.js"
 import { ExitCode } from "../ExitCode.js"
+import { describeCause } from "../lib/Errors.js"
 
 /** How a send run ended, for the exit code, --report and the scheduler. */
 export interface RunResult {
@@ -57,9 +58,12 @@ export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt:
 })
 
 /** The --report file could not be written (the run itself is recorded). */
-export class ReportNotWritten extends Data.TaggedError("ReportNotWritten")<{ readonly file: string; readonly cause: Error }> {
+export class ReportNotWritten extends Schema.TaggedError<ReportNotWritten>()("ReportNotWritten", {
+  file: Schema.String,
+  cause: Schema.Defect
+}) {
   override get message(): string {
-    return this.cause.message
+    return describeCause(this.cause)
   }
 }
 

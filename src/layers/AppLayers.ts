@@ -5,8 +5,10 @@
 import type { ConfigError } from "effect"
 import { Layer } from "effect"
 import type { DatabaseError, SchemaNotCurrent } from "../services/DatabaseErrors.js"
-import { LedgerAdmin } from "../services/LedgerAdmin.js"
-import { NotificationClient } from "../services/NotificationClient.js"
+import type { LedgerAdmin } from "../services/LedgerAdmin.js"
+import { LedgerAdminLive } from "../services/LedgerAdmin/Live.js"
+import type { NotificationClient } from "../services/NotificationClient.js"
+import { NotificationClientLive } from "../services/NotificationClient/Live.js"
 import { TodoRepository } from "../services/TodoRepository.js"
 import { TodoRepositoryLive } from "../services/TodoRepository/Live.js"
 import { HttpLive } from "./HttpLive.js"
@@ -28,7 +30,7 @@ export interface AppLayers {
  * and `status` need no SERVICES_URL), and a process runs one command: one connection pool.
  */
 export const productionLayers: AppLayers = {
-  send: Layer.mergeAll(TodoRepositoryLive, NotificationClient.layer.pipe(Layer.provide(HttpLive)))
+  send: Layer.mergeAll(TodoRepositoryLive, NotificationClientLive.pipe(Layer.provide(HttpLive)))
     .pipe(Layer.provide(SqlLive)),
-  ledger: LedgerAdmin.layer.pipe(Layer.provide(SqlLive))
+  ledger: LedgerAdminLive.pipe(Layer.provide(SqlLive))
 }

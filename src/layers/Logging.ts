@@ -5,7 +5,7 @@
  */
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
 import { Env } from "../lib/Environment.js"
-import { progressBarLayer } from "./ProgressBar.js"
+import { ProgressBarLive } from "../services/Progress/Live.js"
 
 const levels: Record<string, LogLevel.LogLevel> = {
   all: LogLevel.All,
@@ -68,5 +68,5 @@ export const logFormatLayer = (format: "auto" | "json" | "pretty", isTerminal: b
   format === "json" || (format === "auto" && !isTerminal)
     ? Logger.replace(Logger.defaultLogger, jsonLineLogger)
     : isTerminal
-    ? progressBarLayer()
+    ? ProgressBarLive()
     : Logger.replace(Logger.defaultLogger, Logger.prettyLoggerDefault)

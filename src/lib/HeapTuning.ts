@@ -5,10 +5,9 @@
  * Allocation-site pretenuring off: V8 moves an allocation site to the old generation once most of
  * its objects outlive a young-generation collection. A send's objects (request, answer, outcome)
  * live as long as its round trip, so under load many sites were pretenured and filled the old
- * generation with objects that die a moment later, each filling a full mark-compact to reclaim:
- * 50 mark-compacts in a run of 100,000 notifications under the image's 64 MB cap, 20 without it,
- * and half the garbage collector's CPU (bench/RESULTS.md, item 16). Set at run time, it applies
- * to the collections that follow (V8 reads it at each one).
+ * generation with objects that die a moment later, each needing a full mark-compact to reclaim
+ * (bench/NOTES.md, "Profile: hot spots found and what was changed"). Set at run time, it applies to the collections that follow
+ * (V8 reads it at each one).
  */
 import { setFlagsFromString } from "node:v8"
 

@@ -3,10 +3,10 @@
  * (connection, headers and body) within one deadline, and at most `maxBytes` of the answer read
  * (the rest is discarded with the connection). The notify and auth calls use it instead of
  * @effect/platform's HttpClient, whose request and response wrappers cost more CPU per
- * notification than everything else the job does (bench/RESULTS.md), and whose body reader reads
- * an answer whole, however large.
+ * notification than everything else the job does (bench/NOTES.md, "Profile: hot spots found and what was changed"), and whose body
+ * reader reads an answer whole, however large.
  */
-import { Context, Data, Effect } from "effect"
+import { Context, Effect, Schema } from "effect"
 import type { Dispatcher } from "undici"
 
 /** The undici Dispatcher (an Agent with keep-alive) of the process; its live layer is in layers/HttpLive. */
@@ -15,9 +15,9 @@ export class HttpDispatcher extends Context.Tag("app/HttpDispatcher")<HttpDispat
 /**
  * Connections the dispatcher may open to one origin; unbounded unless set. A run sets it to its
  * concurrency: each request in flight is one worker's (a notification or its token), so none waits
- * for a connection, and the pool does not open spares. Unbounded, undici opened one whenever a
- * worker posted again before its connection was marked free, and closed the spares when idle: 146
- * connects in a run of 100,000 notifications at concurrency 64, 68 with the bound (bench/RESULTS.md).
+ * for a connection, and the pool does not open spares. Unbounded, undici opens one whenever a
+ * worker posts again before its connection is marked free, and closes the spares when idle: twice
+ * the connects a run needs.
  */
 export class ConnectionsPerOrigin extends Context.Reference<ConnectionsPerOrigin>()("app/ConnectionsPerOrigin", {
   defaultValue: (): number | undefined => undefined
@@ -37,12 +37,12 @@ export interface Answer {
 }
 
 /** No answer: the deadline passed, the connection failed, or it broke while the answer came. */
-export class ExchangeError extends Data.TaggedError("ExchangeError")<{
-  readonly timedOut: boolean
+export class ExchangeError extends Schema.TaggedError<ExchangeError>()("ExchangeError", {
+  timedOut: Schema.Boolean,
   /** Headers had arrived (the request may have been acted on). */
-  readonly answered: boolean
-  readonly cause: unknown
-}> {}
+  answered: Schema.Boolean,
+  cause: Schema.Defect
+}) {}
 
 export interface Exchange {
   readonly origin: string
@@ -64,7 +64,8 @@ const headerIn = (raw: ReadonlyArray<Buffer>, name: string): string | undefined 
 
 /**
  * The request's life, as undici's dispatch handler: no AbortController, response stream or async
- * iterator per request (each showed in the profile of a run; bench/RESULTS.md). Settles once.
+ * iterator per request (each showed in the profile of a run; bench/NOTES.md, "Profile: hot spots found and what was changed").
+ * Settles once.
  * It has the handler methods undici calls itself (onConnect, onHeaders, onData...): a handler of
  * the newer form (onRequestStart...) is wrapped by undici in two more objects per request, and
  * its headers and trailers parsed into objects, where the job reads one header of a failure.
@@ -176,9 +177,9 @@ export const dispatchPost = (dispatcher: Dispatcher, exchange: Exchange, done: (
  * Interrupting the fiber leaves the request to its deadline or to the end of the dispatcher (the
  * run's scope: HttpLive destroys the Agent, which aborts what is in flight); its answer, if one
  * comes, is dropped. A canceler per request (Effect.async's, which wraps the request in
- * onInterrupt) cost about 7 µs of CPU per notification, as much as the job's own code on that path
- * (bench/RESULTS.md, item 16). An interrupted send's outcome is unknown either way: its claim is
- * kept and it is sent again with the same Idempotency-Key.
+ * onInterrupt) cost as much CPU as the job's own code on that path (bench/NOTES.md, "Profile: hot spots found and what was changed").
+ * An interrupted send's outcome is unknown either way: its claim is kept and it is sent again with
+ * the same Idempotency-Key.
  */
 export const postThen = <A, E>(
   dispatcher: Dispatcher,

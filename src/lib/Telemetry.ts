@@ -2,7 +2,7 @@
  * Telemetry: the job's metrics, whether traces and metrics leave the process (TelemetryEnabled),
  * and `Telemetry`, one object with a live form and a no-op form that each layer or run picks once.
  * The no-op form costs nothing on the path taken once per notification (no span, captured stack
- * or metric update: Effect.fn's cost showed in every profile, bench/RESULTS.md).
+ * or metric update: Effect.fn's cost showed in every profile, bench/NOTES.md, "Profile: hot spots found and what was changed").
  */
 import { Context, Duration, Effect, type Fiber, Metric, MetricBoundaries, type Tracer } from "effect"
 import { debugLogged } from "./Log.js"

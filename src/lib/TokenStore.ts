@@ -4,11 +4,11 @@
  * new one needs their slot or their bytes, so memory stays within `bytes` (plus a Map entry and
  * the key per string on the heap) however many keys come and go.
  *
- * Why not a Map of strings: over N/2 workspaces every workspace's token is wanted twice, far
- * apart. Keeping every token on the heap under the image's 64 MB cap (60,000 tokens: 13 MB more
- * live heap) made the garbage collector run 20 times as often, and keeping only 10,000 made a
- * token request per notification (bench/RESULTS.md, item 19). Bytes in a Buffer are not the
- * garbage collector's to trace or move.
+ * Why not a Map of strings: over many workspaces every workspace's token is wanted twice, far
+ * apart. Keeping every token on the heap under the image's heap cap grows the live heap the
+ * garbage collector traces on every collection, and keeping fewer makes a token request per
+ * notification (bench/NOTES.md, "Memory"). Bytes in a Buffer are not the garbage collector's to
+ * trace or move.
  */
 
 export interface TokenStore {

@@ -20,10 +20,10 @@ export const makeStepAdded: Effect.Effect<StepAdded> = Queue.sliding<true>(1)
  * workspace before a second of any) are computed over what one statement adds. Rows that cannot
  * be read are logged and counted.
  */
-export const enqueueBacklog = (run: Run, stepAdded: StepAdded) => {
+export const enqueueBacklog = Effect.fn("Run.enqueueBacklog")(function*(run: Run, stepAdded: StepAdded) {
   const { enqueueing, state } = run
   const steps = run.repository.enqueueDelayed(run.reference, { inOneStep: run.options.fair === true })
-  return Stream.runForEach(Stream.haltWhen(steps, state.stopped), ({ step, steps, undecodable }) =>
+  yield* Stream.runForEach(Stream.haltWhen(steps, state.stopped), ({ step, steps, undecodable }) =>
     Effect.gen(function*() {
       enqueueing.added = step
       enqueueing.of = steps
@@ -34,13 +34,10 @@ export const enqueueBacklog = (run: Run, stepAdded: StepAdded) => {
         )
       }
       yield* Queue.offer(stepAdded, true)
-    })).pipe(
-      Effect.zipRight(Effect.suspend(() => {
-        enqueueing.done = true
-        return Queue.offer(stepAdded, true)
-      }))
-    )
-}
+    }))
+  enqueueing.done = true
+  yield* Queue.offer(stepAdded, true)
+})
 
 /**
  * One claim: a new live batch of the run's, or none (or only rows whose todos had vanished). The
@@ -61,7 +58,7 @@ const claimBatch = (run: Run): Effect.Effect<Batch | "none" | "dropped", Databas
       })),
       ({ dropped, todos }): Effect.Effect<Batch | "none" | "dropped"> => {
         if (todos.length === 0) return Effect.succeed(dropped > 0 ? "dropped" as const : "none" as const)
-        return Effect.map(Effect.makeSpan("batch", { attributes: { size: todos.length } }), (span) => {
+        return Effect.map(Effect.makeSpan("batch", { attributes: { size: todos.length }, parent: run.span }), (span) => {
           const batch: Batch = { items: todos, next: 0, outcomes: [], deadline: claimedAt + run.leaseMs, span }
           run.live.add(batch)
           return batch
@@ -75,8 +72,8 @@ const claimBatch = (run: Run): Effect.Effect<Batch | "none" | "dropped", Databas
  * workers); while the backlog is still being added, an empty claim waits for the next step. A claim
  * whose rows had all vanished (deleted todos, moved due dates) returns none, and is not the end.
  */
-export const claimBatches = (run: Run, feed: Feed<Batch>, stepAdded: StepAdded) =>
-  Effect.gen(function*() {
+export const claimBatches = Effect.fn("Run.claimBatches")(
+  function*(run: Run, feed: Feed<Batch>, stepAdded: StepAdded) {
     const { state } = run
     while (!state.stopRequested) {
       yield* feed.wantMore
@@ -92,7 +89,9 @@ export const claimBatches = (run: Run, feed: Feed<Batch>, stepAdded: StepAdded) 
       }
       feed.add(todos)
     }
-  }).pipe(Effect.ensuring(Effect.sync(() => feed.end())))
+  },
+  (claiming, _, feed) => Effect.ensuring(claiming, Effect.sync(() => feed.end()))
+)
 
 /**
  * Every quarter of the lease, extends the run's live claims (by the keys of its batches' todos);
@@ -102,28 +101,27 @@ export const claimBatches = (run: Run, feed: Feed<Batch>, stepAdded: StepAdded) 
  * claims are then not started, see Workers); one the database did not answer in time fails the
  * run: it can no longer keep its claims, and sends nothing more.
  */
-export const renewClaims = (run: Run) =>
-  Effect.gen(function*() {
-    const { clock, leaseMs, options } = run
-    let warned = false
-    while (true) {
-      yield* Effect.sleep(Duration.millis(leaseMs / 4))
-      const startedRenewal = clock.unsafeCurrentTimeMillis()
-      const held = [...run.live].filter((batch) => batch.deadline > startedRenewal)
-      const renewed = yield* Effect.either(
-        run.repository.renew(options.runId, options.lease, held.flatMap((batch) => batch.items))
-      )
-      if (Either.isRight(renewed)) {
-        for (const batch of held) batch.deadline = startedRenewal + leaseMs
-      } else if (stoppedAnswering(renewed.left)) {
-        return yield* renewed.left
-      } else if (!warned) {
-        warned = true
-        yield* Effect.logWarning("Could not renew this run's claims: sends that could outlive them are not started.")
-          .pipe(Effect.annotateLogs({ error: renewed.left.message }))
-      }
+export const renewClaims = Effect.fn("Run.renewClaims")(function*(run: Run) {
+  const { clock, leaseMs, options } = run
+  let warned = false
+  while (true) {
+    yield* Effect.sleep(Duration.millis(leaseMs / 4))
+    const startedRenewal = clock.unsafeCurrentTimeMillis()
+    const held = [...run.live].filter((batch) => batch.deadline > startedRenewal)
+    const renewed = yield* Effect.either(
+      run.repository.renew(options.runId, options.lease, held.flatMap((batch) => batch.items))
+    )
+    if (Either.isRight(renewed)) {
+      for (const batch of held) batch.deadline = startedRenewal + leaseMs
+    } else if (stoppedAnswering(renewed.left)) {
+      return yield* renewed.left
+    } else if (!warned) {
+      warned = true
+      yield* Effect.logWarning("Could not renew this run's claims: sends that could outlive them are not started.")
+        .pipe(Effect.annotateLogs({ error: renewed.left.message }))
     }
-  })
+  }
+})
 
 /** How often a run checks that the database answers while its statements run. */
 export const watchEvery = Duration.seconds(5)
@@ -134,5 +132,6 @@ export const watchEvery = Duration.seconds(5)
  * waits on a long statement (a large part of the backlog) whose own deadline is far longer.
  * Runs until interrupted.
  */
-export const watchDatabase = (run: Run) =>
-  Effect.forever(Effect.zipRight(Effect.sleep(watchEvery), run.repository.answers))
+export const watchDatabase = Effect.fn("Run.watchDatabase")(function*(run: Run) {
+  return yield* Effect.forever(Effect.zipRight(Effect.sleep(watchEvery), run.repository.answers))
+})

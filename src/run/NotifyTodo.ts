@@ -24,7 +24,7 @@ export interface NotifyHooks {
   readonly turns?: Turns | undefined
   /** Told of each transient failure (the circuit breaker, the concurrency limit). */
   readonly onTransientFailure?: Effect.Effect<void>
-  /** The run's telemetry (live or no-op, chosen once per run: a lookup per todo was measured at 4 %). */
+  /** The run's telemetry (live or no-op, chosen once per run, not looked up per todo). */
   readonly telemetry: Telemetry
   /** Told of the retries within the run of each accepted send. */
   readonly onRetried?: (retries: number) => void

@@ -48,8 +48,8 @@ const exitMarginMs = 3000
  * a run cut off at the end of its grace period is an interrupted fiber, in which no deadline could
  * interrupt a statement. Outcomes that cannot be written are counted (`unrecorded`) and logged.
  */
-export const writeKnownOutcomes = (run: Run) =>
-  Effect.gen(function*() {
+export const writeKnownOutcomes = Effect.fn("Run.writeKnownOutcomes")(
+  function*(run: Run) {
     const { clock, state } = run
     const now = clock.unsafeCurrentTimeMillis()
     for (const { batch, notBefore, todo } of run.throttling.takeAll()) {
@@ -87,4 +87,6 @@ export const writeKnownOutcomes = (run: Run) =>
           "with the same Idempotency-Key (the notify service creates nothing twice)."
       ).pipe(Effect.annotateLogs({ unrecorded: outcomes.length, error: written.left.message }))
     }
-  }).pipe(Effect.uninterruptible)
+  },
+  Effect.uninterruptible
+)

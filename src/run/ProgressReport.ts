@@ -9,8 +9,8 @@ import { Progress } from "../services/Progress.js"
 import type { Run } from "./Run.js"
 
 /** Reports until interrupted; the Progress service is told when it ends (the bar is cleared). */
-export const reportProgress = (run: Run) =>
-  Effect.gen(function*() {
+export const reportProgress = Effect.fn("Run.reportProgress")(
+  function*(run: Run) {
     const progress = yield* Progress
     const { clock } = run
     const { counts } = run.state
@@ -43,4 +43,6 @@ export const reportProgress = (run: Run) =>
         elapsed: Duration.millis(now - run.startedAt)
       })
     }
-  }).pipe(Effect.ensuring(Effect.flatMap(Progress, (progress) => progress.end)))
+  },
+  Effect.ensuring(Effect.flatMap(Progress, (progress) => progress.end))
+)

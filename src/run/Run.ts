@@ -4,7 +4,7 @@
  * step: enqueueing and claiming (Claims.ts), the workers (Workers.ts), writing outcomes
  * (Outcomes.ts) and progress (ProgressReport.ts).
  */
-import { type Clock, Data, Duration, type Effect, type Tracer } from "effect"
+import { type Clock, Duration, type Effect, Schema, type Tracer } from "effect"
 import type { RetryPolicy } from "../domain/RetryPolicy.js"
 import type { StopSignal } from "../domain/RunSummary.js"
 import type { CalendarDate, ClaimedTodo } from "../domain/Todo.js"
@@ -43,10 +43,10 @@ export interface RunOptions {
 }
 
 /** A lease too short for one send: a claim could lapse mid-send and another run send the todo too. */
-export class LeaseTooShort extends Data.TaggedError("LeaseTooShort")<{
-  readonly lease: Duration.Duration
-  readonly minimum: Duration.Duration
-}> {
+export class LeaseTooShort extends Schema.TaggedError<LeaseTooShort>()("LeaseTooShort", {
+  lease: Schema.DurationFromSelf,
+  minimum: Schema.DurationFromSelf
+}) {
   override get message(): string {
     return `--lease ${Duration.format(this.lease)} is shorter than one notification can take with its retries: ` +
       `give at least ${Duration.format(this.minimum)}, or lower NOTIFY_TIMEOUT, NOTIFY_RETRIES or NOTIFY_RETRY_BUDGET`
@@ -92,6 +92,8 @@ export interface Run {
   /** Throttled todos waiting to be sent again, and who is slowed. */
   readonly throttling: Throttling<Batch>
   readonly enqueueing: Enqueueing
+  /** The run's span: its batches' parent, whichever step claimed them. */
+  readonly span: Tracer.AnySpan | undefined
   /** The run's start, by its Clock (milliseconds). */
   readonly startedAt: number
   readonly leaseMs: number

@@ -2,7 +2,7 @@
  * A run's state: its counts, the consecutive-failure breaker, and the request to stop (a signal,
  * an outage, refused credentials). Every fiber of the run reads and writes it. The fields are
  * plain mutable values, not Refs: they are read and counted once per notification, and a Ref step
- * per todo showed in the profile of a run (bench/RESULTS.md); the fibers share one thread.
+ * per todo showed in the profile of a run; the fibers share one thread.
  */
 import { Deferred, Effect } from "effect"
 import type { RunSummary, StopReason } from "../domain/RunSummary.js"

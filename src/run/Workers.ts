@@ -21,8 +21,8 @@ import { longestWaitMs } from "./Throttling.js"
 const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
 
 /** Runs the workers over the feed until it ends and nothing is set aside or in flight (scoped: the pacer's). */
-export const runWorkers = (run: Run, feed: Feed<Batch>) =>
-  Effect.gen(function*() {
+export const runWorkers = Effect.fn("Run.runWorkers")(
+  function*(run: Run, feed: Feed<Batch>) {
     const { clock, limit, options, state, telemetry, throttling } = run
     const pacer = options.rate === undefined ? undefined : yield* makePacer(options.rate)
     // One turn, two ways to wait for it: the first request of a send stops waiting when a stop is
@@ -168,4 +168,6 @@ export const runWorkers = (run: Run, feed: Feed<Batch>) =>
       concurrency: "unbounded",
       discard: true
     })
-  }).pipe(Effect.scoped)
+  },
+  Effect.scoped
+)

@@ -1,8 +1,13 @@
 /**
  * How a long run shows its progress: by default a log line ("Progress.") every period; on a
- * terminal with the pretty format, one line that rewrites itself (layers/ProgressBar).
+ * terminal with the pretty format, one line that rewrites itself (Progress/Live.ts).
  */
 import { Context, DateTime, Duration, Effect } from "effect"
+
+/** Where progress goes; log lines unless a layer provides the terminal's bar. */
+export class Progress extends Context.Reference<Progress>()("app/Progress", {
+  defaultValue: (): ProgressReporter => progressLines
+}) {}
 
 export interface ProgressSnapshot {
   readonly sent: number
@@ -58,8 +63,3 @@ export const progressLines: ProgressReporter = {
   report: (snapshot) => Effect.logInfo("Progress.").pipe(Effect.annotateLogs(progressAnnotations(snapshot))),
   end: Effect.void
 }
-
-/** Where progress goes; log lines unless a layer provides the terminal's bar. */
-export class Progress extends Context.Reference<Progress>()("app/Progress", {
-  defaultValue: (): ProgressReporter => progressLines
-}) {}

@@ -4,16 +4,66 @@
  * it; how it reads the todos table is its own, Parts.ts); tests use it on a real database, or
  * test/support/InMemoryLedger.ts.
  */
-import { Context, Data, type Duration, type Effect, type Stream } from "effect"
+import { Context, type Duration, type Effect, Schema, type Stream } from "effect"
 import type { CalendarDate, ClaimedTodo, DelayedTodo } from "../domain/Todo.js"
 import type { DatabaseError } from "./DatabaseErrors.js"
 
+/**
+ * The delayed todos and the job's record of them (the ledger): which were notified, which are
+ * claimed by a run, which failed and when to try again.
+ */
+export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
+  /**
+   * Adds every todo due on or before `reference` that the ledger does not know, in steps, so that
+   * claims can start once the first is in: the stream gives each step as it is in, and ends when
+   * all are. Rows that are not valid delayed todos are reported, not added. `inOneStep`: all in one
+   * statement (--fair ranks each workspace's todos over what one statement adds).
+   */
+  readonly enqueueDelayed: (
+    reference: CalendarDate,
+    options?: { readonly inOneStep?: boolean }
+  ) => Stream.Stream<Enqueued, DatabaseError>
+  /**
+   * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
+   * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists
+   * with that due date is dropped from the ledger instead of returned (and counted).
+   */
+  readonly claim: (request: ClaimRequest) => Effect.Effect<Claimed, DatabaseError>
+  /**
+   * One short round trip within its deadline: fails when the database (or the way to it) has
+   * stopped answering. A run checks it while it waits on longer statements.
+   */
+  readonly answers: Effect.Effect<void, DatabaseError>
+  /** Pending todos whose next try is due and that no run holds: what is left to claim now. */
+  readonly leftToClaim: Effect.Effect<number, DatabaseError>
+  /** Extends the live claims of `owner` on `todos` to `lease` from now; returns how many it held. */
+  readonly renew: (
+    owner: string,
+    lease: Duration.Duration,
+    todos: ReadonlyArray<DelayedTodo>
+  ) => Effect.Effect<number, DatabaseError>
+  /**
+   * What a run would try now, read only (for --dry-run): todos due on or before `reference` that
+   * the ledger does not know yet, and those it holds pending with their next try due and no live
+   * claim; oldest first, read in pages.
+   */
+  readonly pending: (reference: CalendarDate) => Stream.Stream<ClaimedTodo, DatabaseError>
+  /**
+   * Writes outcomes of this owner's claims, in one statement. Returns the outcomes whose claim
+   * the owner no longer held (another run took the todo over): nothing of them was written.
+   */
+  readonly record: (
+    owner: string,
+    outcomes: ReadonlyArray<Outcome>
+  ) => Effect.Effect<{ readonly notHeld: ReadonlyArray<Outcome> }, DatabaseError>
+}>() {}
+
 /** One row of the todos table that is not a valid delayed todo; reported with its key and skipped. */
-export class UndecodableTodo extends Data.TaggedError("UndecodableTodo")<{
-  readonly workspaceId: string
-  readonly todoId: string
-  readonly reason: string
-}> {}
+export class UndecodableTodo extends Schema.TaggedError<UndecodableTodo>()("UndecodableTodo", {
+  workspaceId: Schema.String,
+  todoId: Schema.String,
+  reason: Schema.String
+}) {}
 
 /** What happened to a claimed todo; written back in batches. */
 export type Outcome =
@@ -75,53 +125,3 @@ export interface Enqueued {
  * so tests can move it with TestClock.
  */
 export type LedgerTime = "database" | "clock"
-
-/**
- * The delayed todos and the job's record of them (the ledger): which were notified, which are
- * claimed by a run, which failed and when to try again.
- */
-export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
-  /**
-   * Adds every todo due on or before `reference` that the ledger does not know, in steps, so that
-   * claims can start once the first is in: the stream gives each step as it is in, and ends when
-   * all are. Rows that are not valid delayed todos are reported, not added. `inOneStep`: all in one
-   * statement (--fair ranks each workspace's todos over what one statement adds).
-   */
-  readonly enqueueDelayed: (
-    reference: CalendarDate,
-    options?: { readonly inOneStep?: boolean }
-  ) => Stream.Stream<Enqueued, DatabaseError>
-  /**
-   * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,
-   * skipping rows other runs hold (FOR UPDATE SKIP LOCKED). A claimed todo that no longer exists
-   * with that due date is dropped from the ledger instead of returned (and counted).
-   */
-  readonly claim: (request: ClaimRequest) => Effect.Effect<Claimed, DatabaseError>
-  /**
-   * One short round trip within its deadline: fails when the database (or the way to it) has
-   * stopped answering. A run checks it while it waits on longer statements.
-   */
-  readonly answers: Effect.Effect<void, DatabaseError>
-  /** Pending todos whose next try is due and that no run holds: what is left to claim now. */
-  readonly leftToClaim: Effect.Effect<number, DatabaseError>
-  /** Extends the live claims of `owner` on `todos` to `lease` from now; returns how many it held. */
-  readonly renew: (
-    owner: string,
-    lease: Duration.Duration,
-    todos: ReadonlyArray<DelayedTodo>
-  ) => Effect.Effect<number, DatabaseError>
-  /**
-   * What a run would try now, read only (for --dry-run): todos due on or before `reference` that
-   * the ledger does not know yet, and those it holds pending with their next try due and no live
-   * claim; oldest first, read in pages.
-   */
-  readonly pending: (reference: CalendarDate) => Stream.Stream<ClaimedTodo, DatabaseError>
-  /**
-   * Writes outcomes of this owner's claims, in one statement. Returns the outcomes whose claim
-   * the owner no longer held (another run took the todo over): nothing of them was written.
-   */
-  readonly record: (
-    owner: string,
-    outcomes: ReadonlyArray<Outcome>
-  ) => Effect.Effect<{ readonly notHeld: ReadonlyArray<Outcome> }, DatabaseError>
-}>() {}

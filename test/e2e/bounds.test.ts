@@ -1,5 +1,5 @@
 /**
- * Every wait bounded, whatever the database's settings (issue 13): the built job against a real
+ * Every wait bounded, whatever the database's settings: the built job against a real
  * PostgreSQL and the fake notify service.
  */
 import { SqlClient } from "@effect/sql"

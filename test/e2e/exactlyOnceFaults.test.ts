@@ -1,5 +1,5 @@
 /**
- * Exactly once when the services misbehave in ordinary ways (issue 12): the built job against a
+ * Exactly once when the services misbehave in ordinary ways: the built job against a
  * real PostgreSQL and the fake notify service over real sockets.
  */
 import { SqlClient } from "@effect/sql"

@@ -3,7 +3,7 @@ import { Console, Context, Effect, Layer, Logger } from "effect"
 import type { AppLayers } from "../../src/layers/AppLayers.js"
 import { runCli } from "../../src/Cli.js"
 import type { DelayedTodo } from "../../src/domain/Todo.js"
-import { Shutdown } from "../../src/services/Shutdown.js"
+import { neverShutdown } from "./Shutdown.js"
 import { makeWaiters } from "../../dev/Waiters.js"
 import { inMemoryLedger } from "./InMemoryLedger.js"
 import { SentNotifications, testClientLayer } from "./TestClient.js"
@@ -32,7 +32,7 @@ export const captureLogs = Effect.sync(() => {
 
 /** Runs the command line in-process on the given layers; returns the exit code. */
 export const cli = (args: ReadonlyArray<string>, layers: AppLayers) =>
-  runCli(["node", "delay-notifications", ...args], layers).pipe(Effect.provide(Layer.merge(NodeContext.layer, Shutdown.never)))
+  runCli(["node", "delay-notifications", ...args], layers).pipe(Effect.provide(Layer.merge(NodeContext.layer, neverShutdown)))
 
 /** Layers for send-delay-notifications only: the operator commands die if a test calls them. */
 export const sendOnly = (send: AppLayers["send"]): AppLayers => ({

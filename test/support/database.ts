@@ -6,6 +6,7 @@ import { inject } from "vitest"
 import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import type { AppLayers } from "../../src/layers/AppLayers.js"
 import { LedgerAdmin } from "../../src/services/LedgerAdmin.js"
+import { LedgerAdminLive } from "../../src/services/LedgerAdmin/Live.js"
 import type { NotificationClient } from "../../src/services/NotificationClient.js"
 import { TodoRepositoryOnClockLive } from "../../src/services/TodoRepository/Live.js"
 
@@ -41,7 +42,7 @@ export const TestDatabaseLive = Layer.scopedContext(Effect.gen(function*() {
 /** The job's own schema, migrated; its ledger emptied (each test starts with nothing notified). */
 export const migrateLedger = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(Effect.provide(LedgerAdmin.layer))
+  yield* Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(Effect.provide(LedgerAdminLive))
   yield* sql`TRUNCATE delay_notifications.notifications`
 })
 
@@ -95,6 +96,6 @@ export const layersOnDatabase = (client: Layer.Layer<NotificationClient, ConfigE
     return {
       // On Effect's Clock, so tests move the ledger's time with TestClock (production: the database's).
       send: Layer.merge(TodoRepositoryOnClockLive, client).pipe(Layer.provide(database)),
-      ledger: LedgerAdmin.layer.pipe(Layer.provide(database))
+      ledger: LedgerAdminLive.pipe(Layer.provide(database))
     }
   })

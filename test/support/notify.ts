@@ -1,8 +1,8 @@
 import { ConfigProvider, Effect, Layer, TestServices } from "effect"
 import { type FakeNotifyOptions, serveFakeNotify } from "../../dev/fakeNotify/FakeNotify.js"
 import { HttpLive } from "../../src/layers/HttpLive.js"
-import { NotificationClient } from "../../src/services/NotificationClient.js"
-import { ServiceTokens } from "../../src/services/ServiceTokens.js"
+import { NotificationClientLive } from "../../src/services/NotificationClient/Live.js"
+import { ServiceTokensLive } from "../../src/services/ServiceTokens/Live.js"
 
 export const clientId = "todos"
 export const clientSecret = "test-secret-Zq81"
@@ -17,10 +17,10 @@ const configured = <A, E>(layer: Layer.Layer<A, E, Layer.Layer.Success<typeof Ht
 }
 
 /** The live NotificationClient (undici, keep-alive) configured for the fake at `url`; `env` adds NOTIFY_* settings. */
-export const liveClientLayer = (url: string, env: Record<string, string> = {}) => configured(NotificationClient.layer, url, env)
+export const liveClientLayer = (url: string, env: Record<string, string> = {}) => configured(NotificationClientLive, url, env)
 
 /** The live ServiceTokens (the auth service's side of the client) configured for the fake at `url`. */
-export const liveTokensLayer = (url: string) => configured(ServiceTokens.layer, url, {})
+export const liveTokensLayer = (url: string) => configured(ServiceTokensLive, url, {})
 
 /** A fake notify service on a free port for the scope, and the live client configured for it. */
 export const fakeAndClient = (options: FakeNotifyOptions = {}, env: Record<string, string> = {}) =>

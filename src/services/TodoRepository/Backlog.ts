@@ -19,8 +19,8 @@ const undecodable = (row: { readonly id: string; readonly workspaceId: string; r
   Either.match(decodeTodo(row), {
     onLeft: (error) =>
       new UndecodableTodo({
-        workspaceId: safeExcerpt(row.workspaceId, 100),
-        todoId: safeExcerpt(row.id, 100),
+        workspaceId: safeExcerpt(String(row.workspaceId), 100),
+        todoId: safeExcerpt(String(row.id), 100),
         reason: safeText(ParseResult.TreeFormatter.formatErrorSync(error))
       }),
     onRight: () =>
@@ -114,8 +114,8 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
         )
         SELECT count(*)::int AS added FROM added`
       // A large part makes the planner's statistics of the ledger stale until autovacuum runs
-      // (minutes later): it then took the pending rows for a few and sorted all of them for every
-      // claim (100 ms a claim at 200,000 todos, the bottleneck of a run). ANALYZE in the same
+      // (minutes later): it then takes the pending rows for a few and sorts all of them for every
+      // claim, which becomes the bottleneck of a run. ANALYZE in the same
       // transaction: the first claim that sees the part plans with its rows counted.
       const [inserted] = yield* sql.withTransaction(Effect.tap(insert, ([row]) =>
         (row?.added ?? 0) >= analyzeAfter ? sql`ANALYZE ${table}` : Effect.void

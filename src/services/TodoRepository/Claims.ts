@@ -26,8 +26,8 @@ interface OutcomeRow {
 
 /**
  * Every row has the same fields in the same order (undefined ones are left out of the JSON, NULL
- * to the statement): one object of one shape per outcome, where a spread of a shared base made two
- * and showed in the allocation profile of a run (bench/RESULTS.md, item 18).
+ * to the statement): one object of one shape per outcome, where a spread of a shared base makes two
+ * on a path taken once per notification.
  */
 const row = (
   i: number,

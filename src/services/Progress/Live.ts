@@ -3,7 +3,7 @@
  * printed above it (the line is cleared before each and drawn again after).
  */
 import { DateTime, Effect, Layer, Logger } from "effect"
-import { Progress, type ProgressSnapshot, shareDone } from "../services/Progress.js"
+import { Progress, type ProgressSnapshot, shareDone } from "../Progress.js"
 
 const width = 24
 const number = new Intl.NumberFormat("en-US")
@@ -25,7 +25,7 @@ export const progressBarText = (snapshot: ProgressSnapshot): string => {
 }
 
 /** The pretty logger with the bar kept below its lines, and the bar as the run's Progress. */
-export const progressBarLayer = (write: (text: string) => void = (text) => process.stdout.write(text)) => {
+export const ProgressBarLive = (write: (text: string) => void = (text) => process.stdout.write(text)) => {
   let shown: string | undefined
   const clear = "\r\u001b[K"
   const logger = Logger.make<unknown, void>((options) => {
