@@ -27,8 +27,8 @@ ENV NODE_ENV=production NODE_OPTIONS="--max-old-space-size=64"
 WORKDIR /app
 COPY --from=build /app/dist/main.js /app/dist/job.cjs ./dist/
 # V8's code cache of the job, made here under this stage's NODE_OPTIONS: V8 uses a cache only
-# under the flags it was made with. A start then reads the compiled code instead of compiling the
-# bundle, about 0.2 s of CPU less per run (src/boot.ts; bench/RESULTS.md, item 20).
+# under the flags it was made with (the build's is for none). A start then reads the compiled code
+# instead of compiling the bundle (src/boot.ts).
 RUN DELAY_NOTIFICATIONS_WRITE_CODE_CACHE=1 node dist/main.js --help > /dev/null
 # The image's `node` user, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000

@@ -2,11 +2,10 @@
 // - dist/job.cjs, the whole job (src/main.ts and its dependencies), one CommonJS file that V8 can
 //   load from a code cache;
 // - dist/main.js, the loader (src/boot.ts) that starts it with that cache;
-// - dist/job-<tag>.cache, the code caches for no NODE_OPTIONS and for the image's, made by
-//   running `--help` once under each (src/boot.ts says how; the Dockerfile makes its own).
+// - dist/job-<tag>.cache, the code cache for no NODE_OPTIONS, made by running `--help` once.
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { mkdirSync, readdirSync, rmSync } from "node:fs"
 import path from "node:path"
 
 const common = {
@@ -42,16 +41,11 @@ await build({
   banner: { js: "#!/usr/bin/env node" }
 })
 
-// And under the image's NODE_OPTIONS, read from the Dockerfile as bench/run.ts reads it, so that
-// the benchmark and a local run with the image's settings start from the cache too. The
-// Dockerfile's build stage has no Dockerfile: its runtime stage makes that cache itself.
-const imageNodeOptions = existsSync("Dockerfile")
-  ? /NODE_OPTIONS="([^"]*)"/.exec(readFileSync("Dockerfile", "utf8"))?.[1]
-  : undefined
-for (const nodeOptions of ["", ...(imageNodeOptions ? [imageNodeOptions] : [])]) {
-  const { NODE_OPTIONS: _, ...env } = process.env
-  execFileSync(process.execPath, ["dist/main.js", "--help"], {
-    env: { ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), DELAY_NOTIFICATIONS_WRITE_CODE_CACHE: "1", NO_COLOR: "1" },
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-}
+// V8's code cache for no NODE_OPTIONS (src/boot.ts says how it is made and used). A cache serves
+// only the flags it was made under: the image makes its own under its NODE_OPTIONS (Dockerfile),
+// and the benchmark under the ones it runs the job with (bench/run.ts).
+const { NODE_OPTIONS: _, ...env } = process.env
+execFileSync(process.execPath, ["dist/main.js", "--help"], {
+  env: { ...env, DELAY_NOTIFICATIONS_WRITE_CODE_CACHE: "1", NO_COLOR: "1" },
+  stdio: ["ignore", "ignore", "inherit"]
+})

@@ -11,9 +11,9 @@ import { exitCodesDoc, JobExit } from "./cli/Common.js"
 import { scheduleCommand, sendCommand } from "./cli/Send.js"
 import { type Ending, endingOf, logEnding } from "./Endings.js"
 import { ExitCode } from "./ExitCode.js"
+import type { CodeCacheStatus } from "./boot.js"
 import type { AppLayers } from "./layers/AppLayers.js"
 import { LogLevelLive } from "./layers/Logging.js"
-import { codeCacheStatus } from "./lib/CodeCache.js"
 import { environmentHelp } from "./lib/Environment.js"
 import type { Shutdown } from "./services/Shutdown.js"
 
@@ -56,14 +56,16 @@ const ended = (ending: Ending) => Effect.as(logEnding(ending), ending.code)
  */
 export const runCli = (
   argv: ReadonlyArray<string>,
-  layers: AppLayers
+  layers: AppLayers,
+  /** What became of V8's code cache as the loader started the job (src/boot.ts). */
+  codeCache: CodeCacheStatus = "not-loaded"
 ): Effect.Effect<ExitCode, never, CliApp.CliApp.Environment | Shutdown> => {
   // The tree is built once, for the run and for the usage lines.
   const commands = subcommands(layers)
   // @effect/cli has printed the one-line reason; add the usage and where to read more.
   const printUsage = Console.error(`Usage:\n${usageLines(commands)}\nRun with --help for details.`)
   // Whether the start read V8's compiled code or compiled the bundle (src/boot.ts).
-  const started = Effect.logDebug("Started.").pipe(Effect.annotateLogs({ codeCache: codeCacheStatus() }))
+  const started = Effect.logDebug("Started.").pipe(Effect.annotateLogs({ codeCache }))
   return Effect.zipRight(
     started,
     Command.run(rootCommand(commands), { name: "delay-notifications", version: packageJson.version })(argv)

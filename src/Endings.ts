@@ -3,11 +3,10 @@
  * and its exit code, and from a run's summary to its exit code. main, the root command and every
  * command end through it.
  */
-import { ConfigError, Effect } from "effect"
+import { ConfigError, Effect, Predicate } from "effect"
 import type { RunSummary } from "./domain/RunSummary.js"
 import { ExitCode, Lines } from "./ExitCode.js"
 import { describeCause, describeConfigError } from "./lib/Errors.js"
-import { ReportNotWritten } from "./cli/RunReport.js"
 import { LeaseTooShort } from "./run/Run.js"
 import { DatabaseError, SchemaNotCurrent, stoppedAnswering } from "./services/DatabaseErrors.js"
 import { PruneRefused } from "./services/LedgerAdmin.js"
@@ -39,7 +38,8 @@ export const endingOf = (failure: unknown, doing: Doing): Ending => {
   if (failure instanceof SchemaNotCurrent) return aborted(Lines.schemaNotCurrent, failure.message)
   if (failure instanceof LeaseTooShort) return { line: Lines.invalidLease, detail: failure.message, code: ExitCode.Usage }
   if (failure instanceof PruneRefused) return aborted(Lines.pruneRefused, failure.message)
-  if (failure instanceof ReportNotWritten) return aborted(Lines.reportNotWritten, failure.message)
+  // By its tag: the report is the command's (cli/RunReport.ts), which the run never imports.
+  if (Predicate.isTagged(failure, "ReportNotWritten")) return aborted(Lines.reportNotWritten, describeCause(failure))
   if (failure instanceof DatabaseError) {
     const stopped = doing === "running" && stoppedAnswering(failure)
     return aborted(stopped ? Lines.databaseStoppedAnswering : databaseFailedWhile[doing], failure.message)

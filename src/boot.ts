@@ -22,7 +22,16 @@ import { fileURLToPath } from "node:url"
 import { cachedDataVersionTag } from "node:v8"
 import { Script } from "node:vm"
 import { ExitCode, Lines, stderrLine } from "./ExitCode.js"
-import { type CodeCacheStatus, setCodeCacheStatus } from "./lib/CodeCache.js"
+
+/**
+ * What became of the code cache, for the debug line at the start of every command:
+ * - used: V8 took the compiled code from the cache made for this dist/job.cjs, V8 and flags;
+ * - missing: no cache for this V8 and its flags (NODE_OPTIONS' heap flags, for one);
+ * - stale: the cache was made for another dist/job.cjs (V8 itself compares only the lengths);
+ * - rejected: V8 refused it (another V8 version or other V8 flags);
+ * - not-loaded: the job was not started by this loader (tests that run src/).
+ */
+export type CodeCacheStatus = "used" | "missing" | "stale" | "rejected" | "not-loaded"
 
 const digestLength = 20
 
@@ -65,11 +74,10 @@ const compile = () => {
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${bytes.toString("utf8")}\n});`
   const script = new Script(wrapped, { filename: job, ...(cached ? { cachedData: cached } : {}) })
   if (cached) status = script.cachedDataRejected === true ? "rejected" : "used"
-  setCodeCacheStatus(status)
-  return { script, digest }
+  return { script, digest, status }
 }
 
-const { digest, script } = compile()
+const { digest, script, status } = compile()
 
 if (process.env.DELAY_NOTIFICATIONS_WRITE_CODE_CACHE === "1") {
   // At exit the cache also holds the functions compiled while the command ran.
@@ -83,6 +91,9 @@ if (process.env.DELAY_NOTIFICATIONS_WRITE_CODE_CACHE === "1") {
   })
 }
 
-const module = { exports: {} }
+// The job's module (src/main.ts), then its start, told what became of the cache.
+const module: { exports: { start?: (codeCache: CodeCacheStatus) => void } } = { exports: {} }
 ;(script.runInThisContext() as (...args: ReadonlyArray<unknown>) => void)
   .call(module.exports, module.exports, createRequire(job), module, job, dist)
+if (module.exports.start === undefined) fail(`${job} has no start: the build is incomplete, run npm run build`)
+module.exports.start!(status)

@@ -1,12 +1,13 @@
 /**
- * The job's entry (bundled as dist/job.cjs, which dist/main.js starts: src/boot.ts): runs the
- * command line on the production layers with Node's context, signals going to Shutdown, and
+ * The job's entry (bundled as dist/job.cjs, whose `start` dist/main.js calls: src/boot.ts): runs
+ * the command line on the production layers with Node's context, signals going to Shutdown, and
  * exits with the code the command chose (a run stopped by a signal exits 130/143, never 0); a
  * crash outside any run is one line and exit 1. V8's settings (src/lib/HeapTuning.ts) are the
  * loader's, set before this bundle is compiled.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
+import type { CodeCacheStatus } from "./boot.js"
 import { runCli } from "./Cli.js"
 import { endingOf } from "./Endings.js"
 import { stderrLine } from "./ExitCode.js"
@@ -17,10 +18,10 @@ import { withPlainText } from "./lib/PlainConsole.js"
 import { TelemetryLive } from "./layers/TelemetryLive.js"
 import { ShutdownLive } from "./services/Shutdown/Live.js"
 
-const main = Effect.gen(function*() {
+const main = (codeCache: CodeCacheStatus) => Effect.gen(function*() {
   const format = yield* logFormatConfig
   const noColor = Option.isSome(yield* Config.option(Config.string(Env.NO_COLOR)))
-  return yield* runCli(process.argv, productionLayers).pipe(
+  return yield* runCli(process.argv, productionLayers, codeCache).pipe(
     Effect.provide(TelemetryLive),
     Effect.provide(logFormatLayer(format, process.stdout.isTTY === true)),
     withPlainText(noColor || process.stdout.isTTY !== true)
@@ -45,15 +46,17 @@ const crash = (error: unknown) => {
   process.stderr.write(stderrLine(ending.line, ending.detail))
   exitWith(ending.code)
 }
-process.on("uncaughtException", crash)
-process.on("unhandledRejection", crash)
 
-// The process lives until the program ends, even while it only waits (schedule between runs has
-// no socket or timer of Node's own at times).
-const keepAlive = setInterval(() => {}, 2 ** 30)
-
-Effect.runFork(main.pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, ShutdownLive))))
-  .addObserver((exit) => {
-    clearInterval(keepAlive)
-    exitWith(Exit.isSuccess(exit) ? exit.value : 1)
-  })
+/** Runs the command line of this process, told by the loader whether the code came from V8's cache. */
+export const start = (codeCache: CodeCacheStatus): void => {
+  process.on("uncaughtException", crash)
+  process.on("unhandledRejection", crash)
+  // The process lives until the program ends, even while it only waits (schedule between runs has
+  // no socket or timer of Node's own at times).
+  const keepAlive = setInterval(() => {}, 2 ** 30)
+  Effect.runFork(main(codeCache).pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, ShutdownLive))))
+    .addObserver((exit) => {
+      clearInterval(keepAlive)
+      exitWith(Exit.isSuccess(exit) ? exit.value : 1)
+    })
+}
