@@ -1,4 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
 import { Effect, Fiber, Layer, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1, workspace2 } from "../dev/seedTodos.js"
 import { ExitCode } from "../src/Cli.js"
@@ -148,6 +151,23 @@ describe("send-delay-notifications on test layers", () => {
       // One at once, then one every 100 ms; the 11th only once the first's second (and a guard of
       // 25 ms) has passed. A whole second's burst up front would let 20 through in one second.
       expect(sentAfter).toEqual([1, 10, 20, 30])
+    }))
+
+  it.scoped("a --report that cannot be written is logged and turns exit 0 into 1; the run's work stands", () =>
+    Effect.gen(function*() {
+      const app = yield* testApp(seedDelayedTodos)
+      const logs = yield* captureLogs
+      // A folder where the file should be: the report cannot take its place.
+      const folder = mkdtempSync(path.join(tmpdir(), "report-"))
+      mkdirSync(path.join(folder, "run.json"))
+      const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03", "--report", path.join(folder, "run.json")], app.appLayer)
+        .pipe(Effect.provide(logs.layer))
+      expect(code).toBe(ExitCode.Aborted)
+      expect((yield* app.sent).length).toBe(2)
+      const line = logs.lines.find((l) => l.level === "ERROR")
+      expect(line?.message).toBe("Could not write the run report.")
+      expect(line?.annotations).toMatchObject({ report: path.join(folder, "run.json") })
+      rmSync(folder, { recursive: true })
     }))
 
   it.scoped("rejects bad usage with exit 2 and sends nothing", () =>
