@@ -2,12 +2,13 @@
  * The ledger's contract, one suite run against each implementation of the TodoRepository port:
  * the in-memory ledger the unit tests use, and the PostgreSQL adapter on the database's clock and
  * on Effect's Clock. Every rule the unit tests rely on is here, so where the in-memory ledger
- * drifts from the real one, this fails. Time is never moved: a lease or a wait is either zero
- * (over at once) or an hour (not over within the test), which holds on every clock.
+ * drifts from the real one, this fails. Time is moved only for the ledgers on Effect's Clock;
+ * elsewhere a lease or a wait is either zero (over at once) or an hour (not over within the
+ * test), which holds on every clock.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it, type Vitest } from "@effect/vitest"
-import { Chunk, Duration, Effect, Stream } from "effect"
+import { Chunk, Duration, Effect, Stream, TestClock, type TestServices } from "effect"
 import { CalendarDate, type ClaimedTodo, type DelayedTodo, TodoId, WorkspaceId } from "../../src/domain/Todo.js"
 import { type ClaimRequest, type Outcome, TodoRepository } from "../../src/services/TodoRepository.js"
 import { TodoRepositoryLive, TodoRepositoryOnClockLive } from "../../src/services/TodoRepository/Live.js"
@@ -63,7 +64,31 @@ const enqueue = (ledger: TodoRepository["Type"], at = reference) =>
     return { added: steps.reduce((sum, step) => sum + step.added, 0), allIn: last !== undefined && last.step === last.steps }
   })
 
-const ledgerContract = <R>(test: Vitest.Tester<R>, subject: Subject<R>) => {
+/** `clock`: the ledger's time is Effect's Clock, which the test moves (TestClock); `database`: PostgreSQL's now(). */
+const ledgerContract = <R>(test: Vitest.Tester<R | TestServices.TestServices>, subject: Subject<R>, time: "clock" | "database") => {
+  // Only a ledger on Effect's Clock can be moved in time; the database's now() cannot.
+  if (time === "clock") {
+    test("a lease holds until it lapses, a renewal moves it on, and a retry comes back when its wait is over", () =>
+      Effect.gen(function*() {
+        const { ledger } = yield* subject(table)
+        yield* enqueue(ledger)
+        yield* ledger.claim(request(runA, 10, Duration.minutes(1)))
+        yield* TestClock.adjust("59 seconds")
+        expect((yield* ledger.claim(request(runB, 10))).todos).toEqual([])
+        expect(yield* ledger.renew(runA, Duration.minutes(1), [a1])).toBe(1)
+        yield* TestClock.adjust("2 seconds")
+        expect(ids((yield* ledger.claim(request(runB, 10))).todos)).toEqual(ids([a2, a3, b1, b2]))
+        yield* ledger.record(runB, [
+          { _tag: "RetryLater", todo: claimedOf(a2), attempts: 1, retryIn: Duration.minutes(5), status: 503, error: "no" }
+        ])
+        // A's renewed claim has lapsed by now; a2 still waits for its retry.
+        yield* TestClock.adjust("4 minutes")
+        expect((yield* ledger.claim(request(runC, 10))).todos).toEqual([claimedOf(a1)])
+        yield* TestClock.adjust("1 minute")
+        expect((yield* ledger.claim(request(runC, 10))).todos).toEqual([claimedOf(a2, 1)])
+      }))
+  }
+
   test("enqueue adds each todo due on or before the reference once, and none due later", () =>
     Effect.gen(function*() {
       const { ledger } = yield* subject(table)
@@ -224,7 +249,9 @@ const onPostgres = (layer: typeof TodoRepositoryLive): Subject<SqlClient.SqlClie
   }).pipe(Effect.orDie)
 
 describe("the ledger's contract", () => {
-  describe("in memory (test/support/InMemoryLedger)", () => ledgerContract(it.effect, inMemory))
-  it.layer(TestDatabaseLive)("on PostgreSQL, on the database's clock", (it) => ledgerContract(it.effect, onPostgres(TodoRepositoryLive)))
-  it.layer(TestDatabaseLive)("on PostgreSQL, on Effect's Clock", (it) => ledgerContract(it.effect, onPostgres(TodoRepositoryOnClockLive)))
+  describe("in memory (test/support/InMemoryLedger)", () => ledgerContract(it.effect, inMemory, "clock"))
+  it.layer(TestDatabaseLive)("on PostgreSQL, on the database's clock", (it) =>
+    ledgerContract(it.effect, onPostgres(TodoRepositoryLive), "database"))
+  it.layer(TestDatabaseLive)("on PostgreSQL, on Effect's Clock", (it) =>
+    ledgerContract(it.effect, onPostgres(TodoRepositoryOnClockLive), "clock"))
 })
