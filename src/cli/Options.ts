@@ -214,6 +214,16 @@ export const tuningOptions = {
     "How often a run reports its progress: a log line (sent, failed, left to claim, rate, estimated end), or on a " +
       "terminal one line that rewrites itself."
   ),
+  fullPassEvery: duration(
+    "full-pass-every",
+    Env.FULL_PASS_EVERY,
+    Duration.hours(24),
+    { min: Duration.zero, max: Duration.days(30) },
+    "How often a run reads the whole todos table (a full pass); the runs between read only the todos due since " +
+      "the last complete read, less 2 days (a window), when the table has an index on \"dueDate\". A full pass " +
+      "also finds todos a window cannot see: one inserted with a due date before the window, or moved to one. " +
+      "0s: every run reads the whole table."
+  ),
   retryDelay: duration(
     "retry-delay",
     Env.RETRY_DELAY,

@@ -105,7 +105,9 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
       stopSignal: shutdown.requested,
       grace: options.grace,
       outageAfter: options.outageAfter,
-      progressEvery: options.progress
+      progressEvery: options.progress,
+      replay: referenceSpec._tag === "At",
+      fullPassEvery: options.fullPassEvery
     }).pipe(Effect.provide(app))
     return { runId, code: exitCodeOf(summary), reference, summary } satisfies RunResult
   }).pipe(

@@ -37,6 +37,7 @@ const variables = {
   GRACE_PERIOD: { group: "option" },
   OUTAGE_AFTER: { group: "option" },
   PROGRESS_EVERY: { group: "option" },
+  FULL_PASS_EVERY: { group: "option" },
   MAX_RUN_TIME: { group: "option" },
   RETENTION: { group: "option" },
   PRUNE_MAX_SHARE: { group: "option" },

@@ -5,6 +5,7 @@
 import { Duration, Effect, Either, Queue, Stream } from "effect"
 import type { Feed } from "../lib/Feed.js"
 import { type DatabaseError, stoppedAnswering } from "../services/DatabaseErrors.js"
+import type { Reading } from "../domain/Reading.js"
 import type { Batch, Run } from "./Run.js"
 
 /** Tells the claiming loop that a step of the backlog (or the last) was added. */
@@ -12,8 +13,22 @@ export type StepAdded = Queue.Queue<true>
 
 export const makeStepAdded: Effect.Effect<StepAdded> = Queue.sliding<true>(1)
 
+/** How often a run reads the whole todos table unless told (--full-pass-every). */
+export const defaultFullPassEvery = Duration.hours(24)
+
+/** What the run reads, at debug level; a warning when the table has no index that would spare it the whole read. */
+const logReading = (reading: Reading) =>
+  reading._tag === "Window"
+    ? Effect.logDebug("Reading the todos due since the last complete read.").pipe(Effect.annotateLogs({ since: reading.since }))
+    : reading.reason === "no-index"
+    ? Effect.logWarning(
+      "Reading the whole todos table: it has no index on \"dueDate\" by which a run could read only what is new."
+    ).pipe(Effect.annotateLogs({ createIndex: reading.createIndex ?? `CREATE INDEX CONCURRENTLY ON todos ("dueDate")` }))
+    : Effect.logDebug("Reading the whole todos table (a full pass).").pipe(Effect.annotateLogs({ reason: reading.reason }))
+
 /**
- * Adds the todos delayed at the run's reference to the ledger, step by step as the repository
+ * Plans what the run reads (TodoRepository.planReading: a window, or the whole table and why),
+ * then adds the todos delayed at the run's reference to the ledger, step by step as the repository
  * gives them (TodoRepository.enqueueDelayed), telling the claiming loop as each is in, so that
  * neither the first notification nor the workers wait for all of them. A stop adds no further
  * step (the one under way ends). --fair enqueues in one step: its ranks (one todo of every
@@ -21,8 +36,13 @@ export const makeStepAdded: Effect.Effect<StepAdded> = Queue.sliding<true>(1)
  * be read are logged and counted.
  */
 export const enqueueBacklog = Effect.fn("Run.enqueueBacklog")(function*(run: Run, stepAdded: StepAdded) {
-  const { enqueueing, state } = run
-  const steps = run.repository.enqueueDelayed(run.reference, { inOneStep: run.options.fair === true })
+  const { enqueueing, options, state } = run
+  const reading = yield* run.repository.planReading(run.reference, {
+    replay: options.replay === true,
+    fullPassEvery: options.fullPassEvery ?? defaultFullPassEvery
+  })
+  yield* logReading(reading)
+  const steps = run.repository.enqueueDelayed(run.reference, { reading, inOneStep: options.fair === true })
   yield* Stream.runForEach(Stream.haltWhen(steps, state.stopped), ({ step, steps, undecodable }) =>
     Effect.gen(function*() {
       enqueueing.added = step

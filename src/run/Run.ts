@@ -38,6 +38,10 @@ export interface RunOptions {
   readonly grace?: Duration.Duration | undefined
   /** The notify service counts as down after this many notifications in a row fail transiently (after their retries). */
   readonly outageAfter?: number | undefined
+  /** --at: the run replays a reference of the operator's choosing, and reads the whole todos table. */
+  readonly replay?: boolean | undefined
+  /** How often a run reads the whole todos table (default 24 hours); the runs between read a window. */
+  readonly fullPassEvery?: Duration.Duration | undefined
   /** How often progress is reported (default 10 seconds); the first report comes after one period. */
   readonly progressEvery?: Duration.Duration | undefined
 }

@@ -5,6 +5,7 @@
  * test/support/InMemoryLedger.ts.
  */
 import { Context, type Duration, type Effect, Schema, type Stream } from "effect"
+import type { Reading } from "../domain/Reading.js"
 import type { CalendarDate, ClaimedTodo, DelayedTodo } from "../domain/Todo.js"
 import type { DatabaseError } from "./DatabaseErrors.js"
 
@@ -14,14 +15,24 @@ import type { DatabaseError } from "./DatabaseErrors.js"
  */
 export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoRepository, {
   /**
-   * Adds every todo due on or before `reference` that the ledger does not know, in steps, so that
-   * claims can start once the first is in: the stream gives each step as it is in, and ends when
-   * all are. Rows that are not valid delayed todos are reported, not added. `inOneStep`: all in one
+   * What a run at `reference` reads of the todos table (domain/Reading): a window of the todos due
+   * since the latest complete read, or the whole table (a full pass, and why), from what the
+   * ledger records of earlier reads and whether the table has an index on "dueDate".
+   */
+  readonly planReading: (
+    reference: CalendarDate,
+    options: { readonly replay: boolean; readonly fullPassEvery: Duration.Duration }
+  ) => Effect.Effect<Reading, DatabaseError>
+  /**
+   * Adds every todo of `reading` (default: a full pass) due on or before `reference` that the
+   * ledger does not know, in steps, so that claims can start once the first is in: the stream
+   * gives each step as it is in, and ends when all are; the read is then recorded as complete.
+   * Rows that are not valid delayed todos are reported, not added. `inOneStep`: all in one
    * statement (--fair ranks each workspace's todos over what one statement adds).
    */
   readonly enqueueDelayed: (
     reference: CalendarDate,
-    options?: { readonly inOneStep?: boolean }
+    options?: { readonly reading?: Reading; readonly inOneStep?: boolean }
   ) => Stream.Stream<Enqueued, DatabaseError>
   /**
    * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,

@@ -5,6 +5,7 @@
  */
 import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import { type CalendarDate, type ClaimedTodo, type DelayedTodo, isDelayed } from "../../src/domain/Todo.js"
+import { fullPass, planReading, type Reading } from "../../src/domain/Reading.js"
 import { DatabaseError } from "../../src/services/DatabaseErrors.js"
 import { type Enqueued, type Outcome, TodoRepository } from "../../src/services/TodoRepository.js"
 
@@ -26,6 +27,8 @@ export interface InMemoryOptions {
   readonly step?: number
   /** How long adding a step of `count` todos takes, on the clock, before they are in (default: no time). */
   readonly addingTakes?: (count: number) => Duration.Duration
+  /** Whether the table has an index on "dueDate" that a window can use (default: it has). */
+  readonly indexed?: boolean
 }
 
 /** The in-memory ledger over `todos`, the todos table: read as it is at each call, so a test may change it. */
@@ -33,14 +36,21 @@ export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemor
   const ledger = new Map<string, LedgerRow>()
   const claimable = (row: LedgerRow, now: number) =>
     row.state === "pending" && row.nextAttemptAt <= now && row.claimExpiresAt <= now
-  const fresh = (reference: CalendarDate) => todos.filter((todo) => isDelayed(todo.dueDate, reference) && !ledger.has(keyOf(todo)))
+  // The reads that completed (the SQL ledger's passes table).
+  const passes: Array<{ readonly kind: "full" | "window"; readonly reference: CalendarDate; readonly startedAt: number }> = []
+  // The todos a read covers (a window: due from its first day on) that the ledger does not know.
+  const fresh = (reference: CalendarDate, reading: Reading = fullPass) =>
+    todos.filter((todo) =>
+      isDelayed(todo.dueDate, reference) && (reading._tag === "FullPass" || todo.dueDate >= reading.since) &&
+      !ledger.has(keyOf(todo))
+    )
   // One step: up to `size` todos the ledger does not know, ranked per workspace over the step.
-  const addStep = (reference: CalendarDate, size: number) =>
+  const addStep = (reference: CalendarDate, reading: Reading, size: number) =>
     Effect.gen(function*() {
-      const count = Math.min(size, fresh(reference).length)
+      const count = Math.min(size, fresh(reference, reading).length)
       if (options.addingTakes !== undefined) yield* Effect.sleep(options.addingTakes(count))
       const now = yield* Clock.currentTimeMillis
-      const added = fresh(reference).slice(0, size)
+      const added = fresh(reference, reading).slice(0, size)
         .sort((a, b) => a.dueDate.localeCompare(b.dueDate) || a.id.localeCompare(b.id))
       const ranks = new Map<string, number>()
       for (const todo of added) {
@@ -59,16 +69,36 @@ export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemor
       return added.length
     })
   return TodoRepository.of({
-    // Steps until none is left to add; at least one, as the SQL ledger's first part.
-    enqueueDelayed: (reference, { inOneStep = false } = {}) => {
+    // As the SQL ledger plans it, the table always indexed on "dueDate" unless told otherwise.
+    planReading: (reference, { fullPassEvery, replay }) =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        planReading({
+          reference,
+          replay,
+          indexed: options.indexed ?? true,
+          lastFullPassAt: passes.filter((pass) => pass.kind === "full").at(-1)?.startedAt,
+          lastReference: passes.map((pass) => pass.reference).sort().at(-1),
+          now,
+          fullPassEvery
+        })),
+    // Steps until none is left to add; at least one, as the SQL ledger's first part. Then the
+    // read is recorded as complete.
+    enqueueDelayed: (reference, { inOneStep = false, reading = fullPass } = {}) => {
       const size = inOneStep ? Infinity : options.step ?? Infinity
-      return Stream.unfoldEffect(0, (step) =>
-        step > 0 && fresh(reference).length === 0
+      const steps = Stream.unfoldEffect(0, (step) =>
+        step > 0 && fresh(reference, reading).length === 0
           ? Effect.succeed(Option.none())
-          : Effect.map(addStep(reference, size), (added) => {
-            const steps = step + 1 + Math.ceil(fresh(reference).length / size)
+          : Effect.map(addStep(reference, reading, size), (added) => {
+            const steps = step + 1 + Math.ceil(fresh(reference, reading).length / size)
             return Option.some([{ added, undecodable: [], step: step + 1, steps } satisfies Enqueued, step + 1] as const)
           }))
+      return Stream.unwrap(Effect.map(Clock.currentTimeMillis, (startedAt) =>
+        Stream.concat(
+          steps,
+          Stream.execute(Effect.sync(() => {
+            passes.push({ kind: reading._tag === "FullPass" ? "full" : "window", reference, startedAt })
+          }))
+        )))
     },
     answers: Effect.void,
     leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
@@ -164,6 +194,7 @@ export const inMemoryLedger = (todos: ReadonlyArray<DelayedTodo>, options: InMem
 /** A ledger whose database is down: every call fails with a DatabaseError. */
 export const failingLedger = (cause: unknown): Layer.Layer<TodoRepository> =>
   Layer.succeed(TodoRepository, {
+    planReading: () => Effect.fail(new DatabaseError({ operation: "Planning what to read of the todos table", cause })),
     enqueueDelayed: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
     answers: Effect.fail(new DatabaseError({ operation: "Checking that the database answers", cause })),
     leftToClaim: Effect.fail(new DatabaseError({ operation: "Counting the todos left to claim", cause })),

@@ -39,11 +39,11 @@ export const TestDatabaseLive = Layer.scopedContext(Effect.gen(function*() {
   return Context.make(TestDatabaseUrl, url).pipe(Context.add(SqlClient.SqlClient, sql))
 }).pipe(Effect.orDie, Effect.provide(Reactivity.layer)))
 
-/** The job's own schema, migrated; its ledger emptied (each test starts with nothing notified). */
+/** The job's own schema, migrated; its ledger and its record of reads emptied (each test starts with nothing notified, nothing read). */
 export const migrateLedger = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(Effect.provide(LedgerAdminLive))
-  yield* sql`TRUNCATE delay_notifications.notifications`
+  yield* sql`TRUNCATE delay_notifications.notifications, delay_notifications.passes`
 })
 
 /** The ledger's rows, for assertions. */

@@ -5,12 +5,14 @@
  */
 import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
 import { safeExcerpt, safeText } from "../../domain/ErrorText.js"
+import { fullPass, type Reading } from "../../domain/Reading.js"
 import { type CalendarDate, ClaimedTodo, DelayedTodo as DelayedTodoSchema } from "../../domain/Todo.js"
 import { regclassName } from "../../lib/TodosTable.js"
-import { failedTo } from "../DatabaseErrors.js"
-import { UndecodableTodo } from "../TodoRepository.js"
+import { type DatabaseError, failedTo } from "../DatabaseErrors.js"
+import { type Enqueued, UndecodableTodo } from "../TodoRepository.js"
 import type { Ledger } from "./Ledger.js"
 import { addInParts, type TablePart, type TableReader, tablePartsOf, wholeTable } from "./Parts.js"
+import { makePasses } from "./Passes.js"
 
 const decodeTodo = Schema.decodeUnknownEither(DelayedTodoSchema)
 
@@ -29,7 +31,11 @@ const undecodable = (row: { readonly id: string; readonly workspaceId: string; r
 
 const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimedTodo))
 
-export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, todosShape, within }: Ledger) => {
+/** A slice of the todos table that one statement reads: a part of its pages, or a window of due dates. */
+type Slice = TablePart | { readonly since: CalendarDate }
+
+export const makeBacklog = (ledger: Ledger) => {
+  const { convert, ledgerNow, sql, table, todos, todosName, todosShape, within } = ledger
   /** The rows of a part of the todos table (all for the whole table). */
   const inPart = (part: TablePart) =>
     part.from === 0 && part.to === undefined
@@ -41,14 +47,20 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
   /** The page of a row of the todos table (its ctid's block number). */
   const pageOf = sql`(t.ctid::text::point)[0]::bigint AS page`
 
-  /** The todos (of a part of the table) due on or before `reference`, as (ws, id, due[, page]). */
-  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, part: TablePart = wholeTable, withPage = false) => {
+  /**
+   * The rows a read covers: a part of the table's pages, or (a window) the todos due from a date
+   * on, through the index on "dueDate" (planned only when there is one, on a date column).
+   */
+  const inSlice = (slice: Slice) => "since" in slice ? sql`t."dueDate" >= ${slice.since}::date` : inPart(slice)
+
+  /** The todos (of a slice of the table) due on or before `reference`, as (ws, id, due[, page]). */
+  const delayedSource = (shape: "typed" | "converted", reference: CalendarDate, slice: Slice = wholeTable, withPage = false) => {
     const page = withPage ? sql`, ${pageOf}` : sql``
     return shape === "typed"
       ? sql`SELECT t."workspaceId" AS ws, t.id AS id, t."dueDate" AS due${page} FROM ${todos} t
-            WHERE ${inPart(part)} AND t."dueDate" <= ${reference}::date`
+            WHERE ${inSlice(slice)} AND t."dueDate" <= ${reference}::date`
       : sql`SELECT * FROM (SELECT ${convert.workspaceId} AS ws, ${convert.id} AS id, ${convert.dueDate} AS due${page} FROM ${todos} t
-              WHERE ${inPart(part)}) v
+              WHERE ${inSlice(slice)}) v
             WHERE ws IS NOT NULL AND id IS NOT NULL AND due IS NOT NULL AND due <= ${reference}::date`
   }
 
@@ -96,7 +108,7 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
   const analyzeAfter = 10_000
   const addPart = Effect.fn("TodoRepository.enqueueDelayed")(
-    function*(reference: CalendarDate, part: TablePart) {
+    function*(reference: CalendarDate, part: Slice) {
       const shape = yield* todosShape
       const source = delayedSource(shape, reference, part)
       const now = yield* ledgerNow
@@ -121,7 +133,8 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
         (row?.added ?? 0) >= analyzeAfter ? sql`ANALYZE ${table}` : Effect.void
       ))
       // A row is reported only when it may be due: its due date is unreadable, or due and its ids are not.
-      const rejected = shape === "typed" || part.from > 0 ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
+      // Looked for once a full pass (with its first part); a window reads no more than it must.
+      const rejected = shape === "typed" || "since" in part || part.from > 0 ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
         SELECT t.id::text AS id, t."workspaceId"::text AS "workspaceId", t."dueDate"::text AS "dueDate" FROM ${todos} t
         WHERE ${convert.dueDate} IS NULL
            OR (${convert.dueDate} <= ${reference}::date AND (${convert.workspaceId} IS NULL OR ${convert.id} IS NULL))
@@ -161,8 +174,25 @@ export const makeBacklog = ({ convert, ledgerNow, sql, table, todos, todosName, 
     Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))
 
   const reader: TableReader = { tableParts, partsWithNew, addPart }
-  const enqueueDelayed = (reference: CalendarDate, options: { readonly inOneStep?: boolean } = {}) =>
-    addInParts(reader, reference, options.inOneStep === true)
+  const passes = makePasses(ledger)
 
-  return { reader, enqueueDelayed, pending }
+  /**
+   * The read a run planned (a full pass by default): the whole table in parts, or a window in one
+   * step. Once every step is in, the read is recorded as complete; a stream halted before (a
+   * stop) or failed records nothing.
+   */
+  const enqueueDelayed = (
+    reference: CalendarDate,
+    options: { readonly reading?: Reading; readonly inOneStep?: boolean } = {}
+  ): Stream.Stream<Enqueued, DatabaseError> => {
+    const reading = options.reading ?? fullPass
+    return Stream.unwrap(Effect.map(passes.begin, (startedAt) => {
+      const steps = reading._tag === "Window"
+        ? Stream.fromEffect(Effect.map(addPart(reference, { since: reading.since }), (added) => ({ ...added, step: 1, steps: 1 })))
+        : addInParts(reader, reference, options.inOneStep === true)
+      return Stream.concat(steps, Stream.execute(passes.complete(reading, reference, startedAt)))
+    }))
+  }
+
+  return { reader, enqueueDelayed, pending, planReading: passes.plan }
 }

@@ -13,8 +13,8 @@ import { makeLedger } from "./Ledger.js"
 
 const make = (time: LedgerTime) =>
   Effect.map(makeLedger(time), (ledger) => {
-    const { enqueueDelayed, pending } = makeBacklog(ledger)
-    return TodoRepository.of({ enqueueDelayed, pending, ...makeClaims(ledger) })
+    const { enqueueDelayed, pending, planReading } = makeBacklog(ledger)
+    return TodoRepository.of({ planReading, enqueueDelayed, pending, ...makeClaims(ledger) })
   })
 
 /** The live repository on PostgreSQL, on the database's clock; checks at start that the job's schema is current. */
