@@ -12,8 +12,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import pg from "pg"
-import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
+import { startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
+import { freshDatabase, spawnCheapFake } from "./support.js"
 
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "3" }, only: { type: "string" } }
@@ -95,14 +96,7 @@ const waitForExit = (child: ChildProcess) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })))
 
 const startFake = async (latency: number) => {
-  const port = await freePort()
-  const child = spawn(process.execPath, ["bench/cheap-notify.mjs", String(port), String(latency)], {
-    cwd: root,
-    env: { ...process.env, CLIENT_ID: clientId, CLIENT_SECRET: clientSecret },
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  await new Promise<void>((resolve) => child.stdout!.on("data", (chunk) => String(chunk).includes("listening") && resolve()))
-  const url = `http://127.0.0.1:${port}`
+  const { child, url } = await spawnCheapFake(latency, clientId, clientSecret)
   const post = (what: string, body?: unknown) =>
     fetch(`${url}/__fake/${what}`, { method: "POST", ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
   return {
@@ -156,13 +150,7 @@ const main = async () => {
       if (here.length === 0) continue
       const [n, workspaces] = todos === "20k/100" ? [20_000, 100] : todos === "100k/1000" ? [100_000, 1000] : [6000, 3]
       const name = `limits_${n}_${workspaces}`
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await admin.query(`CREATE DATABASE ${name}`)
-      const url = new URL(embedded.url)
-      url.pathname = `/${name}`
-      const databaseUrl = url.toString()
-      const db = new pg.Client({ connectionString: databaseUrl })
-      await db.connect()
+      const { databaseUrl, db } = await freshDatabase(admin, embedded.url, name)
       await db.query(createTodosTableSql)
       await db.query(insertBacklogSql(n, workspaces))
       await db.query("ANALYZE todos")

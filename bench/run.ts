@@ -5,7 +5,7 @@
  * bench/limits.ts (run before it) from bench/results-limits.json.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -14,6 +14,8 @@ import pg from "pg"
 import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
 import { limitsSection } from "./limitsTable.js"
+import { windowSection } from "./windowTable.js"
+import { freshDatabase, postgresCpuMicros, procStat } from "./support.js"
 
 const { values } = parseArgs({
   options: {
@@ -204,39 +206,6 @@ const runContender = async (contender: Contender, servicesUrl: string, databaseU
 
 const otlpSink = values.otlp ? await startOtlpSink() : undefined
 
-/** The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1], utime [11]...). */
-const procStat = (pid: number | string): Array<string> | undefined => {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return text.slice(text.lastIndexOf(")") + 2).split(" ")
-  } catch {
-    return undefined
-  }
-}
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
-  } catch {
-    return 100
-  }
-})()
-
-/**
- * The CPU time (user + system, µs) PostgreSQL has spent: its postmaster, the processes it has
- * reaped (backends of ended connections) and those alive (backends, autovacuum, WAL writer...).
- * NaN when the server is not a process of this machine (BENCH_DATABASE_URL elsewhere).
- */
-const postgresCpuMicros = (postmaster: number | undefined): number => {
-  const own = postmaster === undefined ? undefined : procStat(postmaster)
-  if (own === undefined) return NaN
-  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const child = procStat(entry)
-    if (child !== undefined && Number(child[1]) === postmaster) ticks += Number(child[11]) + Number(child[12])
-  }
-  return (ticks / clockTicks) * 1e6
-}
 
 const main = async () => {
   cacheUnderImageOptions()
@@ -256,13 +225,7 @@ const main = async () => {
   try {
     for (const n of sizes) for (const workload of isLarge(n) ? ["n/100" as const] : workloads) {
       const name = `bench_${n}_${workload === "n/2" ? "w2" : "w100"}`
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await admin.query(`CREATE DATABASE ${name}`)
-      const url = new URL(serverUrl)
-      url.pathname = `/${name}`
-      const databaseUrl = url.toString()
-      const db = new pg.Client({ connectionString: databaseUrl })
-      await db.connect()
+      const { databaseUrl, db } = await freshDatabase(admin, serverUrl, name)
       await db.query(createTodosTableSql)
       await db.query(`ALTER TABLE todos ADD COLUMN "delayNotificationSent" boolean NOT NULL DEFAULT false`)
       const workspaces = workspacesOf(n, workload)
@@ -496,7 +459,8 @@ Cold start: \`node dist/main.js --help\` median ${Math.round(input.helpMs)} ms o
 
 ${targets.join("\n")}
 `
-  writeFileSync(path.resolve(root, values.out!), text + limitsSection(path.resolve(root, "bench/results-limits.json")) + notes(runsShown))
+  writeFileSync(path.resolve(root, values.out!), text + limitsSection(path.resolve(root, "bench/results-limits.json")) +
+    windowSection(path.resolve(root, "bench/results-window.json")) + notes(runsShown))
   console.log(text)
 }
 
