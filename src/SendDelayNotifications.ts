@@ -73,9 +73,27 @@ const graceOver = (run: Run): Effect.Effect<void> => {
   )
 }
 
+/**
+ * With metrics exported: what the ledger holds as the run ends (todos left to claim, the age of
+ * the oldest pending todo, the dead letters), for alerts on the backlog. Two short reads through
+ * the ledger's partial indexes; a failure of theirs changes nothing of the run's.
+ */
+const reportBacklog = (run: Run) =>
+  !run.telemetry.exported ? Effect.void : Effect.ignore(Effect.gen(function*() {
+    const [pending, { deadLetters, oldestPendingDue }] = yield* Effect.all([run.repository.leftToClaim, run.repository.backlogState])
+    const now = run.clock.unsafeCurrentTimeMillis()
+    run.telemetry.gauge(Metrics.backlogPending, pending)
+    run.telemetry.gauge(
+      Metrics.oldestPendingAge,
+      oldestPendingDue === undefined ? 0 : Math.max(0, Math.round((now - Date.parse(`${oldestPendingDue}T00:00:00Z`)) / 1000))
+    )
+    run.telemetry.gauge(Metrics.ledgerDeadLetters, deadLetters)
+  }))
+
 /** The run's last lines: why it stopped early (if it did), and its summary. */
 const summarize = (run: Run) =>
   Effect.gen(function*() {
+    yield* reportBacklog(run)
     const { reference, state } = run
     const { counts } = state
     const stopped = yield* state.stopReason

@@ -40,8 +40,8 @@ const endings: ReadonlyArray<Ending> = [
 
 /** The on-call table: each row's first cell, its exit codes and the texts it quotes. */
 const onCallRows = () => {
-  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
-  const table = readme.slice(readme.indexOf("### When something goes wrong"))
+  const page = readFileSync(new URL("../docs/operations.md", import.meta.url), "utf8")
+  const table = page.slice(page.indexOf("### When something goes wrong"))
   return table.slice(0, table.indexOf("\n## ")).split("\n")
     .filter((line) => line.startsWith("| ") && !line.startsWith("| what you see") && !line.startsWith("| ---"))
     .map((line) => {
@@ -63,7 +63,7 @@ describe("how a command ends: one mapping from a failure to its line and exit co
     expect(endings.find((ending) => ending.line === Lines.databaseStoppedAnswering)?.detail).toMatch(/within 15s \(DATABASE_TIMEOUT\)/)
   })
 
-  it("the README's on-call table names every failure line with the exit code the mapping gives it", () => {
+  it("the on-call table (docs/operations.md) names every failure line with the exit code the mapping gives it", () => {
     const rows = onCallRows()
     for (const ending of endings) {
       const row = rows.find((r) => r.quoted.some((quoted) => names(quoted, ending.line)))

@@ -3,7 +3,7 @@ import { ConfigProvider, Duration, Effect } from "effect"
 import { Env, environmentHelp } from "../src/lib/Environment.js"
 import { describeConfigError } from "../src/lib/Errors.js"
 import { requestTimeout, retryConfig } from "../src/lib/ServicesConfig.js"
-import { readmeVariables, sourceFiles } from "./support/deployment.js"
+import { documentedVariables, sourceFiles } from "./support/deployment.js"
 
 const read = <A>(config: Effect.Effect<A, import("effect").ConfigError.ConfigError>, env: Record<string, string>) =>
   config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
@@ -39,10 +39,10 @@ describe("the environment variables the job reads", () => {
     expect(byHand).toEqual([])
   })
 
-  it("are all listed by --help, and the README's configuration names no other", () => {
+  it("are all listed by --help, and docs/configuration.md names no other", () => {
     const help = environmentHelp()
     expect(Object.keys(Env).filter((name) => !help.includes(name))).toEqual([])
-    const documented = [...readmeVariables()]
+    const documented = [...documentedVariables()]
     // A secret may come from a file (NAME_FILE); NODE_* are Node's own.
     const known = (name: string) => name in Env || name.replace(/_FILE$/, "") in Env || name.startsWith("NODE_")
     expect(documented.filter((name) => !known(name))).toEqual([])

@@ -3,14 +3,14 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { createTodosTableSql, seedTodos } from "../dev/seedTodos.js"
 import { defaultCeiling } from "../src/lib/ConcurrencyLimit.js"
-import { dockerfileStages, readmeVariables, root, yamlDocuments } from "./support/deployment.js"
+import { dockerfileStages, documentedVariables, root, yamlDocuments } from "./support/deployment.js"
 
 const readme = readFileSync(path.join(root, "README.md"), "utf8")
 const documents = yamlDocuments()
 const ofKind = (kind: string) => documents.filter((d) => d.document?.kind === kind).map((d) => d.document)
 const runtime = dockerfileStages().at(-1)!
 
-const documented = readmeVariables()
+const documented = documentedVariables()
 
 const podSpecs = () => [
   ...ofKind("CronJob").map((c) => c.spec.jobTemplate.spec.template.spec),
@@ -97,7 +97,7 @@ describe("the container and its manifests", () => {
     for (const todo of seedTodos) expect(init).toContain(`'${todo.id}', '${todo.name}', '${todo.assignee}', '${todo.dueDate}'`)
   })
 
-  it("every variable the manifests and compose set is documented in the README", () => {
+  it("every variable the manifests and compose set is documented in docs/configuration.md", () => {
     const names = new Set<string>()
     for (const spec of podSpecs()) {
       for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {

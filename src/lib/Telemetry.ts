@@ -29,6 +29,24 @@ export const Metrics = {
   concurrencyLimit: Metric.gauge("delay_notifications.concurrency.limit", {
     description: "Requests to the notify service the job lets be in flight now (its adaptive limit, or the fixed --concurrency)"
   }),
+  // A cron job's process lives for one run: these gauges carry what the run ended with, and what
+  // the ledger holds then, for alerts that look at runs and at the backlog, not at one process.
+  runExitCode: Metric.gauge("delay_notifications.run.exit_code", { description: "The exit code of the last run" }),
+  runLastSuccess: Metric.gauge("delay_notifications.run.last_success_timestamp_seconds", {
+    description: "When the last run that went through its backlog ended (exit 0 or 3), in seconds since the epoch"
+  }),
+  runThrottled: Metric.gauge("delay_notifications.run.throttled", {
+    description: "Requests the notify service turned away in the last run (429, or 503 with Retry-After)"
+  }),
+  backlogPending: Metric.gauge("delay_notifications.backlog.pending", {
+    description: "Pending todos due now that no run holds, as the last run ended"
+  }),
+  oldestPendingAge: Metric.gauge("delay_notifications.backlog.oldest_pending_age_seconds", {
+    description: "Seconds since the due date of the oldest pending todo began (UTC), as the last run ended; 0 when none is pending"
+  }),
+  ledgerDeadLetters: Metric.gauge("delay_notifications.ledger.dead_letters", {
+    description: "Dead letters in the ledger (notifications that failed their last allowed try), as the last run ended"
+  }),
   notifyLatency: Metric.histogram(
     "delay_notifications.notify.duration",
     MetricBoundaries.exponential({ start: 2, factor: 2, count: 14 }),

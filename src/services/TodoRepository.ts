@@ -47,6 +47,8 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
   readonly answers: Effect.Effect<void, DatabaseError>
   /** Pending todos whose next try is due and that no run holds: what is left to claim now. */
   readonly leftToClaim: Effect.Effect<number, DatabaseError>
+  /** The due date of the oldest pending todo (none: nothing pending), and the dead letters held. */
+  readonly backlogState: Effect.Effect<BacklogState, DatabaseError>
   /** Extends the live claims of `owner` on `todos` to `lease` from now; returns how many it held. */
   readonly renew: (
     owner: string,
@@ -75,6 +77,12 @@ export class UndecodableTodo extends Schema.TaggedError<UndecodableTodo>()("Unde
   todoId: Schema.String,
   reason: Schema.String
 }) {}
+
+/** What the ledger holds that an operator watches: its oldest pending todo, and its dead letters. */
+export interface BacklogState {
+  readonly oldestPendingDue: CalendarDate | undefined
+  readonly deadLetters: number
+}
 
 /** What happened to a claimed todo; written back in batches. */
 export type Outcome =

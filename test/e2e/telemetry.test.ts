@@ -10,13 +10,14 @@ const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.wor
 
 describe("OpenTelemetry: traces and metrics over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT", () => {
   it.layer(TestDatabaseLive)((it) => {
-    it.scoped("a run exports its run, batch and notification spans, and its counters and latency histogram", () =>
+    it.scoped("a run exports its run, batch and notification spans, its counters and latency histogram, and what it and the ledger ended with", () =>
       Effect.gen(function*() {
         yield* seedDatabase
         const receiver = yield* serveOtlpReceiver
         // One notification fails 4 times (first try and 3 retries), the other is sent.
         const fake = yield* serveFakeNotifyLive({ workspaceOf: (id) => owner.get(id), failTodos: [peterTodoId] })
         const databaseUrl = yield* TestDatabaseUrl
+        const startedAt = Date.now()
         const result = yield* Effect.promise(() =>
           runBuilt(["send-delay-notifications", "--at", "2022-06-03"], {
             env: {
@@ -56,6 +57,20 @@ describe("OpenTelemetry: traces and metrics over OTLP to OTEL_EXPORTER_OTLP_ENDP
         // The concurrency limit: from 4, one more for the answer accepted with two in flight (5),
         // a tenth off for the send that failed for the service's trouble (4.5, so 4).
         expect(metrics.get("delay_notifications.concurrency.limit")?.value).toBe(4)
+        // What the run ended with, and what the ledger holds then: Peter's todo waits for its
+        // next try (pending, not due now), nothing is a dead letter.
+        const endedAt = Date.now()
+        expect(metrics.get("delay_notifications.run.exit_code")?.value).toBe(3)
+        expect(metrics.get("delay_notifications.run.throttled")?.value).toBe(0)
+        const lastSuccess = metrics.get("delay_notifications.run.last_success_timestamp_seconds")?.value ?? 0
+        expect(lastSuccess).toBeGreaterThanOrEqual(Math.floor(startedAt / 1000))
+        expect(lastSuccess).toBeLessThanOrEqual(Math.ceil(endedAt / 1000))
+        expect(metrics.get("delay_notifications.backlog.pending")?.value).toBe(0)
+        const oldestAge = metrics.get("delay_notifications.backlog.oldest_pending_age_seconds")?.value ?? 0
+        const peterDue = Date.parse("2020-06-11T00:00:00Z")
+        expect(oldestAge).toBeGreaterThanOrEqual(Math.floor((startedAt - peterDue) / 1000))
+        expect(oldestAge).toBeLessThanOrEqual(Math.ceil((endedAt - peterDue) / 1000))
+        expect(metrics.get("delay_notifications.ledger.dead_letters")?.value).toBe(0)
 
         expect(resourceOf(receiver, "/v1/traces")).toMatchObject({ "service.name": "delay-notifications" })
         expect(receiver.requests.every((r) => r.headers["x-api-key"] === "otlp-key-5531")).toBe(true)

@@ -168,6 +168,7 @@ const ledgerContract = <R>(test: Vitest.Tester<R | TestServices.TestServices>, s
       ])
       expect(notHeld).toEqual([])
       expect(yield* ledger.leftToClaim).toBe(2)
+      expect(yield* ledger.backlogState).toEqual({ oldestPendingDue: "2020-01-01", deadLetters: 1 })
       expect(byId((yield* ledger.claim(request(runB, 10))).todos)).toEqual([claimedOf(a1, 1), claimedOf(b1, 0)])
       expect(yield* ledger.leftToClaim).toBe(0)
     }))
@@ -181,6 +182,7 @@ const ledgerContract = <R>(test: Vitest.Tester<R | TestServices.TestServices>, s
       expect(yield* enqueue(ledger)).toEqual({ added: 0, allIn: true })
       expect((yield* ledger.claim(request(runB, 10))).todos).toEqual([])
       expect(yield* Stream.runCollect(ledger.pending(reference)).pipe(Effect.map(Chunk.toReadonlyArray))).toEqual([])
+      expect(yield* ledger.backlogState).toEqual({ oldestPendingDue: undefined, deadLetters: 0 })
     }))
 
   test("fair order: one todo of every workspace before a second of any, oldest first within each round", () =>

@@ -101,6 +101,13 @@ export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemor
         )))
     },
     answers: Effect.void,
+    backlogState: Effect.sync(() => {
+      const rows = [...ledger.values()]
+      return {
+        oldestPendingDue: rows.filter((row) => row.state === "pending").map((row) => row.todo.dueDate).sort().at(0),
+        deadLetters: rows.filter((row) => row.state === "dead").length
+      }
+    }),
     leftToClaim: Effect.map(Clock.currentTimeMillis, (now) => [...ledger.values()].filter((row) => claimable(row, now)).length),
     pending: (reference) =>
       Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) =>
@@ -197,6 +204,7 @@ export const failingLedger = (cause: unknown): Layer.Layer<TodoRepository> =>
     planReading: () => Effect.fail(new DatabaseError({ operation: "Planning what to read of the todos table", cause })),
     enqueueDelayed: () => Stream.fail(new DatabaseError({ operation: "Reading delayed todos", cause })),
     answers: Effect.fail(new DatabaseError({ operation: "Checking that the database answers", cause })),
+    backlogState: Effect.fail(new DatabaseError({ operation: "Reading the state of the backlog", cause })),
     leftToClaim: Effect.fail(new DatabaseError({ operation: "Counting the todos left to claim", cause })),
     claim: () => Effect.fail(new DatabaseError({ operation: "Claiming delayed todos", cause })),
     renew: () => Effect.fail(new DatabaseError({ operation: "Renewing claims", cause })),

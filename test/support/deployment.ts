@@ -87,13 +87,13 @@ export const yamlDocuments = (): ReadonlyArray<{ readonly file: string; readonly
   )
 }
 
-/** The variables the README's Configuration table documents (the names in each row's first cell). */
-export const readmeVariables = (): ReadonlySet<string> => {
-  const readme = readFileSync(path.join(root, "README.md"), "utf8")
+/** The variables docs/configuration.md's tables document (the names in each row's first two cells). */
+export const documentedVariables = (): ReadonlySet<string> => {
+  const page = readFileSync(path.join(root, "docs/configuration.md"), "utf8")
   return new Set(
-    readme.slice(readme.indexOf("## Configuration")).split("\n")
-      .filter((line) => line.startsWith("| `"))
-      .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!))
+    page.split("\n")
+      .filter((line) => line.startsWith("|"))
+      .flatMap((line) => [...line.split("|").slice(1, 3).join("|").matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!))
   )
 }
 

@@ -4,9 +4,9 @@
  */
 import { Duration, Effect } from "effect"
 import { safeExcerpt } from "../../domain/ErrorText.js"
-import type { ClaimedTodo, DelayedTodo } from "../../domain/Todo.js"
+import { CalendarDate, type ClaimedTodo, type DelayedTodo } from "../../domain/Todo.js"
 import { failedTo } from "../DatabaseErrors.js"
-import type { Claimed, ClaimRequest, Outcome } from "../TodoRepository.js"
+import type { BacklogState, Claimed, ClaimRequest, Outcome } from "../TodoRepository.js"
 import { isDataException, type Ledger } from "./Ledger.js"
 
 /** The longest error text kept in the ledger. */
@@ -136,6 +136,18 @@ export const makeClaims = ({ convert, interval, ledgerNow, sql, table, todos, to
       Effect.mapError(failedTo("Counting the todos left to claim"))
     )
 
+  // Both through the ledger's partial indexes (pending rows, dead rows): a few rows, not the ledger.
+  const backlogState = sql<{ readonly oldest: string | null; readonly dead: number }>`
+    SELECT (SELECT min(due_date)::text FROM ${table} WHERE state = 'pending') AS oldest,
+           (SELECT count(*)::int FROM ${table} WHERE state = 'dead') AS dead`.pipe(
+    Effect.map(([row]): BacklogState => ({
+      oldestPendingDue: row?.oldest == null ? undefined : CalendarDate.make(row.oldest),
+      deadLetters: row?.dead ?? 0
+    })),
+    within.roundTrip,
+    Effect.mapError(failedTo("Reading the state of the backlog"))
+  )
+
   const renew = Effect.fn("TodoRepository.renew")(
     function*(owner: string, lease: Duration.Duration, todos: ReadonlyArray<DelayedTodo>) {
       if (todos.length === 0) return 0
@@ -211,5 +223,5 @@ export const makeClaims = ({ convert, interval, ledgerNow, sql, table, todos, to
 
   const answers = sql`SELECT 1`.pipe(within.roundTrip, Effect.asVoid, Effect.mapError(failedTo("Checking that the database answers")))
 
-  return { answers, claim, leftToClaim, renew, record }
+  return { answers, backlogState, claim, leftToClaim, renew, record }
 }

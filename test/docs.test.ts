@@ -1,0 +1,99 @@
+/**
+ * What the docs promise, held to the code: the configuration table to src/lib/Environment.ts and
+ * to `--help` (the built job's), every relative link to a file and anchor that exist, every
+ * variable the docs name to one the job reads, and the README's set-up commands to what CI runs.
+ */
+import { execFileSync } from "node:child_process"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Env } from "../src/lib/Environment.js"
+import { anchorsOf, relativeLinksOf } from "./support/docs.js"
+import { distMain } from "./support/process.js"
+
+const root = path.resolve(import.meta.dirname, "..")
+const pages = ["README.md", ...readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
+const read = (file: string) => readFileSync(path.join(root, file), "utf8")
+
+/** The rows of docs/configuration.md's table of every flag and variable, as cells. */
+const settingRows = () => {
+  const page = read("docs/configuration.md")
+  const table = page.slice(page.indexOf("| flag | variable | default | range | effect |"))
+  return table.slice(0, table.indexOf("\n\n")).split("\n").slice(2).map((line) => {
+    const [flag, variable, byDefault, range] = line.split("|").slice(1, -1).map((cell) => cell.trim())
+    return { flag: flag!, variable: variable!, byDefault: byDefault!, range: range! }
+  })
+}
+
+/** Each option of a command's --help: its flag, and the range, variable and default the help states. */
+const helpOptions = (command: string) => {
+  const help = execFileSync(process.execPath, [distMain, command, "--help"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+  return help.split(/\n(?=--|\(-)/).filter((block) => block.startsWith("--")).map((block) => ({
+    flag: /^--[a-z-]+/.exec(block)![0],
+    range: /Range: (.+?)\. /.exec(block)?.[1],
+    variable: /Env: ([A-Z_]+)/.exec(block)?.[1],
+    byDefault: /Default: (.+?)\.\n/.exec(block)?.[1]
+  }))
+}
+
+/** The backticked names in the docs that are environment variables, or look like one. */
+const variablesNamed = () =>
+  new Set(pages.flatMap((page) =>
+    [...read(page).matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)`/g)].map((m) => m[1]!)
+      .filter((name) => name in Env || name.includes("_"))
+  ))
+
+describe("the docs, held to the code", () => {
+  it("the configuration table names every variable the job reads, and no other", () => {
+    const inTable = new Set(settingRows().flatMap((row) => [...row.variable.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!)))
+    expect(Object.keys(Env).filter((name) => !inTable.has(name))).toEqual([])
+    // A secret may come from a file (NAME_FILE); NODE_* are Node's own.
+    expect([...inTable].filter((name) => !(name in Env) && !(name.replace(/_FILE$/, "") in Env) && !name.startsWith("NODE_"))).toEqual([])
+  })
+
+  it("the configuration table gives every flag of --help, with the variable, default and range --help gives", () => {
+    const rows = settingRows()
+    const hidden = new Set(["--completions", "--log-level", "--wizard", "--version"])
+    for (const command of ["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"]) {
+      for (const option of helpOptions(command).filter((o) => !hidden.has(o.flag))) {
+        const row = rows.find((r) => r.flag.includes(`\`${option.flag}\``))
+        expect(row, `${command} ${option.flag}`).toBeDefined()
+        if (option.variable !== undefined) expect(row!.variable, option.flag).toContain(`\`${option.variable}\``)
+        if (option.range !== undefined) expect(row!.range, option.flag).toBe(option.range)
+        if (option.byDefault !== undefined) expect(row!.byDefault, option.flag).toBe(option.byDefault)
+      }
+    }
+  })
+
+  it("every relative link in README.md and docs/ leads to a file, and to an anchor of it", () => {
+    const broken: Array<string> = []
+    for (const page of pages) {
+      for (const link of relativeLinksOf(path.join(root, page))) {
+        const [target, anchor] = link.split("#")
+        const file = target === "" ? path.join(root, page) : path.resolve(path.dirname(path.join(root, page)), target!)
+        if (!existsSync(file)) broken.push(`${page}: ${link}`)
+        else if (anchor !== undefined && file.endsWith(".md") && !anchorsOf(file).has(anchor)) broken.push(`${page}: ${link}`)
+      }
+    }
+    expect(broken).toEqual([])
+  })
+
+  it("every variable the docs name is one the job reads (or Node's, or a secret's file)", () => {
+    const unknown = [...variablesNamed()].filter((name) =>
+      !(name in Env) && !(name.replace(/_FILE$/, "") in Env) && !name.startsWith("NODE_") &&
+      // The loader's switch for making a code cache, and a TLS error code the on-call table quotes.
+      name !== "DELAY_NOTIFICATIONS_WRITE_CODE_CACHE" && !name.startsWith("ERR_")
+    )
+    expect(unknown).toEqual([])
+  })
+
+  it("CI runs the README's set-up commands as they are written", () => {
+    const readme = read("README.md")
+    const setUp = readme.slice(readme.indexOf("## Set up"))
+    const block = /```sh\n([\s\S]*?)```/.exec(setUp)![1]!
+    const commands = block.split("\n").map((line) => line.replace(/#.*$/, "").trim()).filter(Boolean)
+    expect(commands).toEqual(["npm ci && npm run demo", "npm test"])
+    const ci = read(".ci/run").split("\n").map((line) => line.trim())
+    for (const command of commands) expect(ci, command).toContain(command)
+  })
+})
