@@ -2,20 +2,13 @@
 // keep-alive, CONCURRENCY sends in flight, one batched UPDATE per page. No claims, no retries,
 // no guarantees: what a careful engineer would write in an afternoon.
 import pg from "pg"
-import { Agent, request } from "undici"
-import { makeTokens } from "./serviceToken.mjs"
+import { makeHttp, makeTokens } from "./serviceToken.mjs"
 
 const { CLIENT_ID, CLIENT_SECRET, DATABASE_URL, REFERENCE, SERVICES_URL } = process.env
 const concurrency = Number(process.env.CONCURRENCY ?? 64)
 const db = new pg.Client({ connectionString: DATABASE_URL })
 await db.connect()
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: concurrency })
-const post = async (url, headers, body) => {
-  const response = await request(url, { method: "POST", headers, body, dispatcher: agent })
-  const text = await response.body.text()
-  if (response.statusCode >= 300) throw new Error(`HTTP ${response.statusCode}`)
-  return text
-}
+const { agent, post } = makeHttp(concurrency)
 const token = makeTokens({ servicesUrl: SERVICES_URL, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, post })
 
 let sent = 0

@@ -14,6 +14,7 @@ import pg from "pg"
 import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
 import { limitsSection } from "./limitsTable.js"
+import { summarySection } from "./summaryTable.js"
 import { windowSection } from "./windowTable.js"
 import { freshDatabase, postgresCpuMicros, procStat } from "./support.js"
 
@@ -33,7 +34,10 @@ const { values } = parseArgs({
     // cheap: bench/cheap-notify.mjs on plain node:http (default); effect: dev/fake-notify.ts on @effect/platform.
     fake: { type: "string", default: "cheap" },
     // Write RESULTS.md again from the figures of the last run (bench/results.json), running nothing.
-    render: { type: "boolean", default: false }
+    render: { type: "boolean", default: false },
+    // Where the figures go; other than the default, RESULTS.md is left as it is (a partial run,
+    // such as graphile-worker's rows: --contenders cli,hand-tuned,graphile-worker --results bench/results-queues.json).
+    results: { type: "string", default: "bench/results.json" }
   }
 })
 const runs = Number(values.runs)
@@ -51,7 +55,7 @@ const clientId = "bench"
 const clientSecret = "bench-secret"
 const reference = "2022-06-03"
 
-type Contender = "cli" | "cli-progress" | "cli-uncapped" | "hand-tuned" | "seed-design"
+type Contender = "cli" | "cli-progress" | "cli-uncapped" | "hand-tuned" | "seed-design" | "graphile-worker"
 const contenders = values.contenders!.split(",") as ReadonlyArray<Contender>
 const cliCommand = [process.env.BENCH_CLI_SCRIPT ?? "dist/main.js", "send-delay-notifications", "--at", reference, "--concurrency", String(concurrency)]
 const commandOf = (contender: Contender): Array<string> =>
@@ -233,6 +237,9 @@ const main = async () => {
       await db.query(insertBacklogSql(n, workspaces))
       await db.query("ANALYZE todos")
       execFileSync(process.execPath, ["dist/main.js", "migrate"], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "error" } })
+      if (contenders.includes("graphile-worker")) {
+        execFileSync(process.execPath, ["bench/graphile-worker.mjs", "--migrate"], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl } })
+      }
       const delayed = Number((await db.query(`SELECT count(*) FROM todos WHERE "dueDate" <= $1`, [reference])).rows[0].count)
 
       for (const latency of isLarge(n) ? [0] : latencies) {
@@ -252,7 +259,8 @@ const main = async () => {
           for (const contender of here) {
             if (run >= timesOf(contender)) continue
             const measured = measuredOf.get(contender)!
-            await db.query(`TRUNCATE delay_notifications.notifications`)
+            await db.query(`TRUNCATE delay_notifications.notifications, delay_notifications.passes`)
+            if (contender === "graphile-worker") await db.query(`DELETE FROM graphile_worker._private_jobs`)
             await db.query(`UPDATE todos SET "delayNotificationSent" = false WHERE "delayNotificationSent"`)
             await db.query("CHECKPOINT")
             await fake.reset()
@@ -319,8 +327,8 @@ const main = async () => {
       helpTimes.push(performance.now() - t0)
     }
     const input = { results, noOps, helpMs: median(helpTimes), serverVersion, embedded: embedded !== undefined }
-    writeFileSync(path.resolve(root, "bench/results.json"), JSON.stringify(input, null, 1))
-    writeResults(input)
+    writeFileSync(path.resolve(root, values.results!), JSON.stringify(input, null, 1))
+    if (values.results === "bench/results.json") writeResults(input)
     if (otlpSink !== undefined) console.log(`OTLP sink received ${otlpSink.received()} bytes from the CLI`)
   } finally {
     for (const fake of fakes.values()) fake.stop()
@@ -415,6 +423,7 @@ const writeResults = (input: {
 
 Written by \`npm run bench\` (bench/run.ts); rerun it to refresh this file. Figures are medians of
 the runs shown; ratios compare the CLI with each contender within the same run of the benchmark.
+${summarySection(root)}
 
 ## Machine
 

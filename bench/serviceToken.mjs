@@ -1,3 +1,17 @@
+import { Agent, request } from "undici"
+
+/** undici with keep-alive, `connections` to an origin, and a POST that fails on a status of 300 or more. */
+export const makeHttp = (connections) => {
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections })
+  const post = async (url, headers, body) => {
+    const response = await request(url, { method: "POST", headers, body, dispatcher: agent })
+    const text = await response.body.text()
+    if (response.statusCode >= 300) throw new Error(`HTTP ${response.statusCode}`)
+    return text
+  }
+  return { agent, post }
+}
+
 // The client-credentials token of one workspace, cached per workspace (as the seed's Axios setup did).
 export const makeTokens = ({ servicesUrl, clientId, clientSecret, post }) => {
   const cache = new Map()

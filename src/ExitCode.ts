@@ -4,7 +4,7 @@
  * imports, so that the loader (src/boot.ts), which runs before the job's code is compiled, can
  * use them too.
  */
-/** The process exit codes; documented in --help and the README. */
+/** The process exit codes; documented in --help, the README and docs/operations.md. */
 export const ExitCode = {
   /** Every delayed todo was notified (or nothing was pending). */
   Success: 0,

@@ -17,7 +17,7 @@ INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId") VALUES
   ('e868f10d-d21a-4139-9c5d-b8c73c62735a', 'Workspace 2 - Todo 2', 'Carla', '2034-09-07', '83fdfa88-737d-4550-87e4-c78bf954fcf2')
 ON CONFLICT DO NOTHING;
 
--- The job's own role: it reads todos and owns its schema (README, least privilege).
+-- The job's own role: it reads todos and owns its schema (docs/configuration.md, least privilege).
 CREATE ROLE delay_notifications LOGIN PASSWORD 'delay-notifications';
 GRANT CONNECT ON DATABASE app TO delay_notifications;
 GRANT USAGE ON SCHEMA public TO delay_notifications;

@@ -1,5 +1,5 @@
 /**
- * `npm run campaign`: the seeded fault campaign against the built job (see the README, "The fault
+ * `npm run campaign`: the seeded fault campaign against the built job (see docs/development.md, "The fault
  * campaign"). Each round's schedule comes from its seed alone; a failing round prints its seed,
  * its schedule and the command that replays it, and the campaign exits 1.
  *

@@ -1,5 +1,5 @@
 /**
- * A fake of the auth and notify services (the contract in the README), for development, the
+ * A fake of the auth and notify services (the contract in docs/design.md), for development, the
  * demo, tests and benchmarks. Built on @effect/platform's HttpServer; never part of dist/main.js.
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"

@@ -3,7 +3,7 @@
  * (adaptive, the default) or fixed. Plain arithmetic on each answer, no Effect: it is told of
  * every answer, and the run's workers read `current` before each send.
  *
- * The adaptive limit (README, "How the job finds the notify service's limit"):
+ * The adaptive limit (docs/design.md, "How the job finds the notify service's limit"):
  * - It starts at `initial` and doubles every round of answers (one more per accepted answer, as
  *   TCP's slow start) until the first sign of a limit, or 64 (the fixed concurrency of old).
  * - A throttled answer (429, or 503 with Retry-After) says the request was one too many: the

@@ -68,4 +68,4 @@ const listed = (group: Group) =>
 /** The root command's paragraph on the environment. */
 export const environmentHelp = (): string =>
   `Environment: ${listed("setting")}; options also read ${listed("option")}; limits: ${listed("limit")}; ` +
-  `${listed("display")}. Ranges and defaults: README, Configuration.`
+  `${listed("display")}. Ranges and defaults: docs/configuration.md.`

@@ -1,6 +1,6 @@
 /**
  * The configuration of the auth and notify services, read by the layers that talk to them:
- * SERVICES_URL and the NOTIFY_* limits, each with its range (README's configuration table).
+ * SERVICES_URL and the NOTIFY_* limits, each with its range (docs/configuration.md).
  */
 import { Config, Duration } from "effect"
 import { durationConfig, integerConfig } from "./Durations.js"

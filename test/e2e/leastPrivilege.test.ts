@@ -9,7 +9,7 @@ import { runBuilt } from "../support/process.js"
 
 const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.workspaceId]))
 
-/** The README's SQL for the job's role, for a database named `database`. */
+/** The SQL of docs/configuration.md for the job's role, for a database named `database`. */
 export const leastPrivilegeSql = (role: string, password: string, database: string) => `
   CREATE ROLE ${role} LOGIN PASSWORD '${password}';
   GRANT CONNECT ON DATABASE ${database} TO ${role};

@@ -76,7 +76,7 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
 
     const migrateSchema = Effect.gen(function*() {
       // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a
-      // least-privilege role that owns its schema (README) does not have.
+      // least-privilege role that owns its schema (docs/configuration.md) does not have.
       const existing = yield* within.roundTrip(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`)
       if (existing.length === 0) yield* within.roundTrip(sql`CREATE SCHEMA ${sql(ledgerSchema)}`)
       const applied = yield* within.long(runMigrations)
