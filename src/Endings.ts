@@ -47,6 +47,9 @@ export const endingOf = (failure: unknown, doing: Doing): Ending => {
   return aborted(Lines.unexpected, describeCause(failure))
 }
 
+/** The ending on one line: its line, then its detail (stderr, where no logger is set up; a report's error). */
+export const textOf = (ending: Ending): string => `${ending.line} ${ending.detail}`
+
 /** Logs the ending as one error line, its detail as `error`, with the given annotations. */
 export const logEnding = (ending: Ending, annotations: Record<string, unknown> = {}) =>
   Effect.logError(ending.line).pipe(Effect.annotateLogs({ error: ending.detail, ...annotations }))

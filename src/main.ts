@@ -9,7 +9,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import type { CodeCacheStatus } from "./boot.js"
 import { runCli } from "./Cli.js"
-import { endingOf } from "./Endings.js"
+import { endingOf, textOf } from "./Endings.js"
 import { stderrLine } from "./ExitCode.js"
 import { logFormatConfig, logFormatLayer } from "./layers/Logging.js"
 import { productionLayers } from "./layers/AppLayers.js"
@@ -30,7 +30,7 @@ const main = (codeCache: CodeCacheStatus) => Effect.gen(function*() {
   // Only the logging and telemetry settings can fail here; the commands handle their own.
   Effect.catchAll((error) => {
     const ending = endingOf(error, "starting")
-    return Console.error(`${ending.line} ${ending.detail}`).pipe(Effect.as(ending.code))
+    return Console.error(textOf(ending)).pipe(Effect.as(ending.code))
   })
 )
 

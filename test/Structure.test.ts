@@ -1,6 +1,9 @@
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { sourceFiles } from "./support/deployment.js"
 
+const root = path.resolve(import.meta.dirname, "..")
 const sources = sourceFiles("src")
 const tests = sourceFiles("test")
 
@@ -29,6 +32,18 @@ describe("the code's structure", () => {
       // Progress's default (log lines) needs no layer; its live one is the terminal's bar.
       if (name !== "Progress") expect(live?.text, file).toMatch(new RegExp(`export const ${name}Live\\b`))
     }
+  })
+
+  it("the run sees ports, not adapters: run/ and the use case import no services/X/ folder, and the ledger's port speaks of no table pages", () => {
+    const runSide = sources.filter(({ file }) => file.startsWith("src/run/") || file === "src/SendDelayNotifications.ts")
+    expect(runSide.filter(({ text }) => /from "\.\.?\/(\.\.\/)?services\/[A-Za-z]+\//.test(text)).map(({ file }) => file)).toEqual([])
+    const port = sources.find(({ file }) => file === "src/services/TodoRepository.ts")!.text
+    expect(port).not.toMatch(/TablePart|page/i)
+  })
+
+  it("the code-cache loader hands the job its status without a global, and the build reads no Dockerfile", () => {
+    expect(sources.filter(({ text }) => text.includes("globalThis")).map(({ file }) => file)).toEqual([])
+    expect(readFileSync(path.join(root, "scripts/build.mjs"), "utf8")).not.toContain("Dockerfile\"")
   })
 
   it("one kind of tagged error: Schema.TaggedError, with its fields as a schema", () => {

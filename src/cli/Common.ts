@@ -4,7 +4,7 @@
  */
 import { HelpDoc } from "@effect/cli"
 import { Effect, Layer, Schema } from "effect"
-import { endingOf, logEnding } from "../Endings.js"
+import { endingOf, logEnding, textOf } from "../Endings.js"
 import { ExitCode } from "../ExitCode.js"
 import type { StartupError } from "../layers/AppLayers.js"
 
@@ -29,7 +29,7 @@ export const buildServices = <A>(layer: Layer.Layer<A, StartupError>) =>
   Layer.build(layer).pipe(
     Effect.catchAll((error) => {
       const ending = endingOf(error, "starting")
-      return Effect.zipRight(logEnding(ending), new JobExit({ code: ending.code, reason: `${ending.line} ${ending.detail}` }))
+      return Effect.zipRight(logEnding(ending), new JobExit({ code: ending.code, reason: textOf(ending) }))
     })
   )
 

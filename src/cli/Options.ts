@@ -6,6 +6,7 @@
  */
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, ConfigError, DateTime, Duration, Effect, Either, Option } from "effect"
+import { defaultFullPassEvery } from "../domain/Reading.js"
 import { parseReference, parseTimeZone, referenceDateOf } from "../domain/ReferenceDate.js"
 import type { CalendarDate } from "../domain/Todo.js"
 import { durationConfig, type DurationRange, integerConfig, outOfBounds, outOfRange, parseDuration } from "../lib/Durations.js"
@@ -217,7 +218,7 @@ export const tuningOptions = {
   fullPassEvery: duration(
     "full-pass-every",
     Env.FULL_PASS_EVERY,
-    Duration.hours(24),
+    defaultFullPassEvery,
     { min: Duration.zero, max: Duration.days(30) },
     "How often a run reads the whole todos table (a full pass); the runs between read only the todos due since " +
       "the last complete read, less 2 days (a window), when the table has an index on \"dueDate\". A full pass " +

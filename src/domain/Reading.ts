@@ -36,6 +36,9 @@ export type Reading =
  */
 export const windowMarginDays = 2
 
+/** How often a run reads the whole todos table unless told (--full-pass-every). */
+export const defaultFullPassEvery = Duration.hours(24)
+
 /** What the ledger knows of earlier reads, and of the table, when a run plans its own. */
 export interface ReadingFacts {
   readonly reference: CalendarDate

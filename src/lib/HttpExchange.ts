@@ -16,8 +16,8 @@ export class HttpDispatcher extends Context.Tag("app/HttpDispatcher")<HttpDispat
  * Connections the dispatcher may open to one origin; unbounded unless set. A run sets it to its
  * concurrency: each request in flight is one worker's (a notification or its token), so none waits
  * for a connection, and the pool does not open spares. Unbounded, undici opens one whenever a
- * worker posts again before its connection is marked free, and closes the spares when idle: twice
- * the connects a run needs.
+ * worker posts again before its connection is marked free, and closes the spares when idle:
+ * connects a run does not need.
  */
 export class ConnectionsPerOrigin extends Context.Reference<ConnectionsPerOrigin>()("app/ConnectionsPerOrigin", {
   defaultValue: (): number | undefined => undefined

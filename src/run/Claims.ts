@@ -5,16 +5,13 @@
 import { Duration, Effect, Either, Queue, Stream } from "effect"
 import type { Feed } from "../lib/Feed.js"
 import { type DatabaseError, stoppedAnswering } from "../services/DatabaseErrors.js"
-import type { Reading } from "../domain/Reading.js"
+import { defaultFullPassEvery, type Reading } from "../domain/Reading.js"
 import type { Batch, Run } from "./Run.js"
 
 /** Tells the claiming loop that a step of the backlog (or the last) was added. */
 export type StepAdded = Queue.Queue<true>
 
 export const makeStepAdded: Effect.Effect<StepAdded> = Queue.sliding<true>(1)
-
-/** How often a run reads the whole todos table unless told (--full-pass-every). */
-export const defaultFullPassEvery = Duration.hours(24)
 
 /** What the run reads, at debug level; a warning when the table has no index that would spare it the whole read. */
 const logReading = (reading: Reading) =>

@@ -58,7 +58,7 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
   /**
    * What a run would try now, read only (for --dry-run): todos due on or before `reference` that
    * the ledger does not know yet, and those it holds pending with their next try due and no live
-   * claim; oldest first, read in pages.
+   * claim; oldest first, as a stream.
    */
   readonly pending: (reference: CalendarDate) => Stream.Stream<ClaimedTodo, DatabaseError>
   /**

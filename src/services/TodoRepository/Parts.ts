@@ -65,7 +65,8 @@ export interface TableReader {
   ) => Effect.Effect<{ readonly added: number; readonly undecodable: ReadonlyArray<UndecodableTodo> }, DatabaseError>
 }
 
-interface Reading {
+/** How far the reading in parts has come: the parts left, and whether new todos were looked for. */
+interface PartsLeft {
   readonly parts: ReadonlyArray<TablePart>
   /** Whether the read of where new todos start was made (once a run). */
   readonly located: boolean
@@ -82,7 +83,7 @@ export const addInParts = (
   inOneStep: boolean
 ): Stream.Stream<Enqueued, DatabaseError> =>
   Stream.unwrap(Effect.map(inOneStep ? Effect.succeed([wholeTable]) : reader.tableParts, (parts) =>
-    Stream.unfoldEffect<Reading, Enqueued, DatabaseError, never>({ parts, located: false, step: 0 }, (reading) => {
+    Stream.unfoldEffect<PartsLeft, Enqueued, DatabaseError, never>({ parts, located: false, step: 0 }, (reading) => {
       const [part, ...rest] = reading.parts
       if (part === undefined) return Effect.succeed(Option.none())
       return Effect.gen(function*() {
