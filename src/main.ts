@@ -5,6 +5,8 @@
  * crash outside any run is one line and exit 1. V8's settings (src/lib/HeapTuning.ts) are the
  * loader's, set before this bundle is compiled.
  */
+// First, for its effect on load: Effect's fiber metrics off before any other module runs an effect.
+import "./lib/FiberMetrics.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Config, Console, Effect, Exit, Layer, Option } from "effect"
 import type { CodeCacheStatus } from "./boot.js"

@@ -1,7 +1,9 @@
 /**
  * The Grafana dashboard of send-delay-notifications, built with Grafana's Foundation SDK (its
- * typed builders) over the metric names an OpenTelemetry Collector's Prometheus exporter writes
- * from the job's OTLP metrics. `npx tsx deploy/monitoring/dashboard.ts` writes dashboard.json
+ * typed builders) over the job's metrics as Prometheus names them (names.ts), by either way they
+ * travel (OTLP through a Collector, or the Pushgateway), and the recording rules of alerts.yaml.
+ * A cron run's process starts its counters at 0, so the panels read the per-run gauges: each
+ * run's counts, or the newest run's state. `npx tsx deploy/monitoring/dashboard.ts` writes dashboard.json
  * beside it; test/monitoring.test.ts checks the file is what this builds.
  */
 import { type Dashboard, DashboardBuilder, RowBuilder } from "@grafana/grafana-foundation-sdk/dashboard"
@@ -11,6 +13,7 @@ import { PanelBuilder as TimeseriesBuilder } from "@grafana/grafana-foundation-s
 import { writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { names } from "./names.js"
 
 const query = (expr: string, legend: string) => new DataqueryBuilder().expr(expr).legendFormat(legend)
 
@@ -20,6 +23,15 @@ const timeseries = (title: string, unit: string, ...targets: ReadonlyArray<Dataq
 const stat = (title: string, unit: string, target: DataqueryBuilder) =>
   new StatBuilder().title(title).unit(unit).height(4).span(6).withTarget(target)
 
+/** Of each job, the series of its newest run (the recording rule of alerts.yaml). */
+const newest = (series: string) => `max by (job) (${series} and on (job, instance) delay_notifications:newest_run:end_timestamp_seconds)`
+
+/**
+ * The series of every run that ended in the five minutes before each point: each run of a
+ * five-minute CronJob once, and every pod of a parallel Job (each its own instance).
+ */
+const endedLately = (series: string) => `${series} and on (job, instance) (${names.runEnd} > time() - 300)`
+
 export const buildDashboard = (): Dashboard =>
   new DashboardBuilder("Delay notifications")
     .uid("delay-notifications")
@@ -28,47 +40,45 @@ export const buildDashboard = (): Dashboard =>
     .time({ from: "now-24h", to: "now" })
     .timezone("browser")
     .withRow(new RowBuilder("Runs"))
-    .withPanel(stat("Exit code of the last run", "none", query("max(delay_notifications_run_exit_code)", "exit code")))
+    .withPanel(stat("Exit code of the newest run", "none", query("max(delay_notifications:run_exit_code:newest)", "exit code")))
     .withPanel(
       stat(
-        "Since the last run that went through",
+        "Since the newest run that went through (exit 0 or 3)",
         "s",
-        query("time() - max(delay_notifications_run_last_success_timestamp_seconds)", "since")
+        query(`time() - max(max_over_time(${names.runLastSuccess}[3h]))`, "since")
       )
     )
-    .withPanel(timeseries("Exit code of each run", "none", query("max(delay_notifications_run_exit_code)", "exit code")))
+    .withPanel(timeseries("Exit code of the newest run", "none", query("delay_notifications:run_exit_code:newest", "{{job}}")))
     .withRow(new RowBuilder("Notifications"))
     .withPanel(
       timeseries(
-        "Sent, failed and dead letters per 5 minutes",
+        "Sent, failed and dead letters by the runs of the last 5 minutes",
         "short",
-        query("sum(increase(delay_notifications_sent_total[5m]))", "sent"),
-        query("sum(increase(delay_notifications_failed_total[5m]))", "failed"),
-        query("sum(increase(delay_notifications_dead_letters_total[5m]))", "dead letters")
+        query(`sum by (job) (${endedLately(names.runSent)})`, "sent"),
+        query(`sum by (job) (${endedLately(names.runFailed)})`, "failed"),
+        query(`sum by (job) (${endedLately(names.runDeadLetters)})`, "dead letters")
       )
     )
     .withRow(new RowBuilder("Backlog"))
-    .withPanel(timeseries("Pending todos due now", "short", query("max(delay_notifications_backlog_pending)", "pending")))
-    .withPanel(
-      timeseries("Age of the oldest pending todo", "s", query("max(delay_notifications_backlog_oldest_pending_age_seconds)", "oldest pending"))
-    )
-    .withPanel(timeseries("Dead letters in the ledger", "short", query("max(delay_notifications_ledger_dead_letters)", "dead letters")))
+    .withPanel(timeseries("Pending todos due now", "short", query(newest(names.backlogPending), "pending")))
+    .withPanel(timeseries("Age of the oldest pending todo", "s", query(newest(names.oldestPendingAge), "oldest pending")))
+    .withPanel(timeseries("Dead letters in the ledger", "short", query(newest(names.ledgerDeadLetters), "dead letters")))
     .withRow(new RowBuilder("Notify service"))
     .withPanel(
       timeseries(
-        "Request latency",
-        "ms",
+        "Request latency in the runs of the last 5 minutes",
+        "s",
         ...[0.5, 0.95, 0.99].map((q) =>
-          query(`histogram_quantile(${q}, sum by (le) (rate(delay_notifications_notify_duration_bucket[5m])))`, `p${q * 100}`)
+          query(`histogram_quantile(${q}, sum by (le) (${endedLately(`${names.notifyLatency}_bucket`)}))`, `p${q * 100}`)
         )
       )
     )
     .withPanel(
       timeseries(
-        "Throttling and the concurrency limit",
+        "Throttling and the concurrency limit of the newest run",
         "short",
-        query("max(delay_notifications_run_throttled)", "requests throttled in the last run"),
-        query("max(delay_notifications_concurrency_limit)", "concurrency limit")
+        query(newest(names.runThrottled), "requests throttled"),
+        query(newest(names.concurrencyLimit), "concurrency limit")
       )
     )
     .build()

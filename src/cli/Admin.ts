@@ -10,6 +10,7 @@ import { Env } from "../lib/Environment.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import { LedgerAdmin, type LedgerStatus, type PruneRefused } from "../services/LedgerAdmin.js"
 import { buildServices, JobExit } from "./Common.js"
+import { recordRunEnd } from "./RunMetrics.js"
 import { count, duration, integer } from "./Options.js"
 
 /** Runs an operator command on LedgerAdmin; a failure is logged as what it was `doing` and exits 1. */
@@ -36,7 +37,11 @@ export const migrateCommand = (layers: AppLayers) =>
       yield* Effect.logInfo(applied.length === 0 ? "The job's schema is current." : "Migrated the job's schema.").pipe(
         Effect.annotateLogs({ applied: applied.join(", ") || "none" })
       )
-    }).pipe(Effect.scoped)).pipe(
+    }).pipe(
+      Effect.scoped,
+      // The CronJob's init container: a migrate that fails stands for a run that failed.
+      Effect.tapError((exit) => recordRunEnd(exit.code))
+    )).pipe(
       Command.withDescription(
         "Create or update the job's own tables (schema delay_notifications) with @effect/sql's Migrator. " +
           "Idempotent; safe to run before every send. Exit 0, or 1 when the database fails."

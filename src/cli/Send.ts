@@ -4,7 +4,7 @@
  */
 import { Command, HelpDoc, Options, type ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Clock, Cron, DateTime, Duration, Effect, Either, Option } from "effect"
+import { Cron, DateTime, Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
 import { defaultRetryPolicy } from "../domain/RetryPolicy.js"
@@ -13,8 +13,8 @@ import { ExitCode, signalExitCode } from "../ExitCode.js"
 import type { AppLayers } from "../layers/AppLayers.js"
 import { Env } from "../lib/Environment.js"
 import { ConnectionsPerOrigin } from "../lib/HttpExchange.js"
-import { currentTelemetry, Metrics } from "../lib/Telemetry.js"
 import { reportOf, type RunResult, writeReport } from "./RunReport.js"
+import { recordRunEnd } from "./RunMetrics.js"
 import { runOnSchedule } from "./RunOnCron.js"
 import { afterGrace, previewDelayNotifications, sendDelayNotifications } from "../SendDelayNotifications.js"
 import { Shutdown } from "../services/Shutdown.js"
@@ -64,17 +64,8 @@ type RunOptions = TuningOptions & {
   readonly dryRun: boolean
 }
 
-/**
- * With metrics exported: the run's exit code, the requests throttled in it, and, when it went
- * through its backlog (exit 0 or 3), the time it ended, for alerts on runs rather than processes.
- */
-const recordRun = (result: RunResult) =>
-  result.wouldSend !== undefined ? Effect.void : Effect.flatMap(Effect.all([currentTelemetry, Clock.currentTimeMillis]), ([telemetry, now]) =>
-    Effect.sync(() => {
-      telemetry.gauge(Metrics.runExitCode, result.code)
-      telemetry.gauge(Metrics.runThrottled, result.summary?.throttled ?? 0)
-      if (result.code === ExitCode.Success || result.code === ExitCode.SomeFailed) telemetry.gauge(Metrics.runLastSuccess, Math.round(now / 1000))
-    }))
+/** With metrics exported or pushed: what the run ended with (cli/RunMetrics). */
+const recordRun = (result: RunResult) => result.wouldSend !== undefined ? Effect.void : recordRunEnd(result.code, result.summary)
 
 /** A run that ended on `ending`: logged, and its result. */
 const ended = (runId: string, ending: Ending, extra: Partial<RunResult> = {}): Effect.Effect<RunResult> =>

@@ -27,6 +27,9 @@ const variables = {
   OTEL_SERVICE_NAME: { group: "setting", help: "default delay-notifications" },
   // Read by @effect/opentelemetry's exporter itself.
   OTEL_RESOURCE_ATTRIBUTES: { group: "setting", help: "key=value pairs" },
+  EFFECT_RUNTIME_METRICS: { group: "setting", help: "true exports Effect's fiber metrics too" },
+  PUSHGATEWAY_URL: { group: "setting", help: "push each run's metrics there" },
+  PUSHGATEWAY_INSTANCE: { group: "setting", help: "its instance label, default default" },
   CONCURRENCY: { group: "option" },
   FIXED_CONCURRENCY: { group: "option" },
   BATCH_SIZE: { group: "option" },

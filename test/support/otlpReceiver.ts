@@ -87,3 +87,23 @@ export const metricsOf = (receiver: Receiver) => {
   }
   return latest
 }
+
+/** Every metric received as OTLP describes it: name, unit, and its kind (a sum's monotonicity). */
+export const metricDescriptionsOf = (receiver: Receiver) => {
+  const described = new Map<string, { readonly unit: string; readonly instrument: "counter" | "updown" | "gauge" | "histogram" }>()
+  for (const request of receiver.requests.filter((r) => r.path === "/v1/metrics")) {
+    for (const rm of request.body.resourceMetrics ?? []) {
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const metric of sm.metrics ?? []) {
+          const instrument = metric.sum !== undefined
+            ? (metric.sum.isMonotonic === true ? "counter" : "updown")
+            : metric.gauge !== undefined
+            ? "gauge"
+            : "histogram"
+          described.set(metric.name, { unit: metric.unit ?? "", instrument })
+        }
+      }
+    }
+  }
+  return described
+}
