@@ -39,10 +39,11 @@ describe("the built CLI as a process", () => {
     expect(result.stdout).toBe("")
   })
 
-  it("exits 1 with one line on a malformed OTEL_EXPORTER_OTLP_ENDPOINT or LOG_FORMAT", async () => {
+  it("exits 1 with one line on a malformed OTEL_EXPORTER_OTLP_ENDPOINT, PUSHGATEWAY_URL or LOG_FORMAT", async () => {
     for (
       const [env, message] of [
         [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT: Expected an http:// or https:// URL"],
+        [{ PUSHGATEWAY_URL: "pushgateway:9091" }, "PUSHGATEWAY_URL: Expected an http:// or https:// URL"],
         [{ LOG_FORMAT: "xml" }, "LOG_FORMAT"]
       ] as const
     ) {

@@ -127,5 +127,27 @@ describe("OpenTelemetry: traces and metrics over OTLP to OTEL_EXPORTER_OTLP_ENDP
         )
         expect(instances.size).toBe(2)
       }))
+
+    it.scoped("a Pushgateway that does not answer: one warning, without the URL or its credentials; the run's own exit code stands", () =>
+      Effect.gen(function*() {
+        yield* seedDatabase
+        const fake = yield* serveFakeNotifyLive({ workspaceOf: (id) => owner.get(id) })
+        const databaseUrl = yield* TestDatabaseUrl
+        const result = yield* Effect.promise(() =>
+          runBuilt(["send-delay-notifications", "--at", "2022-06-03"], {
+            env: {
+              DATABASE_URL: databaseUrl,
+              ...servicesEnv(fake.url),
+              PUSHGATEWAY_URL: "http://pusher:push-secret-4471@127.0.0.1:9/prefix"
+            }
+          })
+        )
+        expect(result.code).toBe(0)
+        const warnings = result.stdout.split("\n").filter((line) => line.includes("Could not push the run's metrics"))
+        expect(warnings).toHaveLength(1)
+        expect(JSON.parse(warnings[0]!)).toMatchObject({ level: "WARN" })
+        expect(result.stdout + result.stderr).not.toContain("push-secret-4471")
+        expect(fake.state.notifications).toHaveLength(2)
+      }))
   })
 })
