@@ -157,7 +157,7 @@ export const sendDelayNotifications = Effect.fn("sendDelayNotifications")(functi
     state: yield* RunState.make(options.outageAfter ?? 20),
     live: new Set(),
     limit,
-    throttling: makeThrottling(limit, clock.unsafeCurrentTimeMillis()),
+    throttling: makeThrottling(limit),
     enqueueing: { done: false, added: 0, of: 1 },
     span: Option.getOrUndefined(yield* Effect.option(Effect.currentSpan)),
     startedAt: clock.unsafeCurrentTimeMillis(),

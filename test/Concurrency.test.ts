@@ -109,8 +109,9 @@ describe("a notify service that turns every request away", () => {
       expect(summary).toMatchObject({ stopped: "throttled", sent: 0, failed: 0, deadLetters: 0, delayed: 0 })
       expect(summary.throttled).toBe(requests)
       expect(summary.durationMs).toBeLessThanOrEqual(62_000)
-      // Pending again once the last Retry-After has passed, none charged an attempt.
-      yield* TestClock.adjust("1 second")
+      // Pending again once the last wait has passed (Retry-After 1 s, spread over up to as much
+      // again), none charged an attempt.
+      yield* TestClock.adjust("2 seconds")
       const pending = yield* Stream.runCollect(Context.get(services, TodoRepository).pending(reference))
       expect([...pending].map((todo) => todo.attempts)).toEqual(todos.map(() => 0))
     }))

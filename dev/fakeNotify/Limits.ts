@@ -23,7 +23,7 @@ export const noLimits: LimitsBehaviour = {
 }
 
 /** A token bucket of `perSecond` with a tenth of a second's tokens (at least one). */
-const bucket = () => {
+export const bucket = () => {
   let tokens = Number.NaN
   let at = 0
   return (perSecond: number, now: number): boolean => {

@@ -8,16 +8,21 @@
  *   TCP's slow start) until the first sign of a limit, or 64 (the fixed concurrency of old).
  * - A throttled answer (429, or 503 with Retry-After) says the request was one too many: the
  *   limit goes one down, and the level it was at is marked as the service's. The run sends only
- *   while fewer than the limit are in flight, so the turned-away slot is not filled again: 1 of 17 turned away takes
- *   17 to 16; a limit that drops from 32 to 8 in flight turns away about 24, and the run is at 8
- *   a round trip later; a rate limit of 500 a second at 20 ms, met with 45 in flight, turns away
- *   the 35 above what it accepts, and the run is at 10.
- * - A timeout or a 5xx, or a round of answers whose fastest is more than twice the baseline (and
- *   10 ms slower), cuts it by a tenth (Vector's and Netflix's AIMD backoff), once per round.
+ *   while fewer than the limit are in flight, so the turned-away slot is not filled again.
+ * - Latency is a signal too, for a service that queues instead of refusing. A round's samples
+ *   are the service's own time for each accepted request (not the token fetch, the pacer's wait or
+ *   the job's queue). When a round's median is over `tolerance` times the baseline (and
+ *   `queueFloorMs` more), requests are waiting at the service: the limit is cut in proportion
+ *   (times baseline × tolerance / median, at most by half), as Envoy's and Netflix's gradient
+ *   limits do, and does not grow until a round is back within the tolerance.
+ * - The baseline is the median of `measureAnswers` answers taken at `measureConcurrency` in flight
+ *   (so that no queue of the job's own is in it): first at the start, then again every
+ *   `remeasureMs` and up to half as much again at random, as Envoy re-measures its minimum RTT. It
+ *   cannot drift up with a queue, nor down with a lucky round of a jittery service.
+ * - A timeout or a 5xx cuts it by a tenth (Vector's and Netflix's AIMD backoff), once per round.
  * - Below the service's level it grows by one per round of answers (AIMD's additive increase);
  *   at that level it tries one more after a second without a throttled answer, and sooner each
- *   time the try holds (half the wait, down to 50 ms): a service whose limit rose is found again in
- *   a few seconds, one whose limit did not costs about one turned-away request per try.
+ *   time the try holds (half the wait, down to 50 ms).
  * - It grows only while the run uses it (half of it in flight, all of it for a try above the
  *   service's level): a limit the run does not reach says nothing of the service (RFC 7661).
  */
@@ -50,12 +55,22 @@ export const defaultCeiling = 200
  */
 const slowStartEnd = 64
 
+/** The most answers a round of slow start waits for. */
+const slowStartRound = 4
 const firstProbeMs = 1000
 const fastestProbeMs = 50
 const backoff = 0.9
-/** A round whose fastest answer is this many times the baseline, and `spikeFloorMs` slower, is a spike. */
-const spikeRatio = 2
-const spikeFloorMs = 10
+/** A round's median this many times the baseline, and `queueFloorMs` more, is a queue at the service. */
+export const tolerance = 1.5
+const queueFloorMs = 5
+/** A queue cuts the limit at most by half a round. */
+const deepestCut = 0.5
+/** The baseline is measured with this many in flight (Envoy's minimum concurrency)... */
+export const measureConcurrency = 3
+/** ...from the median of this many answers to requests sent once the limit was down to it... */
+const measureAnswers = 20
+/** ...every this long, and up to half as much again at random. */
+export const remeasureMs = 30_000
 
 /** A limit that stays at `ceiling` whatever comes: a throttled todo waits its Retry-After, the client does not. */
 export const fixedLimit = (ceiling: number): ConcurrencyLimit => ({
@@ -66,8 +81,14 @@ export const fixedLimit = (ceiling: number): ConcurrencyLimit => ({
   listen: () => {}
 })
 
-/** The adaptive limit (see the module comment). */
-export const adaptiveLimit = (ceiling: number, initial = initialLimit): ConcurrencyLimit => {
+const median = (values: Array<number>): number => {
+  values.sort((a, b) => a - b)
+  const middle = values.length >> 1
+  return values.length % 2 === 1 ? values[middle]! : (values[middle - 1]! + values[middle]!) / 2
+}
+
+/** The adaptive limit (see the module comment); `random` in [0, 1) spreads the re-measures. */
+export const adaptiveLimit = (ceiling: number, initial = initialLimit, random: () => number = Math.random): ConcurrencyLimit => {
   const listeners: Array<(current: number) => void> = []
   let value = Math.min(initial, ceiling)
   let slowStart = true
@@ -75,62 +96,100 @@ export const adaptiveLimit = (ceiling: number, initial = initialLimit): Concurre
   let known = Infinity
   let probeEvery = firstProbeMs
   let lastStep = -Infinity
-  // This round's answers (a limit's worth) and its fastest; the baseline, an average of rounds' fastest.
+  // This round's samples (the service's time of each accepted answer), and whether the last round queued.
+  const round: Array<number> = []
+  // A round is the limit's worth of answers as it began (in slow start the limit grows within it).
+  let roundSize = 0
+  let queueing = false
+  // The baseline: the service's time without a queue (undefined until the first round).
   let baseline: number | undefined
-  let roundAnswers = 0
-  let roundFastest = Infinity
+  // A measure of the baseline under way (the first from the start, at the initial limit, which does
+  // not grow until it is done): since when, its cap on the limit, and its samples.
+  let measuringSince: number | undefined = -Infinity
+  let measureCap = Infinity
+  const measured: Array<number> = []
+  let nextMeasureAt = Infinity
   // Answers since the last cut.
   let sinceCut = Infinity
 
-  const current = () => Math.max(1, Math.floor(value))
+  // The limit itself; `current` is lower while the baseline is measured.
+  const level = () => Math.max(1, Math.floor(value))
+  const current = () => (measuringSince === undefined ? level() : Math.min(level(), measureCap))
+  const notify = () => {
+    for (const listener of listeners) listener(current())
+  }
   const set = (next: number) => {
     const before = current()
     value = Math.min(ceiling, Math.max(1, next))
-    if (current() !== before) for (const listener of listeners) listener(current())
+    if (current() !== before) notify()
   }
   const cut = (to: number, now: number) => {
     slowStart = false
-    known = current()
+    known = level()
     sinceCut = 0
     probeEvery = firstProbeMs
     lastStep = now
     set(to)
   }
+  const scheduleMeasure = (now: number) => {
+    nextMeasureAt = now + remeasureMs * (1 + random() / 2)
+  }
   const endRound = (now: number) => {
-    const fastest = roundFastest
-    roundAnswers = 0
-    roundFastest = Infinity
-    if (baseline === undefined) {
-      baseline = fastest
-      return
+    const typical = median(round)
+    round.length = 0
+    if (baseline === undefined) return
+    queueing = typical > tolerance * baseline && typical - baseline >= queueFloorMs
+    if (queueing) {
+      slowStart = false
+      sinceCut = 0
+      set(value * Math.max(deepestCut, (tolerance * baseline) / typical))
     }
-    const spike = fastest > spikeRatio * baseline && fastest - baseline >= spikeFloorMs
-    baseline += (fastest - baseline) / 8
-    if (spike) cut(value * backoff, now)
+    if (now >= nextMeasureAt && value > measureConcurrency) {
+      measuringSince = now
+      measureCap = measureConcurrency
+      measured.length = 0
+      notify()
+    }
   }
   const grow = (now: number, inFlight: number) => {
-    if (value >= ceiling || inFlight * 2 < current()) return
+    if (queueing || value >= ceiling || inFlight * 2 < current()) return
     if (slowStart && value < slowStartEnd) return set(value + 1)
     if (value + 1 < known) return set(value + 1 / value)
-    if (now - lastStep < probeEvery || inFlight < current()) return
+    if (now - lastStep < probeEvery || inFlight < level()) return
     // A try one above: the last one held (nothing turned away since), so the next comes sooner.
     lastStep = now
     set(Math.floor(value) + 1)
-    known = Math.max(known, current() + 1)
+    known = Math.max(known, level() + 1)
     probeEvery = Math.max(fastestProbeMs, probeEvery / 2)
+  }
+  const measure = (ms: number, now: number) => {
+    // Only requests sent once the limit was down: the ones before may have queued behind others.
+    if (now - ms < measuringSince!) return
+    measured.push(ms)
+    if (measured.length < measureAnswers) return
+    baseline = median(measured)
+    measuringSince = undefined
+    scheduleMeasure(now)
+    notify()
   }
 
   return {
     current,
     answered: (ms, now, inFlight) => {
       sinceCut++
-      if (ms < roundFastest) roundFastest = ms
+      if (measuringSince !== undefined) return measure(ms, now)
+      // In slow start a round is at most `slowStartRound` answers: a queue is seen before the limit doubles past it.
+      if (round.length === 0) roundSize = slowStart ? Math.min(level(), slowStartRound) : level()
+      // Slow start ends at the first answer over the tolerance (as HyStart's delay test): doubling
+      // on would overshoot by as much again before a round shows the queue.
+      if (slowStart && baseline !== undefined && ms > tolerance * baseline && ms - baseline >= queueFloorMs) slowStart = false
+      round.push(ms)
       grow(now, inFlight)
-      if (++roundAnswers >= current()) endRound(now)
+      if (round.length >= roundSize) endRound(now)
     },
     throttled: (now) => {
-      if (current() === 1) return false
-      cut(current() - 1, now)
+      if (level() === 1) return false
+      cut(level() - 1, now)
       return true
     },
     overloaded: (now) => {

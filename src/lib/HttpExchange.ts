@@ -34,6 +34,12 @@ export interface Answer {
   readonly body: string
   /** The answer was longer than `maxBytes`: the rest was not read. */
   readonly truncated: boolean
+  /**
+   * The service's own time, in milliseconds: from the request's start on its connection to the
+   * answer's headers (not the wait for a connection, nor the body's transfer). The job's own
+   * event-loop delay before the headers' callback can still add to it.
+   */
+  readonly serviceMs: number
 }
 
 /** No answer: the deadline passed, the connection failed, or it broke while the answer came. */
@@ -77,6 +83,10 @@ class PostHandler implements Dispatcher.DispatchHandler {
   private timedOut = false
   private answered = false
   private status = 0
+  // performance.now() at the start on a connection, and at the headers: a duration of the other
+  // side's, measured on the monotonic clock, not a time of the job's.
+  private startedAt = 0
+  private headersAt = 0
   private rawHeaders: ReadonlyArray<Buffer> = []
   private readonly chunks: Array<Buffer> = []
   private size = 0
@@ -100,11 +110,13 @@ class PostHandler implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (error?: Error) => void) {
+    this.startedAt = performance.now()
     if (this.cancelled) abort(new Error("The exchange was cancelled"))
     else this.abort = abort
   }
 
   onHeaders(status: number, rawHeaders: Array<Buffer>) {
+    this.headersAt = performance.now()
     this.answered = true
     this.status = status
     this.rawHeaders = rawHeaders
@@ -146,7 +158,8 @@ class PostHandler implements Dispatcher.DispatchHandler {
       status: this.status,
       header: (name) => headerIn(raw, name),
       body: chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
-      truncated
+      truncated,
+      serviceMs: this.headersAt - this.startedAt
     })
   }
 }

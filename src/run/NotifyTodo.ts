@@ -17,7 +17,12 @@ export interface Throttled {
   readonly _tag: "Throttled"
   readonly todo: ClaimedTodo
   readonly retryAfterMs: number | undefined
+  /** A 503 without Retry-After while other requests were accepted: the whole client's overload. */
+  readonly overloaded: boolean
 }
+
+/** A sent todo's outcome, with the service's own time for its accepted request (when the client measures it). */
+export type Sent = Extract<Outcome, { readonly _tag: "Sent" }> & { readonly serviceMs?: number | undefined }
 
 export interface NotifyHooks {
   /** The turns of each request under the rate limit, when there is one. */
@@ -84,13 +89,13 @@ const notify = (
     {
       onSuccess: (delivery) => {
         hooks.onRetried?.(delivery.retries)
-        return hooks.telemetry.counted(Metrics.sent, { _tag: "Sent", todo } satisfies Outcome)
+        return hooks.telemetry.counted(Metrics.sent, { _tag: "Sent", todo, serviceMs: delivery.serviceMs } satisfies Sent)
       },
       onFailure: (error): Effect.Effect<Outcome | Throttled> =>
         error._tag === "ClientRejected"
           ? hooks.onRejected(error, todo)
           : error._tag === "NotifyThrottled"
-          ? Effect.succeed({ _tag: "Throttled", todo, retryAfterMs: error.retryAfterMs })
+          ? Effect.succeed({ _tag: "Throttled", todo, retryAfterMs: error.retryAfterMs, overloaded: error.overloaded === true })
           : error._tag === "NotSent"
           ? Effect.succeed({ _tag: "Released", todo })
           : notificationFailed(todo, error, retry, hooks)

@@ -6,14 +6,14 @@
  * up once a stop is requested, is handed back untried. A throttled todo is set aside (Throttling)
  * and the limit told; the workers end once nothing is left to take, set aside or in flight.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Random } from "effect"
 import type { ClaimedTodo } from "../domain/Todo.js"
 import type { Feed } from "../lib/Feed.js"
 import { makePacer, type Pacer } from "../lib/Pacer.js"
 import { Metrics } from "../lib/Telemetry.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import type { Outcome } from "../services/TodoRepository.js"
-import { type NotifyHooks, notifyTodo, type Throttled } from "./NotifyTodo.js"
+import { type NotifyHooks, notifyTodo, type Sent, type Throttled } from "./NotifyTodo.js"
 import { settle, writeBatch } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
 import { longestWaitMs } from "./Throttling.js"
@@ -84,9 +84,9 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
 
     // A todo that must wait until `until`: set aside, or, when that is too far off or the run is
     // stopping, handed back with the wait (its batch written when that was its last outcome).
-    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number): Effect.Effect<void, DatabaseError> => {
+    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number, reserved = false): Effect.Effect<void, DatabaseError> => {
       if (until - now <= longestWaitMs && !state.stopRequested) {
-        throttling.setAside(todo, batch, until)
+        throttling.setAside(todo, batch, until, reserved)
         feed.aside(1)
         pulse()
         return Effect.void
@@ -116,14 +116,14 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         const due = throttling.waiting() === 0 ? undefined : throttling.takeDue(now)
         if (due !== undefined) {
           feed.aside(-1)
-          return start(due.todo, due.batch, now)
+          return start(due.todo, due.batch, now, due.reserved)
         }
         const batch = feed.poll()
         return batch === undefined ? idle(now) : start(batch.items[batch.next - 1]!, batch, now)
       })
-      const start = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
-        const held = state.stopRequested ? undefined : throttling.heldUntil(todo.workspaceId, now)
-        if (held !== undefined) return Effect.zipRight(wait(todo, batch, held, now), step)
+      const start = (todo: ClaimedTodo, batch: Batch, now: number, reserved = false): Effect.Effect<void, DatabaseError> => {
+        const held = state.stopRequested || reserved ? undefined : throttling.admit(todo.workspaceId, now)
+        if (held !== undefined) return Effect.zipRight(wait(todo, batch, held.until, now, held.reserved), step)
         inFlight++
         return Effect.flatMap(send(todo, batch), (result) => {
           inFlight--
@@ -131,15 +131,17 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
           const end = clock.unsafeCurrentTimeMillis()
           let next: Effect.Effect<void, DatabaseError> = step
           if (result._tag === "Throttled") {
-            next = Effect.zipRight(wait(todo, batch, throttling.throttled(todo, result.retryAfterMs, end), end), step)
+            next = Effect.flatMap(Random.next, (random) =>
+              Effect.zipRight(wait(todo, batch, throttling.throttled(todo, result.retryAfterMs, result.overloaded, end, random), end), step))
             if (state.counts.throttled++ === 0) next = Effect.zipRight(firstThrottled, next)
             // Nothing accepted for a while, only turned away: the rest is left for a later run.
             if (throttling.refusingAll(end)) next = Effect.zipRight(state.requestStop("throttled"), next)
             next = Effect.zipRight(telemetry.counted(Metrics.throttled, undefined), next)
           } else {
             if (result._tag === "Sent") {
-              // In flight at the service: not counting sends still waiting for their turn under the rate.
-              limit.answered(end - now, end, inFlight + 1 - waitingForTurn)
+              // The service's own time when the client measured it; in flight at the service: not
+              // counting sends still waiting for their turn under the rate.
+              limit.answered((result as Sent).serviceMs ?? end - now, end, inFlight + 1 - waitingForTurn)
               throttling.accepted(todo.workspaceId, end)
             }
             if (settle(run, batch, result)) next = Effect.zipRight(writeBatch(run, batch), step)

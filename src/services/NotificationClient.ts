@@ -44,9 +44,14 @@ export interface Turns {
   readonly next: Effect.Effect<void>
 }
 
-/** An accepted notification: how many requests it took beyond the first. */
+/** An accepted notification: how many requests it took beyond the first, and the service's time for the last. */
 export interface Delivery {
   readonly retries: number
+  /**
+   * The notify service's own time for the accepted request, in milliseconds (HttpExchange's
+   * Answer); a client with no such measure leaves it out, and the run times the whole send.
+   */
+  readonly serviceMs?: number
 }
 
 /** A notification that was not accepted; carries what a person investigating needs. */
@@ -73,14 +78,17 @@ export class NotificationError extends Schema.TaggedError<NotificationError>()("
 
 /**
  * The notify service turned the notification away to slow its client down: a 429, or a 503 with
- * Retry-After. Back-pressure, not a failure of the todo: no attempt is counted for it.
+ * Retry-After, or (`overloaded`) a 503 without one while other requests are being accepted (a
+ * proxy's overload answer). Back-pressure, not a failure of the todo: no attempt is counted for it.
  */
 export class NotifyThrottled extends Schema.TaggedError<NotifyThrottled>()("NotifyThrottled", {
   workspaceId: WorkspaceId,
   todoId: TodoId,
   status: Schema.Number,
-  /** How long the service asked to wait (its Retry-After), in milliseconds, when it said. */
-  retryAfterMs: Schema.optional(Schema.Number)
+  /** How long the service asked to wait (its Retry-After, read by RFC 9110), in milliseconds, when it said. */
+  retryAfterMs: Schema.optional(Schema.Number),
+  /** A 503 without Retry-After: the service (or a proxy before it) is full, for the whole client. */
+  overloaded: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     return `HTTP ${this.status}: the notify service asked to slow down` +

@@ -22,10 +22,24 @@ const peter = {
 const peterAgain = { ...peter, todoId: TodoId.make("00000000-0000-4000-8000-000000000001"), message: "Todo 00000000-0000-4000-8000-000000000001 is delayed", idempotencyKey: "key-again" }
 
 describe("faults of the notify service", () => {
-  it("reads Retry-After as seconds or as an HTTP date", () => {
-    expect(parseRetryAfter("2", 0)).toBe(2000)
-    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:10 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(10_000)
-    expect(parseRetryAfter("soon", 0)).toBeUndefined()
+  it("reads Retry-After strictly by RFC 9110: delay-seconds, or an HTTP-date in each of its three forms; anything else is invalid", () => {
+    const at = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT")
+    const delay = (ms: number) => ({ _tag: "Delay", ms })
+    expect(parseRetryAfter("2", at)).toEqual(delay(2000))
+    expect(parseRetryAfter(" 120 ", at)).toEqual(delay(120_000))
+    expect(parseRetryAfter("0", at)).toEqual(delay(0))
+    // IMF-fixdate, then the two obsolete forms a recipient must still read (RFC 9110, 5.6.7).
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:10 GMT", at)).toEqual(delay(10_000))
+    expect(parseRetryAfter("Wednesday, 21-Oct-15 07:28:10 GMT", at)).toEqual(delay(10_000))
+    expect(parseRetryAfter("Wed Oct 21 07:28:10 2015", at)).toEqual(delay(10_000))
+    expect(parseRetryAfter("Wed Oct  1 07:28:10 2015", Date.parse("Thu, 01 Oct 2015 07:28:00 GMT"))).toEqual(delay(10_000))
+    // A date in the past: no wait asked.
+    expect(parseRetryAfter("Tue, 20 Oct 2015 07:28:00 GMT", at)).toEqual(delay(0))
+    expect(parseRetryAfter(undefined, at)).toEqual({ _tag: "Absent" })
+    // What Date.parse would take, and RFC 9110 does not.
+    for (const value of ["1.5", "-1", "+3", "1e3", "soon", "", "2015-10-21T07:28:10Z", "21 Oct 2015 07:28:10 GMT", "Wed, 21 Oct 2015 07:28:10 +0000", "Wed, 31 Feb 2015 07:28:10 GMT", "Wed, 21 Oct 2015 25:28:10 GMT"]) {
+      expect(parseRetryAfter(value, at), value).toEqual({ _tag: "Invalid" })
+    }
   })
 
   // Each fault twice: on the first send of a workspace (its token fetched first), and on a send
@@ -52,7 +66,7 @@ describe("faults of the notify service", () => {
   it.scoped("a 503 without Retry-After is the service's trouble: tried again within the send", () =>
     Effect.gen(function*() {
       const { client, fake } = yield* fakeAndClient({ failStatus: 503, retryAfterSeconds: 0, failFirst: 1 }, { NOTIFY_RETRY_BASE: "1 millis" })
-      expect(yield* TestServices.provideLive(Context.get(client, NotificationClient).send(peter))).toEqual({ retries: 1 })
+      expect(yield* TestServices.provideLive(Context.get(client, NotificationClient).send(peter))).toMatchObject({ retries: 1 })
       expect(fake.state.answers).toEqual({ 503: 1, 201: 1 })
     }))
 

@@ -3,7 +3,10 @@
  * workspace's bearer token and the Idempotency-Key, within a deadline, retried within the run on
  * transient failures (Retry.ts), a 401 answered with a new token. A throttled answer (429, or 503
  * with Retry-After) is not retried here: it ends the send as NotifyThrottled, for the run to slow
- * down and send the todo again later.
+ * down and send the todo again later. So does a 503 without Retry-After while the service accepts
+ * other requests (an answer accepted within `overloadWindowMs`): a proxy's or a server's "full", as
+ * Envoy and nginx answer it. A 503 with nothing accepted for that long is a failure like a 500, for
+ * the retries and the outage breaker (docs/design.md, "Overload is not an outage").
  */
 import { Clock, Duration, Effect, Layer } from "effect"
 import { describeCause } from "../../lib/Errors.js"
@@ -23,7 +26,10 @@ import {
 import { type BearerToken, excerpt, ServiceTokens, type TokenError } from "../ServiceTokens.js"
 import { ServiceTokensLive } from "../ServiceTokens/Live.js"
 import { parseRetryAfter, throttles } from "./Answers.js"
-import { deliveredFirstTime, firstTime, longestSend, pacedBy, type Paced, retryTransient } from "./Retry.js"
+import { delivered, longestSend, pacedBy, type Paced, retryTransient } from "./Retry.js"
+
+/** A 503 without Retry-After is the service's overload, not its failure, within this long of an accepted answer. */
+export const overloadWindowMs = 5_000
 
 /** A host name or address of this machine (loopback), where plain http:// stays on the machine. */
 const isLoopback = (hostname: string) =>
@@ -43,6 +49,9 @@ const makeHttp = Effect.gen(function*() {
   const deadline = Duration.toMillis(policy.timeout)
   const timeoutText = Duration.format(policy.timeout)
   const telemetry = yield* currentTelemetry
+  const clock = yield* Effect.clock
+  // When the service last accepted a notification (epoch ms, by the Clock).
+  let lastAccepted = -Infinity
 
   const failed = (notification: Notification, reason: string, extra: { status?: number; cause?: unknown } = {}) =>
     new NotificationError({ workspaceId: notification.workspaceId, todoId: notification.todoId, reason, ...extra })
@@ -94,13 +103,16 @@ const makeHttp = Effect.gen(function*() {
 
   const refused = (notification: Notification, answer: Answer) =>
     Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, NotificationError | NotifyThrottled> => {
-      const retryAfterMs = parseRetryAfter(answer.header("retry-after"), now)
-      if (throttles(answer.status, retryAfterMs)) {
+      const retryAfter = parseRetryAfter(answer.header("retry-after"), now)
+      const retryAfterMs = retryAfter._tag === "Delay" ? retryAfter.ms : undefined
+      const overloaded = answer.status === 503 && retryAfter._tag !== "Delay" && now - lastAccepted <= overloadWindowMs
+      if (throttles(answer.status, retryAfter) || overloaded) {
         return new NotifyThrottled({
           workspaceId: notification.workspaceId,
           todoId: notification.todoId,
           status: answer.status,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          ...(overloaded ? { overloaded } : {})
         })
       }
       return new NotificationError({
@@ -111,16 +123,21 @@ const makeHttp = Effect.gen(function*() {
         ...(retryAfterMs === undefined ? {} : { retryAfterMs })
       })
     })
-  const accepted = (answer: Answer) => answer.status >= 200 && answer.status < 300
+  const accepted = (answer: Answer) => {
+    if (answer.status < 200 || answer.status >= 300) return false
+    lastAccepted = clock.unsafeCurrentTimeMillis()
+    return true
+  }
 
-  // What one answer means for the try it ends: accepted, refused, or (401) the token expired or
-  // was revoked early: a new token is fetched and the notification posted once more.
-  const judge = (notification: Notification, paced: Paced, answer: Answer) => {
-    if (accepted(answer)) return Effect.void
+  // What one answer means for the try it ends: accepted (the service's time for it), refused, or
+  // (401) the token expired or was revoked early: a new token is fetched and the notification
+  // posted once more.
+  const judge = (notification: Notification, paced: Paced, answer: Answer): Effect.Effect<number, NotificationError | NotifyThrottled | SendError | TokenError | ExchangeError> => {
+    if (accepted(answer)) return Effect.succeed(answer.serviceMs)
     if (answer.status !== 401) return refused(notification, answer)
     return tokens.invalidate(notification.workspaceId).pipe(
       Effect.zipRight(postOnce(notification, paced)),
-      Effect.flatMap((again) => accepted(again) ? Effect.void : refused(notification, again))
+      Effect.flatMap((again) => accepted(again) ? Effect.succeed(again.serviceMs) : refused(notification, again))
     )
   }
 
@@ -131,6 +148,10 @@ const makeHttp = Effect.gen(function*() {
   const classify = (notification: Notification) => (error: SendError | TokenError | ExchangeError) => {
     switch (error._tag) {
       case "TokenError":
+        // The auth service asking the job to slow down is back-pressure too: nothing is charged.
+        if (error.status === 429) {
+          return new NotifyThrottled({ workspaceId: notification.workspaceId, todoId: notification.todoId, status: 429 })
+        }
         return failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error })
       // No answer in time, no connection, or the connection broke mid-answer: whether it got
       // through is unknown, so it is transient (a resend carries the same Idempotency-Key).
@@ -164,7 +185,7 @@ const makeHttp = Effect.gen(function*() {
       const first = postThen(
         dispatcher,
         exchange(notification, token),
-        (answer) => accepted(answer) ? deliveredFirstTime : Effect.as(judge(notification, paced, answer), firstTime)
+        (answer) => accepted(answer) ? Effect.succeed(delivered(0, answer.serviceMs)) : Effect.map(judge(notification, paced, answer), (ms) => delivered(0, ms))
       )
       return retryTransient(again, policy, classify(notification), telemetry, first)
     })

@@ -1,6 +1,7 @@
 /**
  * A send's tries: its retries within the run on transient failures (after the service's
- * Retry-After, else an exponential backoff with full jitter, within a budget), the turns each
+ * Retry-After with its floor, cap and jitter, else an exponential backoff with full jitter, within
+ * a budget), the turns each
  * request waits for under a rate limit, and the longest a send can take.
  */
 import { Duration, Effect, Random } from "effect"
@@ -8,6 +9,7 @@ import type { RetryWithinRun } from "../../lib/ServicesConfig.js"
 import { logDebugWith } from "../../lib/Log.js"
 import { Metrics, type Telemetry } from "../../lib/Telemetry.js"
 import { type Delivery, type Notification, NotificationError, NotSent, type Turns } from "../NotificationClient.js"
+import { waitAfter } from "../../domain/Waits.js"
 
 const withRetries = (error: NotificationError, retries: number) =>
   new NotificationError({
@@ -39,9 +41,8 @@ export const pacedBy = (turns: Turns, notification: Notification): Paced => {
   return Effect.suspend(() => (requests++ > 0 ? turns.next : first))
 }
 
-/** The delivery of a send that its first request completed. */
-export const firstTime: Delivery = { retries: 0 }
-export const deliveredFirstTime = Effect.succeed(firstTime)
+/** A delivery after `retries` retries, its accepted request taking the service `serviceMs`. */
+export const delivered = (retries: number, serviceMs: number): Delivery => ({ retries, serviceMs })
 
 /**
  * Tries `attempt` again on transient failures: after the Retry-After the service gave, else after
@@ -49,13 +50,14 @@ export const deliveredFirstTime = Effect.succeed(firstTime)
  * Written as combinators, not a generator: its success path runs once per notification.
  */
 export const retryTransient = <E, F>(
-  attempt: Effect.Effect<void, E>,
+  /** One try: the service's time for its accepted request. */
+  attempt: Effect.Effect<number, E>,
   policy: RetryWithinRun,
   /** Makes a failure this notification's (a NotificationError), or leaves it the caller's. */
   classify: (error: E) => NotificationError | F,
   telemetry: Telemetry,
   /** The first try, when it has a form of its own (the client's shorter one); else `attempt`. */
-  first: Effect.Effect<Delivery, E> = Effect.as(attempt, firstTime)
+  first: Effect.Effect<Delivery, E> = Effect.map(attempt, (ms) => delivered(0, ms))
 ): Effect.Effect<Delivery, NotificationError | F> => {
   const budget = Duration.toMillis(policy.budget)
   const base = Duration.toMillis(policy.base)
@@ -66,9 +68,12 @@ export const retryTransient = <E, F>(
     if (!(error instanceof NotificationError)) return Effect.fail(error)
     const giveUp = retry === 1 ? error : withRetries(error, retry - 1)
     if (!error.transient || retry > policy.retries) return Effect.fail(giveUp)
-    const delayed = error.retryAfterMs === undefined
-      ? Effect.map(Random.next, (r) => Math.round(base * 2 ** (retry - 1) * r))
-      : Effect.succeed(error.retryAfterMs)
+    // The service's Retry-After, within its floor and cap and spread (Answers.waitAfter); else an
+    // exponential backoff with full jitter.
+    const delayed = Effect.map(Random.next, (r) =>
+      error.retryAfterMs === undefined
+        ? Math.round(base * 2 ** (retry - 1) * r)
+        : waitAfter({ _tag: "Delay", ms: error.retryAfterMs }, r))
     return Effect.flatMap(delayed, (delay) => {
       if (waited + delay > budget) return Effect.fail(giveUp)
       return telemetry.counted(Metrics.retried, undefined).pipe(
@@ -80,7 +85,7 @@ export const retryTransient = <E, F>(
           delayMs: delay
         }))),
         Effect.zipRight(Effect.sleep(Duration.millis(delay))),
-        Effect.zipRight(Effect.catchAll(Effect.as(attempt, { retries: retry }), afterTry(retry + 1, waited + delay)))
+        Effect.zipRight(Effect.catchAll(Effect.map(attempt, (ms) => delivered(retry, ms)), afterTry(retry + 1, waited + delay)))
       )
     })
   }

@@ -1,0 +1,164 @@
+/**
+ * The scenario suite (after Vector's tests/data/adaptive-concurrency): each file of dev/scenarios
+ * is a notify service of the world, served by dev/fakeNotify/ScenarioServer over real HTTP; the
+ * built job runs against it at its defaults (plus the file's `args`) over a real PostgreSQL, in
+ * real time, and the run is held to the file's `expect` band. The expected values come from the
+ * scenario (its workers, its limits: ServiceModel.capacityOf), never from the job. The same files,
+ * at their `benchTodos`, are the benchmark's rows (bench/scenarios.ts), held to `targets`.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { capacityOf, type Expected, type Scenario, workspaceId } from "../dev/fakeNotify/ServiceModel.js"
+import { readScenario, type ScenarioStats, startScenarioServer } from "../dev/fakeNotify/ScenarioServer.js"
+import { createTodosTable, TestDatabaseLive, TestDatabaseUrl } from "./support/database.js"
+import { runBuilt } from "./support/process.js"
+
+const folder = path.resolve(import.meta.dirname, "../dev/scenarios")
+const files = readdirSync(folder).filter((file) => file.endsWith(".yaml")).sort()
+const credentials = { clientId: "scenario", clientSecret: "scenario-secret-3391" }
+
+/** `count` todos due 2022-06-01, spread evenly over workspaces 1..`workspaces`. */
+const insertTodos = (count: number, workspaces: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const ids = Array.from({ length: workspaces }, (_, i) => workspaceId(i + 1))
+    yield* sql`
+      INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
+      SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', '2022-06-01'::date, (${ids}::uuid[])[1 + i % ${workspaces}]
+      FROM generate_series(0, ${count - 1}) AS i
+    `
+  })
+
+/** What a run did, as the scenario's band reads it. */
+export interface Observed {
+  readonly exit: number | null
+  readonly sent: number
+  readonly delayed: number
+  readonly charged: number
+  readonly stats: ScenarioStats
+}
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? 0 : sorted[sorted.length >> 1]!
+}
+const mostInASecond = (times: ReadonlyArray<number>) => {
+  let most = 0
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (j < times.length && times[j]! < times[i]! + 1000) j++
+    most = Math.max(most, j - i)
+  }
+  return most
+}
+
+/** Each bound of `band` that does not hold, as a line naming the bound, what was seen and what was due. */
+export const missed = (scenario: Scenario, band: Expected, observed: Observed, workspaces: number): ReadonlyArray<string> => {
+  const { stats } = observed
+  const out: Array<string> = []
+  const check = (ok: boolean, what: string) => void (ok || out.push(what))
+  if (band.exit !== undefined) check(observed.exit === band.exit, `exit ${observed.exit}, expected ${band.exit}`)
+  if (band.allSent === true) {
+    check(stats.notifications === observed.delayed, `${stats.notifications} notifications of ${observed.delayed} delayed todos`)
+  }
+  // Exactly once: never a second creation attempt for a key already created... unless a lost answer (none here).
+  check(stats.duplicates === 0, `${stats.duplicates} requests for notifications already created`)
+  if (band.charged !== undefined) check(observed.charged <= band.charged, `${observed.charged} attempts charged, at most ${band.charged}`)
+  if (band.throughputAtLeast !== undefined) {
+    const capacity = capacityOf(scenario, workspaces)
+    const seconds = ((stats.lastNotificationAt ?? 0) - (stats.firstNotificationAt ?? 0)) / 1000
+    const rate = seconds > 0 ? (stats.notifications - 1) / seconds : 0
+    check(rate >= band.throughputAtLeast * capacity, `${rate.toFixed(0)}/s, under ${band.throughputAtLeast} of ${capacity.toFixed(0)}/s`)
+  }
+  if (band.refusedShareAtMost !== undefined) {
+    const share = stats.requests === 0 ? 0 : stats.refused / stats.requests
+    check(share <= band.refusedShareAtMost, `${(share * 100).toFixed(2)} % refused, at most ${band.refusedShareAtMost * 100} %`)
+  }
+  if (band.refusedPerSecondAtMost !== undefined) {
+    const most = mostInASecond(stats.refusedAt)
+    check(most <= band.refusedPerSecondAtMost, `${most} refused in one second, at most ${band.refusedPerSecondAtMost}`)
+  }
+  if (band.inFlightAtMost !== undefined) check(stats.mostInFlight <= band.inFlightAtMost, `${stats.mostInFlight} in flight, at most ${band.inFlightAtMost}`)
+  if (band.mostInFlightAtLeast !== undefined) {
+    check(stats.mostInFlight >= band.mostInFlightAtLeast, `${stats.mostInFlight} in flight at most, expected ${band.mostInFlightAtLeast} at least`)
+  }
+  if (band.medianAtMostTimes !== undefined) {
+    const typical = median(stats.servedMs.slice(Math.floor(stats.servedMs.length / 4)))
+    const own = scenario.service.latencyMs + (scenario.service.jitterMs ?? 0) / 2
+    check(typical <= band.medianAtMostTimes * own, `median ${typical.toFixed(0)} ms, at most ${band.medianAtMostTimes} x ${own} ms`)
+  }
+  return out
+}
+
+/** Created and refused, second by second: what a failure shows. */
+const timeline = (stats: ScenarioStats) => {
+  const start = Math.min(stats.createdAt[0] ?? Infinity, stats.refusedAt[0] ?? Infinity)
+  const seconds = new Map<number, [number, number]>()
+  for (const t of stats.createdAt) (seconds.get(Math.floor((t - start) / 1000)) ?? seconds.set(Math.floor((t - start) / 1000), [0, 0]).get(Math.floor((t - start) / 1000))!)[0]++
+  for (const t of stats.refusedAt) (seconds.get(Math.floor((t - start) / 1000)) ?? seconds.set(Math.floor((t - start) / 1000), [0, 0]).get(Math.floor((t - start) / 1000))!)[1]++
+  return [...seconds].sort(([a], [b]) => a - b).map(([s, [c, r]]) => `${s}s: ${c} created, ${r} refused`).join("; ")
+}
+
+/** Runs `scenario` at `todos` with the built job on the test database; what it did. */
+export const runScenario = (scenario: Scenario, todos: { readonly count: number; readonly workspaces: number }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* createTodosTable
+    yield* insertTodos(todos.count, todos.workspaces)
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(() => startScenarioServer(scenario, credentials)),
+      (s) => Effect.promise(() => s.close())
+    )
+    const report = path.join(mkdtempSync(path.join(tmpdir(), "scenario-")), "run.json")
+    const databaseUrl = yield* TestDatabaseUrl
+    const result = yield* Effect.promise(() =>
+      runBuilt(["send-delay-notifications", "--at", "2022-06-03", "--report", report, ...(scenario.args ?? [])], {
+        // Another build of the job, to compare (SCENARIO_MAIN=path/to/dist/main.js).
+        ...(process.env.SCENARIO_MAIN === undefined ? {} : { main: process.env.SCENARIO_MAIN }),
+        env: {
+          DATABASE_URL: databaseUrl,
+          SERVICES_URL: server.url,
+          CLIENT_ID: credentials.clientId,
+          CLIENT_SECRET: credentials.clientSecret,
+          // Retries within a send wait less than their defaults: a down service is found sooner.
+          NOTIFY_RETRY_BASE: "50ms"
+        }
+      })
+    )
+    const summary = JSON.parse(readFileSync(report, "utf8")) as { delayed?: number; sent?: number }
+    // Attempts that failed: every try counted, less the one that sent each sent todo.
+    const [{ charged }] = yield* sql<{ charged: number }>`
+      SELECT COALESCE(SUM(attempts - CASE WHEN state = 'sent' THEN 1 ELSE 0 END), 0)::int AS charged
+      FROM delay_notifications.notifications`
+    return {
+      observed: { exit: result.code, sent: summary.sent ?? 0, delayed: todos.count, charged, stats: server.stats() } satisfies Observed,
+      output: result.stdout + result.stderr
+    }
+  })
+
+describe("the client against the notify services of the world (dev/scenarios)", () => {
+  it("every scenario names what it is and the band it is held to", () => {
+    expect(files.length).toBeGreaterThanOrEqual(20)
+    for (const file of files) {
+      const scenario = readScenario(path.join(folder, file))
+      expect(scenario.description, file).toBeTruthy()
+      expect(scenario.expect.exit, file).toBeDefined()
+      expect(scenario.targets, file).toBeDefined()
+    }
+  })
+
+  it.layer(TestDatabaseLive)((it) => {
+    for (const file of files) {
+      const scenario = readScenario(path.join(folder, file))
+      it.scoped(`${file}: ${scenario.description}`, () =>
+        Effect.gen(function*() {
+          const { observed, output } = yield* runScenario(scenario, scenario.todos)
+          const failures = missed(scenario, scenario.expect, observed, scenario.todos.workspaces)
+          expect(failures, failures.length === 0 ? "" : timeline(observed.stats) + "\n" + output.split("\n").slice(-3).join("\n")).toEqual([])
+        }), { timeout: 120_000 })
+    }
+  })
+})
