@@ -14,6 +14,7 @@ import pg from "pg"
 import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
 import { limitsSection } from "./limitsTable.js"
+import { scenariosSection } from "./scenariosTable.js"
 import { summarySection } from "./summaryTable.js"
 import { windowSection } from "./windowTable.js"
 import { freshDatabase, postgresCpuMicros, procStat } from "./support.js"
@@ -469,6 +470,7 @@ Cold start: \`node dist/main.js --help\` median ${Math.round(input.helpMs)} ms o
 ${targets.join("\n")}
 `
   writeFileSync(path.resolve(root, values.out!), text + limitsSection(path.resolve(root, "bench/results-limits.json")) +
+    scenariosSection(path.resolve(root, "bench/results-scenarios.json")) +
     windowSection(path.resolve(root, "bench/results-window.json")) + notes(runsShown))
   console.log(text)
 }

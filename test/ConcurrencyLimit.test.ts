@@ -229,6 +229,20 @@ describe("throttling within a run", () => {
     expect(throttling.refusingAll(200_000)).toBe(false)
   })
 
+  it("a storm (24 of the last 32 answers refused, over several workspaces) holds the whole client for the wait asked", () => {
+    const throttling = makeThrottling<string>(warm(adaptiveLimit(200)))
+    // Three workspaces accepted a while (every 10 ms), then every request refused.
+    let now = 0
+    for (; now < 320; now += 10) throttling.accepted(ws(["w", "a", "other"][(now / 10) % 3]!), now)
+    let until = 0
+    for (let i = 0; i < 23; i++) until = throttling.throttled(todo(["w", "a", "other"][i % 3]!, i), 1000, false, now + i, 0)
+    // 23 of 32: paced workspaces, no hold of the client.
+    expect(throttling.admit(ws("other"), now + 30)).toBeUndefined()
+    until = throttling.throttled(todo("a", 99), 1000, false, now + 23, 0)
+    // The 24th: the client waits as a whole, every workspace.
+    for (const w of ["w", "a", "other"]) expect(throttling.admit(ws(w), now + 30)).toEqual({ until, reserved: false })
+  })
+
   it("gives back what it set aside in the order its time comes", () => {
     const throttling = makeThrottling<string>(fixedLimit(4))
     throttling.setAside(todo("a", 1), "b1", 300)

@@ -4,7 +4,7 @@
  * Idempotency-Key honoured (one notification per key), and every notification request answered as
  * the scenario's service would. What it saw is in `stats()`: requests, refusals and when, the most
  * in flight, the service's time per answered request, notifications and duplicates by key.
- * `startScenarioServer` serves it on 127.0.0.1 for the scenario suite (test/scenarios.test.ts) and
+ * `startScenarioServer` serves it on 127.0.0.1 for the scenario suite (test/scenarios/scenarios.test.ts) and
  * the benchmark (bench/scenarios.ts).
  */
 import { randomBytes } from "node:crypto"

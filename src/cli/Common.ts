@@ -17,7 +17,7 @@ export class JobExit extends Schema.TaggedError<JobExit>()("JobExit", {
 const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
   "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
   "failed (tried again by a later run) or became dead letters, or rows could not be read (throttled requests, 429 " +
-  "or 503 with Retry-After, are not failures: sent again later, no attempt counted); 4 the notify service " +
+  "or 503 with Retry-After or while others are accepted, are not failures: sent again later, no attempt counted); 4 the notify service " +
   "looked down, the run stopped and left the rest pending; 5 the auth service refused the job's client credentials " +
   "(check CLIENT_ID and CLIENT_SECRET), the run stopped and left the rest pending; 130/143 stopped by SIGINT/SIGTERM, the rest left pending."
 

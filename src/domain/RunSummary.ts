@@ -27,7 +27,7 @@ export interface RunSummary {
   /** Requests sent again within the run after a transient failure (timeouts, 5xx, dropped connections). */
   readonly retried: number
   /**
-   * Requests the notify service turned away to slow the job down (429, or 503 with Retry-After):
+   * Requests the notify service turned away to slow the job down (429, or a 503 with Retry-After or while other requests are accepted):
    * their todos were sent again later, or handed back, with no attempt counted.
    */
   readonly throttled: number

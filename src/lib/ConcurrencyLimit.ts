@@ -6,7 +6,7 @@
  * The adaptive limit (docs/design.md, "How the job finds the notify service's limit"):
  * - It starts at `initial` and doubles every round of answers (one more per accepted answer, as
  *   TCP's slow start) until the first sign of a limit, or 64 (the fixed concurrency of old).
- * - A throttled answer (429, or 503 with Retry-After) says the request was one too many: the
+ * - A throttled answer (429, or a 503 with Retry-After or while other requests are accepted) says the request was one too many: the
  *   limit goes one down, and the level it was at is marked as the service's. The run sends only
  *   while fewer than the limit are in flight, so the turned-away slot is not filled again.
  * - Latency is a signal too, for a service that queues instead of refusing. A round's samples

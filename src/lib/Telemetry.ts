@@ -44,7 +44,7 @@ export const MetricDeclarations = {
   throttled: counter(
     "delay_notifications.throttled",
     "{request}",
-    "Requests the notify service turned away to slow the job down (429, or 503 with Retry-After)"
+    "Requests the notify service turned away to slow the job down (429, or a 503 with Retry-After or while other requests are accepted)"
   ),
   concurrencyLimit: gauge(
     "delay_notifications.concurrency.limit",
@@ -70,7 +70,7 @@ export const MetricDeclarations = {
   runThrottled: gauge(
     "delay_notifications.run.throttled",
     "{request}",
-    "Requests the notify service turned away in the last run (429, or 503 with Retry-After)"
+    "Requests the notify service turned away in the last run (429, or a 503 with Retry-After or while other requests are accepted)"
   ),
   backlogPending: gauge("delay_notifications.backlog.pending", "{todo}", "Pending todos due now that no run holds, as the last run ended"),
   oldestPendingAge: gauge(

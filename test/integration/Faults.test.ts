@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, TestServices } from "effect"
+import { Context, Effect, TestClock, Fiber, TestServices } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -63,11 +63,27 @@ describe("faults of the notify service", () => {
       }
     }))
 
-  it.scoped("a 503 without Retry-After is the service's trouble: tried again within the send", () =>
+  it.scoped("a 503 without Retry-After with nothing accepted in 5 s is the service's trouble: tried again within the send", () =>
     Effect.gen(function*() {
       const { client, fake } = yield* fakeAndClient({ failStatus: 503, retryAfterSeconds: 0, failFirst: 1 }, { NOTIFY_RETRY_BASE: "1 millis" })
       expect(yield* TestServices.provideLive(Context.get(client, NotificationClient).send(peter))).toMatchObject({ retries: 1 })
       expect(fake.state.answers).toEqual({ 503: 1, 201: 1 })
+    }))
+
+  it.scoped("a 503 without Retry-After within 5 s of an accepted answer is overload: throttled, not tried again, and so until 5 s have passed with nothing accepted", () =>
+    Effect.gen(function*() {
+      const { client, fake } = yield* fakeAndClient({ failStatus: 503, retryAfterSeconds: 0 }, { NOTIFY_RETRIES: "0" })
+      const send = Context.get(client, NotificationClient).send
+      yield* send(peterAgain)
+      fake.behaviour.failFirst = 1
+      const error = yield* send(peter).pipe(Effect.flip)
+      expect(error).toMatchObject({ _tag: "NotifyThrottled", status: 503, overloaded: true })
+      expect(fake.state.answers).toEqual({ 201: 1, 503: 1 })
+      // 5 s on (the test's clock) with nothing accepted: a 503 is a failure again.
+      yield* TestClock.adjust("5001 millis")
+      const later = yield* send({ ...peter, todoId: TodoId.make("00000000-0000-4000-8000-000000000002"), message: "Todo 00000000-0000-4000-8000-000000000002 is delayed", idempotencyKey: "key-later" })
+        .pipe(Effect.flip)
+      expect(later).toMatchObject({ _tag: "NotificationError", status: 503 })
     }))
 
   it.scoped("400, 403 and 404 are not tried again, token in hand or not", () =>

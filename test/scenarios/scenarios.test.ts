@@ -12,12 +12,13 @@ import { Effect } from "effect"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { capacityOf, type Expected, type Scenario, workspaceId } from "../dev/fakeNotify/ServiceModel.js"
-import { readScenario, type ScenarioStats, startScenarioServer } from "../dev/fakeNotify/ScenarioServer.js"
-import { createTodosTable, TestDatabaseLive, TestDatabaseUrl } from "./support/database.js"
-import { runBuilt } from "./support/process.js"
+import { type Scenario, workspaceId } from "../../dev/fakeNotify/ServiceModel.js"
+import { missed, type Observed } from "../../dev/fakeNotify/ScenarioCheck.js"
+import { readScenario, type ScenarioStats, startScenarioServer } from "../../dev/fakeNotify/ScenarioServer.js"
+import { createTodosTable, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
+import { runBuilt } from "../support/process.js"
 
-const folder = path.resolve(import.meta.dirname, "../dev/scenarios")
+const folder = path.resolve(import.meta.dirname, "../../dev/scenarios")
 const files = readdirSync(folder).filter((file) => file.endsWith(".yaml")).sort()
 const credentials = { clientId: "scenario", clientSecret: "scenario-secret-3391" }
 
@@ -32,66 +33,6 @@ const insertTodos = (count: number, workspaces: number) =>
       FROM generate_series(0, ${count - 1}) AS i
     `
   })
-
-/** What a run did, as the scenario's band reads it. */
-export interface Observed {
-  readonly exit: number | null
-  readonly sent: number
-  readonly delayed: number
-  readonly charged: number
-  readonly stats: ScenarioStats
-}
-
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted.length === 0 ? 0 : sorted[sorted.length >> 1]!
-}
-const mostInASecond = (times: ReadonlyArray<number>) => {
-  let most = 0
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (j < times.length && times[j]! < times[i]! + 1000) j++
-    most = Math.max(most, j - i)
-  }
-  return most
-}
-
-/** Each bound of `band` that does not hold, as a line naming the bound, what was seen and what was due. */
-export const missed = (scenario: Scenario, band: Expected, observed: Observed, workspaces: number): ReadonlyArray<string> => {
-  const { stats } = observed
-  const out: Array<string> = []
-  const check = (ok: boolean, what: string) => void (ok || out.push(what))
-  if (band.exit !== undefined) check(observed.exit === band.exit, `exit ${observed.exit}, expected ${band.exit}`)
-  if (band.allSent === true) {
-    check(stats.notifications === observed.delayed, `${stats.notifications} notifications of ${observed.delayed} delayed todos`)
-  }
-  // Exactly once: never a second creation attempt for a key already created... unless a lost answer (none here).
-  check(stats.duplicates === 0, `${stats.duplicates} requests for notifications already created`)
-  if (band.charged !== undefined) check(observed.charged <= band.charged, `${observed.charged} attempts charged, at most ${band.charged}`)
-  if (band.throughputAtLeast !== undefined) {
-    const capacity = capacityOf(scenario, workspaces)
-    const seconds = ((stats.lastNotificationAt ?? 0) - (stats.firstNotificationAt ?? 0)) / 1000
-    const rate = seconds > 0 ? (stats.notifications - 1) / seconds : 0
-    check(rate >= band.throughputAtLeast * capacity, `${rate.toFixed(0)}/s, under ${band.throughputAtLeast} of ${capacity.toFixed(0)}/s`)
-  }
-  if (band.refusedShareAtMost !== undefined) {
-    const share = stats.requests === 0 ? 0 : stats.refused / stats.requests
-    check(share <= band.refusedShareAtMost, `${(share * 100).toFixed(2)} % refused, at most ${band.refusedShareAtMost * 100} %`)
-  }
-  if (band.refusedPerSecondAtMost !== undefined) {
-    const most = mostInASecond(stats.refusedAt)
-    check(most <= band.refusedPerSecondAtMost, `${most} refused in one second, at most ${band.refusedPerSecondAtMost}`)
-  }
-  if (band.inFlightAtMost !== undefined) check(stats.mostInFlight <= band.inFlightAtMost, `${stats.mostInFlight} in flight, at most ${band.inFlightAtMost}`)
-  if (band.mostInFlightAtLeast !== undefined) {
-    check(stats.mostInFlight >= band.mostInFlightAtLeast, `${stats.mostInFlight} in flight at most, expected ${band.mostInFlightAtLeast} at least`)
-  }
-  if (band.medianAtMostTimes !== undefined) {
-    const typical = median(stats.servedMs.slice(Math.floor(stats.servedMs.length / 4)))
-    const own = scenario.service.latencyMs + (scenario.service.jitterMs ?? 0) / 2
-    check(typical <= band.medianAtMostTimes * own, `median ${typical.toFixed(0)} ms, at most ${band.medianAtMostTimes} x ${own} ms`)
-  }
-  return out
-}
 
 /** Created and refused, second by second: what a failure shows. */
 const timeline = (stats: ScenarioStats) => {
