@@ -84,9 +84,9 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
 
     // A todo that must wait until `until`: set aside, or, when that is too far off or the run is
     // stopping, handed back with the wait (its batch written when that was its last outcome).
-    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number, reserved = false): Effect.Effect<void, DatabaseError> => {
+    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number): Effect.Effect<void, DatabaseError> => {
       if (until - now <= longestWaitMs && !state.stopRequested) {
-        throttling.setAside(todo, batch, until, reserved)
+        throttling.setAside(todo, batch, until)
         feed.aside(1)
         pulse()
         return Effect.void
@@ -116,14 +116,14 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         const due = throttling.waiting() === 0 ? undefined : throttling.takeDue(now)
         if (due !== undefined) {
           feed.aside(-1)
-          return start(due.todo, due.batch, now, due.reserved)
+          return start(due.todo, due.batch, now)
         }
         const batch = feed.poll()
         return batch === undefined ? idle(now) : start(batch.items[batch.next - 1]!, batch, now)
       })
-      const start = (todo: ClaimedTodo, batch: Batch, now: number, reserved = false): Effect.Effect<void, DatabaseError> => {
-        const held = state.stopRequested || reserved ? undefined : throttling.admit(todo.workspaceId, now)
-        if (held !== undefined) return Effect.zipRight(wait(todo, batch, held.until, now, held.reserved), step)
+      const start = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
+        const held = state.stopRequested ? undefined : throttling.heldUntil(todo.workspaceId, now)
+        if (held !== undefined) return Effect.zipRight(wait(todo, batch, held, now), step)
         inFlight++
         return Effect.flatMap(send(todo, batch), (result) => {
           inFlight--
