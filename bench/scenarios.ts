@@ -7,7 +7,7 @@
  * table in bench/RESULTS.md between its markers.
  */
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
@@ -70,7 +70,8 @@ try {
     const migrate = await run(["migrate"], { DATABASE_URL: databaseUrl })
     if (migrate !== 0) throw new Error(`migrate exited ${migrate}`)
     const server = await startScenarioServer(scenario, credentials)
-    const report = path.join(mkdtempSync(path.join(tmpdir(), "scenario-")), "run.json")
+    const reportFolder = mkdtempSync(path.join(tmpdir(), "scenario-"))
+    const report = path.join(reportFolder, "run.json")
     const exit = await run(["send-delay-notifications", "--at", "2022-06-03", "--report", report, ...(scenario.args ?? [])], {
       DATABASE_URL: databaseUrl,
       SERVICES_URL: server.url,
@@ -81,6 +82,7 @@ try {
     const stats = server.stats()
     await server.close()
     const summary = JSON.parse(readFileSync(report, "utf8")) as { sent?: number }
+    rmSync(reportFolder, { recursive: true, force: true })
     const charged = Number((await db.query(
       `SELECT COALESCE(SUM(attempts - CASE WHEN state = 'sent' THEN 1 ELSE 0 END), 0) AS charged FROM delay_notifications.notifications`
     )).rows[0].charged)

@@ -9,7 +9,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { type Scenario, workspaceId } from "../../dev/fakeNotify/ServiceModel.js"
@@ -53,7 +53,11 @@ export const runScenario = (scenario: Scenario, todos: { readonly count: number;
       Effect.promise(() => startScenarioServer(scenario, credentials)),
       (s) => Effect.promise(() => s.close())
     )
-    const report = path.join(mkdtempSync(path.join(tmpdir(), "scenario-")), "run.json")
+    const scratch = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(path.join(tmpdir(), "scenario-"))),
+      (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+    )
+    const report = path.join(scratch, "run.json")
     const databaseUrl = yield* TestDatabaseUrl
     const result = yield* Effect.promise(() =>
       runBuilt(["send-delay-notifications", "--at", "2022-06-03", "--report", report, ...(scenario.args ?? [])], {
@@ -99,7 +103,7 @@ describe("the client against the notify services of the world (dev/scenarios)", 
           const { observed, output } = yield* runScenario(scenario, scenario.todos)
           const failures = missed(scenario, scenario.expect, observed, scenario.todos.workspaces)
           expect(failures, failures.length === 0 ? "" : timeline(observed.stats) + "\n" + output.split("\n").slice(-3).join("\n")).toEqual([])
-        }), { timeout: 120_000 })
+        }), { timeout: 300_000 })
     }
   })
 })
