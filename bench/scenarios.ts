@@ -61,9 +61,12 @@ try {
     const todos = scenario.benchTodos ?? scenario.todos
     const { databaseUrl, db } = await freshDatabase(admin, embedded.url, "scenario")
     await db.query(createTodosTableSql)
+    // Due over 60 days, each day's todos one per workspace in turn: claimed oldest first, the
+    // workspaces come interleaved, as in a real backlog. (All due the same day, the ledger would
+    // hand them out one workspace after another.)
     await db.query(
       `INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
-       SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', '2022-06-01'::date, ($1::uuid[])[1 + i % $2]
+       SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', '2022-06-02'::date - ((i / $2) % 60)::int, ($1::uuid[])[1 + i % $2]
        FROM generate_series(0, $3 - 1) AS i`,
       [Array.from({ length: todos.workspaces }, (_, i) => workspaceId(i + 1)), todos.workspaces, todos.count]
     )

@@ -18,7 +18,7 @@ import { writeKnownOutcomes } from "./run/Outcomes.js"
 import { reportProgress } from "./run/ProgressReport.js"
 import { type Batch, LeaseTooShort, minimumLease, type Run, type RunOptions } from "./run/Run.js"
 import { RunState } from "./run/RunState.js"
-import { makeThrottling } from "./run/Throttling.js"
+import { asideFree, makeThrottling } from "./run/Throttling.js"
 import { runWorkers } from "./run/Workers.js"
 import { NotificationClient } from "./services/NotificationClient.js"
 import { TodoRepository } from "./services/TodoRepository.js"
@@ -31,7 +31,7 @@ const sendBacklog = (run: Run) =>
   Effect.gen(function*() {
     const stepAdded = yield* makeStepAdded
     // The claims stay a batch (or a worker each) ahead of the workers.
-    const feed = yield* makeFeed<Batch>(Math.max(run.options.batchSize, run.options.concurrency))
+    const feed = yield* makeFeed<Batch>(Math.max(run.options.batchSize, run.options.concurrency), asideFree)
     yield* Effect.forkScoped(reportProgress(run))
     const pipeline = Effect.all([
       enqueueBacklog(run, stepAdded),

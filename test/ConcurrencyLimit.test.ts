@@ -142,7 +142,8 @@ describe("the adaptive concurrency limit", () => {
 const workspaces: Record<string, string> = {
   w: "00000000-0000-4000-8000-00000000000a",
   a: "00000000-0000-4000-8000-00000000000b",
-  other: "00000000-0000-4000-8000-00000000000c"
+  other: "00000000-0000-4000-8000-00000000000c",
+  x: "00000000-0000-4000-8000-00000000000e"
 }
 const ws = (name: string) => WorkspaceId.make(workspaces[name]!)
 const todo = (workspace: string, id = 1): ClaimedTodo => ({
@@ -153,56 +154,165 @@ const todo = (workspace: string, id = 1): ClaimedTodo => ({
 })
 
 describe("throttling within a run", () => {
-  it("slows only the workspace whose requests alone are turned away while the others' go through", () => {
+  it("takes a refusal as the client's by default: its limit goes one down, and only the refused todo waits", () => {
     const limit = warm(adaptiveLimit(200))
     answers(limit, 4 + 8 + 16, 20, 0)
     const throttling = makeThrottling<string>(limit)
-    // The first 429 could be the client's: one off the limit. Its wait: Retry-After, spread by `random`.
-    expect(throttling.throttled(todo("w"), 1000, false, 0, 0)).toBe(1000)
+    // Its wait: Retry-After, spread by `random`.
+    expect(throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)).toBe(1000)
     expect(limit.current()).toBe(31)
-    throttling.accepted(ws("other"), 5)
-    // Again for w alone, with another workspace accepted since: w's own limit.
-    expect(throttling.throttled(todo("w"), 1000, false, 10, 0.5)).toBe(1510)
+    throttling.setAside(todo("w", 1), "b1", 1000, true, 0)
+    // The workspace's other todos go on.
+    expect(throttling.turnAt(ws("w"), 500)).toBeUndefined()
+    expect(throttling.takeDue(999)).toBeUndefined()
+    expect(throttling.takeDue(1000)).toMatchObject({ batch: "b1", inTurn: false })
+  })
+
+  it("holds and paces a workspace refused again while the others went through, and leaves the client's limit alone", () => {
+    const limit = warm(adaptiveLimit(200))
+    answers(limit, 4 + 8 + 16, 20, 0)
+    const throttling = makeThrottling<string>(limit, () => 0)
+    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
     expect(limit.current()).toBe(31)
-    expect(throttling.heldUntil(ws("w"), 500)).toBe(1510)
-    expect(throttling.heldUntil(ws("other"), 500)).toBeUndefined()
-    expect(throttling.heldUntil(ws("w"), 1510)).toBeUndefined()
+    // Ten of w's accepted in the next second, and another workspace's.
+    throttling.accepted(ws("other"), 50)
+    for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws("w"), at)
+    // Refused again: w's own limit. Held until its wait is over, the client untouched.
+    expect(throttling.throttled(todo("w", 2), 1000, "refused", 1000, 1000, 0)).toBe(2000)
+    expect(limit.current()).toBe(31)
+    expect(throttling.turnAt(ws("w"), 1500)).toBe(2000)
+    expect(throttling.turnAt(ws("other"), 1500)).toBeUndefined()
+    // Then at 95 % of the 10 a second it was accepted at: a turn every 1000 / 9.5 ms.
+    expect(throttling.turnAt(ws("w"), 2000)).toBeUndefined()
+    expect(throttling.turnAt(ws("w"), 2010)).toBeCloseTo(2000 + 1000 / 9.5)
+  })
+
+  it("sends a paced workspace's todos one a turn, the throttled one first, and gives them all back with their turns when the run ends", () => {
+    const limit = warm(adaptiveLimit(200))
+    const throttling = makeThrottling<string>(limit, () => 0)
+    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
+    throttling.accepted(ws("other"), 50)
+    for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws("w"), at)
+    const until = throttling.throttled(todo("w", 2), 1000, "refused", 1000, 1000, 0)
+    throttling.setAside(todo("w", 3), "b", 1200, false, 1100)
+    throttling.setAside(todo("w", 2), "b", until, true, 1100)
+    throttling.setAside(todo("w", 4), "b", 1300, false, 1100)
+    expect(throttling.waiting()).toBe(3)
+    expect(throttling.nextDue()).toBe(2000)
+    expect(throttling.takeDue(2000)?.todo.id).toBe(todo("w", 2).id)
+    expect(throttling.takeDue(2001)).toBeUndefined()
+    expect(throttling.takeDue(2000 + 1000 / 9.5)?.todo.id).toBe(todo("w", 3).id)
+    const left = throttling.takeAll(2200)
+    expect(left.map((entry) => entry.todo.id)).toEqual([todo("w", 4).id])
+    expect(left[0]!.notBefore).toBeCloseTo(2000 + 2000 / 9.5)
+    expect(throttling.waiting()).toBe(0)
+  })
+
+  it("takes the rest of a burst, sent before the workspace was slowed, as no news: neither the client nor the pace moves", () => {
+    const limit = warm(adaptiveLimit(200))
+    answers(limit, 4 + 8 + 16, 20, 0)
+    const throttling = makeThrottling<string>(limit, () => 0)
+    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
+    throttling.accepted(ws("other"), 50)
+    for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws("w"), at)
+    throttling.throttled(todo("w", 2), 1000, "refused", 1000, 1000, 0)
+    // Sent at 990, answered after w was slowed at 1000.
+    expect(throttling.throttled(todo("w", 3), 1000, "refused", 990, 1010, 0)).toBe(2010)
+    expect(limit.current()).toBe(31)
+    expect(throttling.turnAt(ws("w"), 2000)).toBeUndefined()
+    expect(throttling.turnAt(ws("w"), 2001)).toBeCloseTo(2000 + 1000 / 9.5)
+  })
+
+  it("finds a workspace's limit by steps: a step refused within a second is taken back, and new workspaces start at the median of three found", () => {
+    const limit = warm(adaptiveLimit(200))
+    answers(limit, 4 + 8 + 16, 20, 0)
+    const throttling = makeThrottling<string>(limit, () => 0)
+    const names = ["w", "a", "other"]
+    names.forEach((name) => {
+      // Each refused twice with another accepted between: paced at 9.5 a second.
+      throttling.throttled(todo(name), 1000, "refused", 0, 0, 0)
+      throttling.accepted(ws("x"), 1)
+      for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws(name), at)
+      throttling.throttled(todo(name, 2), 1000, "refused", 1000, 1000, 0)
+    })
+    const current = limit.current()
+    // Doubling a second after the hold (2000 + 1000), on an accepted answer: 19 a second.
+    for (const name of names) throttling.accepted(ws(name), 3000)
+    expect(throttling.turnAt(ws("w"), 3000)).toBeUndefined()
+    expect(throttling.turnAt(ws("w"), 3001)).toBeCloseTo(3000 + 1000 / 19)
+    // Refused within a second of the step: back to 9.5, and the client's limit untouched.
+    for (const name of names) throttling.throttled(todo(name, 3), 1000, "refused", 3100, 3100, 0)
+    expect(limit.current()).toBe(current)
+    expect(throttling.turnAt(ws("w"), 4100)).toBeUndefined()
+    expect(throttling.turnAt(ws("w"), 4101)).toBeCloseTo(4100 + 1000 / 9.5)
+    // A workspace not seen yet starts at 9.5 a second.
+    const fresh = WorkspaceId.make("00000000-0000-4000-8000-00000000000d")
+    expect(throttling.turnAt(fresh, 5000)).toBeUndefined()
+    expect(throttling.turnAt(fresh, 5001)).toBeCloseTo(5000 + 1000 / 9.5)
+  })
+
+  it("takes a workspace refused at three times the client's share, three times at least, as limited on its own", () => {
+    const limit = warm(adaptiveLimit(200))
+    answers(limit, 4 + 8 + 16, 20, 0)
+    const throttling = makeThrottling<string>(limit, () => 0)
+    // Refusals spread over workspaces (the client's), w's among them, others' in between.
+    throttling.throttled(todo("a"), 1000, "refused", 0, 0, 0)
+    for (let at = 1; at <= 40; at++) throttling.accepted(ws("other"), at)
+    throttling.throttled(todo("w"), 1000, "refused", 50, 50, 0)
+    throttling.throttled(todo("a", 2), 1000, "refused", 60, 60, 0)
+    throttling.throttled(todo("w", 2), 1000, "refused", 70, 70, 0)
+    throttling.throttled(todo("other", 2), 1000, "refused", 80, 80, 0)
+    const before = limit.current()
+    // w: 3 of its 3 requests refused, the client 6 of 46: w's own.
+    throttling.throttled(todo("w", 3), 1000, "refused", 90, 90, 0)
+    expect(limit.current()).toBe(before)
+    expect(throttling.turnAt(ws("w"), 500)).toBe(1090)
+    expect(throttling.turnAt(ws("other"), 500)).toBeUndefined()
   })
 
   it("with one workspace only, or at a limit of one, slows the client: the limit, then a pause of the whole client", () => {
     const limit = warm(adaptiveLimit(200, 2))
     const throttling = makeThrottling<string>(limit)
-    throttling.throttled(todo("w"), undefined, false, 0, 0)
-    throttling.throttled(todo("w"), undefined, false, 0, 0)
+    throttling.throttled(todo("w"), undefined, "refused", 0, 0, 0)
+    throttling.throttled(todo("w"), undefined, "refused", 0, 0, 0)
     expect(limit.current()).toBe(1)
-    expect(throttling.heldUntil(ws("other"), 500)).toBe(1000)
+    expect(throttling.turnAt(ws("other"), 500)).toBe(1000)
+  })
+
+  it("the auth service's 429 makes the todo wait, and slows neither the client nor its workspace: the notify service was not asked", () => {
+    const limit = warm(adaptiveLimit(200))
+    answers(limit, 4 + 8 + 16, 20, 0)
+    const throttling = makeThrottling<string>(limit)
+    for (let i = 0; i < 5; i++) expect(throttling.throttled(todo("w", i), undefined, "auth", 0, 0, 0)).toBe(1000)
+    expect(limit.current()).toBe(32)
+    expect(throttling.turnAt(ws("w"), 500)).toBeUndefined()
   })
 
   it("a 503 without Retry-After (overloaded) slows the client, never one workspace", () => {
     const limit = warm(adaptiveLimit(200))
     answers(limit, 4 + 8 + 16, 20, 0)
     const throttling = makeThrottling<string>(limit)
-    throttling.throttled(todo("w"), undefined, true, 0, 0)
+    throttling.throttled(todo("w"), undefined, "overloaded", 0, 0, 0)
     throttling.accepted(ws("other"), 5)
-    throttling.throttled(todo("w"), undefined, true, 10, 0)
+    throttling.throttled(todo("w"), undefined, "overloaded", 10, 10, 0)
     expect(limit.current()).toBe(30)
-    expect(throttling.heldUntil(ws("w"), 500)).toBeUndefined()
+    expect(throttling.turnAt(ws("w"), 500)).toBeUndefined()
   })
 
   it("waits are never under the floor, never over the cap, and spread: Retry-After 0 or none is 1 to 2 s, hours are 5 to 10 minutes", () => {
     const throttling = makeThrottling<string>(fixedLimit(4))
-    expect(throttling.throttled(todo("w"), 0, false, 0, 0)).toBe(1000)
-    expect(throttling.throttled(todo("w"), 0, false, 0, 0.5)).toBe(1500)
-    expect(throttling.throttled(todo("w"), undefined, false, 0, 0.999)).toBe(1999)
-    expect(throttling.throttled(todo("w"), 3 * 3600_000, false, 0, 0)).toBe(300_000)
-    expect(throttling.throttled(todo("w"), 3 * 3600_000, false, 0, 0.5)).toBe(450_000)
+    expect(throttling.throttled(todo("w"), 0, "refused", 0, 0, 0)).toBe(1000)
+    expect(throttling.throttled(todo("w"), 0, "refused", 0, 0, 0.5)).toBe(1500)
+    expect(throttling.throttled(todo("w"), undefined, "refused", 0, 0, 0.999)).toBe(1999)
+    expect(throttling.throttled(todo("w"), 3 * 3600_000, "refused", 0, 0, 0)).toBe(300_000)
+    expect(throttling.throttled(todo("w"), 3 * 3600_000, "refused", 0, 0, 0.5)).toBe(450_000)
   })
 
   it("stops the run after a minute refused with nothing accepted, counting from the first refusal, not from the last accepted answer", () => {
     const throttling = makeThrottling<string>(fixedLimit(4))
     throttling.accepted(ws("w"), 0)
     // A long quiet time (a slow service, a pause), then one refusal: not a minute of refusals.
-    throttling.throttled(todo("w"), 1, false, 90_000, 0)
+    throttling.throttled(todo("w"), 1, "refused", 90_000, 90_000, 0)
     expect(throttling.refusingAll(90_000)).toBe(false)
     expect(throttling.refusingAll(149_999)).toBe(false)
     expect(throttling.refusingAll(150_000)).toBe(true)
@@ -211,14 +321,14 @@ describe("throttling within a run", () => {
     expect(throttling.refusingAll(200_000)).toBe(false)
   })
 
-  it("gives back what it set aside in the order its time comes", () => {
+  it("gives back the client's refused todos in the order their time comes", () => {
     const throttling = makeThrottling<string>(fixedLimit(4))
-    throttling.setAside(todo("a", 1), "b1", 300)
-    throttling.setAside(todo("a", 2), "b1", 100)
-    throttling.setAside(todo("a", 3), "b2", 200)
+    throttling.setAside(todo("a", 1), "b1", 300, true, 0)
+    throttling.setAside(todo("a", 2), "b1", 100, true, 0)
+    throttling.setAside(todo("a", 3), "b2", 200, true, 0)
     expect(throttling.nextDue()).toBe(100)
     expect(throttling.takeDue(150)?.todo.id).toBe(todo("a", 2).id)
     expect(throttling.takeDue(150)).toBeUndefined()
-    expect(throttling.takeAll().map((entry) => entry.notBefore)).toEqual([200, 300])
+    expect(throttling.takeAll(150).map((entry) => entry.notBefore)).toEqual([200, 300])
   })
 })

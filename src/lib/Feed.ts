@@ -27,20 +27,25 @@ export interface Feed<B extends FeedBatch<unknown>> {
    */
   readonly poll: () => B | undefined
   /**
-   * Counts items taken but set aside for later (throttled todos waiting) as untaken (1), or no
-   * longer (-1, taken up again): the producer adds no more while many wait.
+   * Counts items taken but set aside for later (throttled todos waiting) (1), or no longer (-1,
+   * taken up again): past `asideFree` of them, each counts as untaken, and the producer adds no
+   * more while many wait.
    */
   readonly aside: (delta: 1 | -1) => void
   /** Waits until an item is in hand or the feed has ended. */
   readonly ready: Effect.Effect<void>
   /** No batch will come and every item was taken: the workers may end. */
   readonly done: () => boolean
+  /** No batch will come (items may be left in hand). */
+  readonly ended: () => boolean
 }
 
-export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Effect<Feed<B>> =>
+export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number, asideFree = 0): Effect.Effect<Feed<B>> =>
   Effect.gen(function*() {
     const inHand: Array<B> = []
     let untaken = 0
+    let aside = 0
+    const full = () => untaken + Math.max(0, aside - asideFree) >= ahead
     let ended = false
     // Open while something is in hand (or the feed ended); open while the producer may add.
     const ready = yield* Effect.makeLatch(false)
@@ -52,7 +57,7 @@ export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Ef
       batch.next++
       untaken--
       if (batch.next >= batch.items.length) inHand.shift()
-      if (untaken < ahead) room.unsafeOpen()
+      if (!full()) room.unsafeOpen()
       if (inHand.length === 0 && !ended) ready.unsafeClose()
       return batch
     }
@@ -64,7 +69,7 @@ export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Ef
         inHand.push(batch)
         untaken += batch.items.length - batch.next
         ready.unsafeOpen()
-        if (untaken >= ahead) room.unsafeClose()
+        if (full()) room.unsafeClose()
       },
       end: () => {
         ended = true
@@ -72,11 +77,12 @@ export const makeFeed = <B extends FeedBatch<unknown>>(ahead: number): Effect.Ef
       },
       poll,
       aside: (delta) => {
-        untaken += delta
-        if (untaken < ahead) room.unsafeOpen()
-        else room.unsafeClose()
+        aside += delta
+        if (full()) room.unsafeClose()
+        else room.unsafeOpen()
       },
       ready: ready.await,
-      done: () => ended && inHand.length === 0
+      done: () => ended && inHand.length === 0,
+      ended: () => ended
     }
   })

@@ -85,6 +85,19 @@ const claimBatch = (run: Run): Effect.Effect<Batch | "none" | "dropped", Databas
   }).pipe(Effect.uninterruptible)
 
 /**
+ * Todos of the run's wait in the ledger for their workspace's turn: handed back by a batch not yet
+ * written (they go back with its write), or written and not yet due.
+ */
+const comingBack = (run: Run) => {
+  if (run.clock.unsafeCurrentTimeMillis() < run.state.comeBackBy) return true
+  for (const batch of run.live) if (batch.backInMs !== undefined) return true
+  return false
+}
+
+/** How often a run whose todos wait in the ledger for their workspace's turn looks for the due ones. */
+const comeBackPollMs = Duration.millis(250)
+
+/**
  * Claims batches until nothing claimable is left, whenever the feed has room (a batch ahead of the
  * workers); while the backlog is still being added, an empty claim waits for the next step. A claim
  * whose rows had all vanished (deleted todos, moved due dates) returns none, and is not the end.
@@ -99,7 +112,16 @@ export const claimBatches = Effect.fn("Run.claimBatches")(
       const allIn = run.enqueueing.done
       const todos = yield* claimBatch(run)
       if (todos === "dropped") continue
-      if (todos === "none" && allIn) break
+      // Todos handed back for their workspace's turn come due within the run: it claims them then.
+      if (todos === "none" && allIn && comingBack(run)) {
+        yield* Effect.sleep(comeBackPollMs)
+        continue
+      }
+      if (todos === "none" && allIn) {
+        // At once, in this step: no todo is handed back for a later claim from here on.
+        feed.end()
+        break
+      }
       if (todos === "none") {
         yield* Queue.take(stepAdded)
         continue

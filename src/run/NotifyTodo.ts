@@ -17,9 +17,15 @@ export interface Throttled {
   readonly _tag: "Throttled"
   readonly todo: ClaimedTodo
   readonly retryAfterMs: number | undefined
-  /** A 503 without Retry-After while other requests were accepted: the whole client's overload. */
-  readonly overloaded: boolean
+  /**
+   * `overloaded`: a 503 without Retry-After while other requests were accepted, the whole client's
+   * overload; `auth`: the auth service refused the workspace's token (the notify service was not
+   * asked); `refused`: the notify service's 429, or 503 with Retry-After.
+   */
+  readonly kind: RefusalKind
 }
+
+export type RefusalKind = "refused" | "overloaded" | "auth"
 
 /** A sent todo's outcome, with the service's own time for its accepted request (when the client measures it). */
 export type Sent = Extract<Outcome, { readonly _tag: "Sent" }> & { readonly serviceMs?: number | undefined }
@@ -95,7 +101,12 @@ const notify = (
         error._tag === "ClientRejected"
           ? hooks.onRejected(error, todo)
           : error._tag === "NotifyThrottled"
-          ? Effect.succeed({ _tag: "Throttled", todo, retryAfterMs: error.retryAfterMs, overloaded: error.overloaded === true })
+          ? Effect.succeed({
+              _tag: "Throttled",
+              todo,
+              retryAfterMs: error.retryAfterMs,
+              kind: error.byAuth === true ? "auth" : error.overloaded === true ? "overloaded" : "refused"
+            })
           : error._tag === "NotSent"
           ? Effect.succeed({ _tag: "Released", todo })
           : notificationFailed(todo, error, retry, hooks)

@@ -31,7 +31,16 @@ const disown = (run: Run, notHeld: ReadonlyArray<Outcome>) =>
 export const writeBatch = (run: Run, batch: Batch) =>
   run.repository.record(run.options.runId, batch.outcomes).pipe(
     Effect.flatMap(({ notHeld }) => disown(run, notHeld)),
-    Effect.tap(() => Effect.sync(() => run.live.delete(batch))),
+    Effect.tap(() =>
+      Effect.sync(() => {
+        run.live.delete(batch)
+        // Its todos handed back for their turn come due then (counted from the write, and a
+        // second more for the ledger's clock): the run's claims go on until then.
+        if (batch.backInMs !== undefined) {
+          run.state.comeBackBy = Math.max(run.state.comeBackBy, run.clock.unsafeCurrentTimeMillis() + batch.backInMs + 1000)
+        }
+      })
+    ),
     Effect.withParentSpan(batch.span),
     Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => batch.span.end(end, exit))))
   )
@@ -52,7 +61,7 @@ export const writeKnownOutcomes = Effect.fn("Run.writeKnownOutcomes")(
   function*(run: Run) {
     const { clock, state } = run
     const now = clock.unsafeCurrentTimeMillis()
-    for (const { batch, notBefore, todo } of run.throttling.takeAll()) {
+    for (const { batch, notBefore, todo } of run.throttling.takeAll(now)) {
       settle(run, batch, { _tag: "Released", todo, retryIn: Duration.millis(Math.max(0, notBefore - now)) })
     }
     const batches = [...run.live]

@@ -71,6 +71,8 @@ export interface Batch extends FeedBatch<ClaimedTodo> {
   /** Until when, by this process's Clock, the run surely holds these claims (renewals push it on). */
   deadline: number
   readonly span: Tracer.Span
+  /** The longest wait of its todos handed back for their workspace's turn (ms; the run claims them again). */
+  backInMs?: number
 }
 
 /** How far the backlog has entered the ledger (it is added in parts while claims run). */

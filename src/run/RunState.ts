@@ -47,6 +47,11 @@ export class RunState {
    * grace period and the time after it for the last writes.
    */
   exitBy: number | undefined
+  /**
+   * The latest a todo handed back for its workspace's turn comes due (epoch ms, by the run's
+   * Clock): the run's claims go on until then, so that it sends them itself.
+   */
+  comeBackBy = 0
   /** The auth service's refusal of the job's credentials, when it came. */
   rejected: ClientRejected | undefined
   /** Transient failures in a row (after their retries); a sent notification resets it. */
@@ -96,7 +101,9 @@ export class RunState {
   /** Counts an outcome in (1) or out again (-1: a claim this run no longer held). */
   count(outcome: Outcome, by: 1 | -1): void {
     const counts = this.counts
-    if (outcome._tag === "Released") counts.released += by
+    if (outcome._tag === "Released") {
+      if (outcome.inTurn !== true) counts.released += by
+    }
     else {
       counts.delayed += by
       if (outcome._tag === "Sent") counts.sent += by

@@ -1,25 +1,41 @@
 /**
- * Back-pressure from the notify service within a run: a throttled todo is set aside and sent
- * again once its wait has passed (Retry-After within a floor and a cap, spread with jitter:
- * domain/Waits), with no attempt counted; the whole client slows down (the concurrency limit, or
- * a pause when it is at one already), or only the throttled workspace, when the service's 429s
- * come for that workspace alone. A 503 without Retry-After (overload) is the whole client's.
+ * Back-pressure from the notify service within a run (docs/design.md, "Limits per workspace"): a
+ * throttled todo waits (Retry-After within a floor and a cap, spread with jitter: domain/Waits)
+ * and is sent again, with no attempt counted. Who slows down depends on whose limit refused:
  *
- * Telling the two apart: a throttled answer is the workspace's own when that workspace was the
- * last one throttled, and other workspaces' requests were accepted since. Under a limit of the
- * whole client, the turned-away requests fall on whichever workspaces sent at the wrong time;
- * under a limit of one workspace, they keep falling on that one while the others go through.
- * With one workspace in the run the two are the same, and the client's limit answers both.
+ * - The whole client's, by default: the concurrency limit goes one down (or the client pauses,
+ *   at one already), and only the refused todo waits. A 503 without Retry-After (overload) is
+ *   always the client's.
+ * - The workspace's own, when its refusals say so: it is refused again right after its last
+ *   refusal while other workspaces' requests went through (under the client's limit, refusals
+ *   fall on whichever workspaces send at the wrong time), or it is refused at three times the
+ *   client's share of refusals, three times at least. Then the workspace alone is held until the
+ *   wait is over and sent to at a pace (requests a second): 95 % of what the service accepted of
+ *   it, one a second at least, halved when it is refused again at that pace. Its pace steps up
+ *   after a while without a refusal (doubling each second at first, then by 10 % every 2 to 4 s),
+ *   and a refusal within a second of a step takes the step back: its limit, found. A workspace
+ *   not seen yet starts at the median of the limits found (doubling), once three are.
+ * - Nobody more, for a refusal of a request sent before the workspace was slowed: the rest of a
+ *   burst says nothing the first refusal did not.
+ *
+ * A paced workspace's todos wait in its own queue, each at its turn, so that what it held back
+ * goes out spaced, not as one burst. A workspace that waits never holds back the others: its
+ * queue does not hold the claims back (up to `asideFree` todos), a todo whose turn is more than
+ * `turnHorizonMs` off is handed back to the ledger until then (the run claims it again), and the
+ * workers send the others' meanwhile.
  */
 import type { ClaimedTodo, WorkspaceId } from "../domain/Todo.js"
 import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
+import type { RefusalKind } from "./NotifyTodo.js"
 
-/** A throttled todo set aside, and when it may be sent again (epoch ms, by the run's Clock). */
+/** A todo waiting for its turn, and when it may go at the soonest (epoch ms, by the run's Clock). */
 export interface SetAside<B> {
   readonly todo: ClaimedTodo
   readonly batch: B
   readonly notBefore: number
+  /** Taken in its workspace's turn (else it goes through `turnAt` as a new one). */
+  readonly inTurn: boolean
 }
 
 /**
@@ -31,84 +47,361 @@ export interface SetAside<B> {
  */
 export const longestWaitMs = 60_000
 
+/** Todos waiting that do not hold the claims back (past them, each counts as one in hand). */
+export const asideFree = 5000
+
+/**
+ * How far ahead a todo waits in hand for its workspace's turn; one whose turn is further off is
+ * handed back until then (the run claims it again), so that the todos of a slow workspace do not
+ * fill the run's hands while the others' wait in the ledger.
+ */
+export const turnHorizonMs = 2000
+/** The longest a todo is handed back for its workspace's turn while its pace doubles (then claimed again, and handed back again if its turn is still far). */
+export const turnHandBackMs = 5000
+
 export interface Throttling<B> {
-  /** Todos set aside now. */
+  /** Todos waiting now. */
   readonly waiting: () => number
-  /** When the first one set aside may go (undefined: none). */
+  /** When the first one waiting may go (undefined: none). */
   readonly nextDue: () => number | undefined
-  /** The first todo set aside whose time has come, taken out. */
+  /** The first todo waiting whose turn has come, taken out (its turn taken). */
   readonly takeDue: (now: number) => SetAside<B> | undefined
-  /** Every todo set aside, taken out (the run is ending). */
-  readonly takeAll: () => ReadonlyArray<SetAside<B>>
-  /** Until when a todo of `workspaceId` must wait, when it (or the whole client) is held now. */
-  readonly heldUntil: (workspaceId: WorkspaceId, now: number) => number | undefined
-  /** Sets a todo aside until `notBefore`. */
-  readonly setAside: (todo: ClaimedTodo, batch: B, notBefore: number) => void
+  /** Every todo waiting, taken out (the run is ending), each with when it could have gone. */
+  readonly takeAll: (now: number) => ReadonlyArray<SetAside<B>>
   /**
-   * The service turned away a request for `todo` (`overloaded`: a 503 without Retry-After): who is
-   * slowed, and until when the todo waits (then to be set aside, or handed back when that is too
-   * far). `random` in [0, 1) spreads the wait.
+   * For a todo of `workspaceId` about to be sent: undefined when it may go now (its workspace's
+   * turn is taken), or the soonest it could go (the client or its workspace is held, its pace
+   * has no turn yet, or others of it wait before it): then it waits (`setAside`) or is handed back.
    */
-  readonly throttled: (todo: ClaimedTodo, retryAfterMs: number | undefined, overloaded: boolean, now: number, random: number) => number
+  readonly turnAt: (workspaceId: WorkspaceId, now: number) => number | undefined
+  /**
+   * When a todo of `workspaceId` handed back for its turn at `turn` should be claimed again: at
+   * that turn, or within `turnHandBackMs` while its workspace's pace is still doubling (it may be
+   * its turn sooner by then).
+   */
+  readonly backAt: (workspaceId: WorkspaceId, turn: number, now: number) => number
+  /**
+   * Sets a todo aside until `notBefore`: in its workspace's turn, or, a throttled one whose
+   * workspace is not held (the client's refusal), on its own.
+   */
+  readonly setAside: (todo: ClaimedTodo, batch: B, notBefore: number, throttled: boolean, now: number) => void
+  /**
+   * The service turned away a request for `todo`, sent at `sentAt` (`kind`: see RefusalKind): who
+   * is slowed (see the module comment), and until when the todo waits (then to be set aside, first
+   * of its workspace, or handed back when that is too far). `random` in [0, 1) spreads the wait.
+   */
+  readonly throttled: (
+    todo: ClaimedTodo,
+    retryAfterMs: number | undefined,
+    kind: RefusalKind,
+    sentAt: number,
+    now: number,
+    random: number
+  ) => number
   /** A request for `workspaceId` was accepted at `now`. */
   readonly accepted: (workspaceId: WorkspaceId, now: number) => void
   /** The service has refused for `longestWaitMs` up to `now`, with nothing accepted since. */
   readonly refusingAll: (now: number) => boolean
 }
 
-export const makeThrottling = <B>(limit: ConcurrencyLimit): Throttling<B> => {
-  // Set aside, in the order their time comes.
-  const aside: Array<SetAside<B>> = []
-  const holds = new Map<WorkspaceId, number>()
+/**
+ * What a run knows of a workspace once the service has turned requests away: when the service
+ * accepted its requests in the last second; once refused itself, its hold, its pace and its queue.
+ */
+interface Workspace<B> {
+  /** When its accepted requests of the last second were answered (oldest first, from `first`). */
+  readonly accepted: Array<number>
+  first: number
+  /** When it was last slowed: refusals of requests sent before say nothing new. */
+  slowedAt: number
+  holdUntil: number
+  /** Requests a second (0: no pace yet), and its next turn. */
+  perSecond: number
+  nextTurn: number
+  /** Its pace before its last step up. */
+  beforeStep: number
+  /** Its requests accepted and refused since the run was first throttled. */
+  acceptedCount: number
+  refused: number
+  /** Doubling (until the service first refuses a step), or stepping by 10 %. */
+  doubling: boolean
+  steppedAt: number
+  nextStepAt: number
+  lastSeen: number
+  /** Its todos waiting, in turn (from `head`). */
+  readonly queue: Array<{ readonly todo: ClaimedTodo; readonly batch: B }>
+  head: number
+  /** When its first todo waiting may go (while queued among the ready ones). */
+  readyAt: number
+}
+
+/** A workspace's pace: this share of the rate the service accepted of it before it refused... */
+const paceShare = 0.95
+/** ...over the time since its last hold, a quarter of a second at least... */
+const shortestMeasureMs = 250
+/** ...never under one a second... */
+const slowestPace = 1
+/** ...stepped up after 2 to 4 s without a refusal (by 10 %, or doubling each second at first)... */
+const paceStep = 0.1
+const stepEveryMs = 2000
+/** While doubling, a step a second: as TCP's slow start doubles each round, a second being Retry-After's. */
+const doublingEveryMs = 1000
+/** ...and a refusal within this long of a step is the workspace's own. */
+const stepBlameMs = 1000
+/** A workspace refused this many times, at this many times the client's share of refusals, has a limit of its own. */
+const oftenAfter = 3
+const oftenShare = 3
+/** A workspace not seen for this long, and not waiting, is forgotten (memory stays flat over any number of workspaces). */
+const forgetAfterMs = 60_000
+
+export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number = Math.random): Throttling<B> => {
+  const workspaces = new Map<WorkspaceId, Workspace<B>>()
+  // The workspaces with todos waiting, by when their first may go; and throttled todos set aside
+  // on their own (the client's refusals), by when they may go.
+  const ready: Array<Workspace<B>> = []
+  const later: Array<SetAside<B>> = []
+  let waiting = 0
   let clientHeldUntil = 0
-  // Workspaces throttled in this run, each with the count of other workspaces' accepted requests
-  // at its last throttled answer; and the workspace of the last throttled answer.
-  const suspects = new Map<WorkspaceId, number>()
-  let acceptedOutside = 0
   // When the service began refusing with nothing accepted since (undefined: it is accepting).
   let refusingSince: number | undefined
-  let last: WorkspaceId | undefined
+  // Whether the run was throttled yet: only then are accepted requests kept per workspace.
+  let tracking = false
+  let nextSweep = 0
+  // The last paces found (a step refused): a workspace not seen yet starts at their median.
+  const found: Array<number> = []
+  found.length = 15
+  let foundNext = 0
+  const startingPace = () => {
+    const known = found.slice(0, Math.min(foundNext, found.length)).sort((a, b) => a - b)
+    return known.length < 3 ? 0 : known[known.length >> 1]!
+  }
+  // Each workspace refused, with the count of other workspaces' accepted requests at its last
+  // refusal; and the workspace last refused.
+  const refusedAt = new WeakMap<Workspace<B>, number>()
+  let last: Workspace<B> | undefined
+  let lastId: WorkspaceId | undefined
+  let acceptedOthers = 0
+  // Requests accepted and refused since the run was first throttled.
+  let acceptedAll = 0
+  let refusedAll = 0
 
-  const setAside = (todo: ClaimedTodo, batch: B, notBefore: number) => {
-    let at = aside.length
-    while (at > 0 && aside[at - 1]!.notBefore > notBefore) at--
-    aside.splice(at, 0, { todo, batch, notBefore })
+  const workspaceOf = (workspaceId: WorkspaceId, now: number) => {
+    let workspace = workspaces.get(workspaceId)
+    if (workspace === undefined) {
+      workspace = {
+        accepted: [],
+        first: 0,
+        slowedAt: -Infinity,
+        holdUntil: 0,
+        perSecond: 0,
+        nextTurn: 0,
+        beforeStep: 0,
+        acceptedCount: 0,
+        refused: 0,
+        doubling: true,
+        steppedAt: -Infinity,
+        nextStepAt: Infinity,
+        lastSeen: now,
+        queue: [],
+        head: 0,
+        readyAt: 0
+      }
+      workspaces.set(workspaceId, workspace)
+    }
+    workspace.lastSeen = now
+    return workspace
+  }
+  const forgetOld = (workspace: Workspace<B>, now: number) => {
+    const { accepted } = workspace
+    while (workspace.first < accepted.length && accepted[workspace.first]! <= now - 1000) workspace.first++
+    if (workspace.first > 32 && workspace.first * 2 > accepted.length) {
+      accepted.splice(0, workspace.first)
+      workspace.first = 0
+    }
+  }
+  const sweep = (now: number) => {
+    nextSweep = now + forgetAfterMs
+    for (const [id, workspace] of workspaces) {
+      if (workspace.lastSeen < now - forgetAfterMs && workspace.head >= workspace.queue.length) workspaces.delete(id)
+    }
+  }
+  const interval = (workspace: Workspace<B>) => (workspace.perSecond > 0 ? 1000 / workspace.perSecond : 0)
+  const soonest = (workspace: Workspace<B>) => Math.max(workspace.holdUntil, workspace.nextTurn)
+  const queued = (workspace: Workspace<B>) => workspace.queue.length - workspace.head
+  // (Re)places a workspace with todos waiting among the ready ones, by when its first may go.
+  const unready = (workspace: Workspace<B>) => {
+    const at = ready.indexOf(workspace)
+    if (at >= 0) ready.splice(at, 1)
+  }
+  const makeReady = (workspace: Workspace<B>) => {
+    workspace.readyAt = soonest(workspace)
+    let at = ready.length
+    while (at > 0 && ready[at - 1]!.readyAt > workspace.readyAt) at--
+    ready.splice(at, 0, workspace)
+  }
+  // The rate the service accepted of it over the last second (since its last hold, when that is
+  // nearer; a quarter of a second at least, so that a burst's few do not make a fast pace).
+  const learnPace = (workspace: Workspace<B>, now: number) => {
+    forgetOld(workspace, now)
+    const from = Math.max(now - 1000, workspace.holdUntil)
+    let count = 0
+    for (let i = workspace.first; i < workspace.accepted.length; i++) if (workspace.accepted[i]! > from) count++
+    const measured = (count * 1000) / Math.max(shortestMeasureMs, now - from)
+    workspace.perSecond = Math.max(slowestPace, paceShare * measured)
+  }
+  const slow = (workspace: Workspace<B>, until: number, now: number) => {
+    workspace.slowedAt = now
+    workspace.holdUntil = Math.max(workspace.holdUntil, until)
+    workspace.nextStepAt = workspace.holdUntil + (workspace.doubling ? doublingEveryMs : stepEveryMs * (1 + spread()))
+    if (queued(workspace) > 0) {
+      unready(workspace)
+      makeReady(workspace)
+    }
+  }
+  const step = (workspace: Workspace<B>, now: number) => {
+    workspace.beforeStep = workspace.perSecond
+    workspace.perSecond = workspace.doubling
+      ? workspace.perSecond * 2
+      : workspace.perSecond + Math.max(1, workspace.perSecond * paceStep)
+    workspace.steppedAt = now
+    workspace.nextStepAt = now + (workspace.doubling ? doublingEveryMs : stepEveryMs * (1 + spread()))
   }
 
   return {
-    waiting: () => aside.length,
-    nextDue: () => aside[0]?.notBefore,
-    takeDue: (now) => (aside.length > 0 && aside[0]!.notBefore <= now ? aside.shift() : undefined),
-    takeAll: () => aside.splice(0),
-    heldUntil: (workspaceId, now) => {
-      if (clientHeldUntil > now) return clientHeldUntil
-      if (holds.size === 0) return undefined
-      const until = holds.get(workspaceId)
-      if (until === undefined) return undefined
-      if (until > now) return until
-      holds.delete(workspaceId)
+    waiting: () => waiting + later.length,
+    nextDue: () => {
+      const first = Math.min(ready[0]?.readyAt ?? Infinity, later[0]?.notBefore ?? Infinity)
+      return first === Infinity ? undefined : Math.max(clientHeldUntil, first)
+    },
+    takeDue: (now) => {
+      if (clientHeldUntil > now) return undefined
+      if (later.length > 0 && later[0]!.notBefore <= now && (ready.length === 0 || later[0]!.notBefore <= ready[0]!.readyAt)) {
+        return later.shift()
+      }
+      const workspace = ready[0]
+      if (workspace === undefined || workspace.readyAt > now) return undefined
+      ready.shift()
+      const entry = workspace.queue[workspace.head]!
+      workspace.queue[workspace.head++] = undefined as never
+      waiting--
+      workspace.nextTurn = now + interval(workspace)
+      if (workspace.head >= workspace.queue.length) {
+        workspace.queue.length = 0
+        workspace.head = 0
+      } else {
+        makeReady(workspace)
+      }
+      return { todo: entry.todo, batch: entry.batch, notBefore: now, inTurn: true }
+    },
+    takeAll: (now) => {
+      const all: Array<SetAside<B>> = []
+      for (const workspace of ready) {
+        let at = Math.max(now, workspace.readyAt)
+        for (let i = workspace.head; i < workspace.queue.length; i++) {
+          all.push({ ...workspace.queue[i]!, notBefore: at, inTurn: true })
+          at += interval(workspace)
+        }
+        workspace.queue.length = 0
+        workspace.head = 0
+      }
+      ready.length = 0
+      waiting = 0
+      all.push(...later.splice(0))
+      return all
+    },
+    turnAt: (workspaceId, now) => {
+      let workspace = workspaces.size === 0 ? undefined : workspaces.get(workspaceId)
+      if (workspace === undefined && foundNext >= 3) {
+        // Workspaces have limits of their own here: a new one starts at the pace they were found at, doubling.
+        workspace = workspaceOf(workspaceId, now)
+        workspace.perSecond = startingPace()
+        workspace.nextStepAt = now + doublingEveryMs
+      }
+      if (workspace === undefined) return clientHeldUntil > now ? clientHeldUntil : undefined
+      const behind = queued(workspace)
+      if (behind > 0) return Math.max(clientHeldUntil, workspace.readyAt + behind * interval(workspace))
+      const at = soonest(workspace)
+      if (at > now || clientHeldUntil > now) return Math.max(at, clientHeldUntil)
+      workspace.nextTurn = now + interval(workspace)
       return undefined
     },
-    setAside,
-    throttled: (todo, retryAfterMs, overloaded, now, random) => {
-      const workspace = todo.workspaceId
+    backAt: (workspaceId, turn, now) => {
+      const workspace = workspaces.get(workspaceId)
+      return workspace === undefined || workspace.doubling ? Math.min(turn, now + turnHandBackMs) : turn
+    },
+    setAside: (todo, batch, notBefore, first, now) => {
+      const workspace = workspaceOf(todo.workspaceId, now)
+      if (first && workspace.holdUntil < notBefore) {
+        let at = later.length
+        while (at > 0 && later[at - 1]!.notBefore > notBefore) at--
+        later.splice(at, 0, { todo, batch, notBefore, inTurn: false })
+        return
+      }
+      const wasQueued = queued(workspace) > 0
+      if (first && workspace.head > 0) workspace.queue[--workspace.head] = { todo, batch }
+      else if (first) workspace.queue.unshift({ todo, batch })
+      else workspace.queue.push({ todo, batch })
+      waiting++
+      if (!wasQueued) makeReady(workspace)
+    },
+    throttled: (todo, retryAfterMs, kind, sentAt, now, random) => {
       const until = now + waitAfter(retryAfterMs === undefined ? { _tag: "Absent" } : { _tag: "Delay", ms: retryAfterMs }, random)
       refusingSince ??= now
-      if (overloaded) {
+      tracking = true
+      const workspace = workspaceOf(todo.workspaceId, now)
+      // The auth service's: only the todo waits (its workspace's token is asked for again then).
+      if (kind === "auth") return until
+      if (kind === "overloaded") {
+        if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
+        return Math.max(until, soonest(workspace))
+      }
+      // The rest of a burst sent before the workspace was slowed: its todo waits, nothing more.
+      if (sentAt < workspace.slowedAt) return Math.max(until, soonest(workspace))
+      // Refused again right after its last refusal, with other workspaces' requests accepted
+      // between: under the client's limit, refusals fall on whichever workspaces send at the wrong
+      // time; under the workspace's own, they keep falling on it while the others go through.
+      const since = refusedAt.get(workspace)
+      workspace.refused++
+      refusedAll++
+      // Or refused far more often than the client: a few of its requests at least, thrice the client's share.
+      const often = workspace.refused >= oftenAfter &&
+        workspace.refused * (acceptedAll + refusedAll) >= oftenShare * refusedAll * (workspace.refused + workspace.acceptedCount)
+      const again = (since !== undefined && last === workspace && acceptedOthers > since) || often
+      refusedAt.set(workspace, acceptedOthers)
+      last = workspace
+      lastId = todo.workspaceId
+      const paced = workspace.perSecond > 0
+      const stepped = paced && now - workspace.steppedAt < stepBlameMs
+      if (stepped) {
+        // The step was one too many: back to the pace it held, which is its limit's measure.
+        workspace.doubling = false
+        workspace.perSecond = Math.max(slowestPace, workspace.beforeStep)
+        workspace.steppedAt = -Infinity
+        found[foundNext++ % found.length] = workspace.perSecond
+      } else if (again && paced) {
+        // Refused at its pace: its limit fell (AIMD's decrease).
+        workspace.perSecond = Math.max(slowestPace, workspace.perSecond / 2)
+      } else if (again) {
+        learnPace(workspace, now)
+      } else {
+        // The client's: its limit goes down (or it pauses), and only this todo waits.
         if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
         return until
       }
-      const since = suspects.get(workspace)
-      const own = since !== undefined && last === workspace && acceptedOutside > since
-      suspects.set(workspace, acceptedOutside)
-      last = workspace
-      if (own) holds.set(workspace, Math.max(until, holds.get(workspace) ?? 0))
-      else if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
-      return until
+      slow(workspace, until, now)
+      return workspace.holdUntil
     },
-    accepted: (workspaceId) => {
+    accepted: (workspaceId, now) => {
       refusingSince = undefined
-      if (suspects.size > 0 && !suspects.has(workspaceId)) acceptedOutside++
+      if (lastId !== undefined && workspaceId !== lastId) acceptedOthers++
+      if (!tracking) return
+      acceptedAll++
+      const workspace = workspaceOf(workspaceId, now)
+      workspace.acceptedCount++
+      workspace.accepted.push(now)
+      forgetOld(workspace, now)
+      if (workspace.perSecond > 0 && now >= workspace.nextStepAt) step(workspace, now)
+      if (now >= nextSweep) sweep(now)
     },
     refusingAll: (now) => refusingSince !== undefined && now - refusingSince >= longestWaitMs
   }

@@ -16,7 +16,7 @@ import type { Outcome } from "../services/TodoRepository.js"
 import { type NotifyHooks, notifyTodo, type Sent, type Throttled } from "./NotifyTodo.js"
 import { settle, writeBatch } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
-import { longestWaitMs } from "./Throttling.js"
+import { longestWaitMs, turnHorizonMs } from "./Throttling.js"
 
 const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
 
@@ -82,22 +82,30 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       for (let i = 0; i < current; i++) gates[i]!.unsafeOpen()
     })
 
-    // A todo that must wait until `until`: set aside, or, when that is too far off or the run is
+    // A todo that must wait until `until`: set aside in its workspace's turn (`first`: a throttled
+    // one, before the others of its workspace), or, when that is too far off or the run is
     // stopping, handed back with the wait (its batch written when that was its last outcome).
-    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number): Effect.Effect<void, DatabaseError> => {
-      if (until - now <= longestWaitMs && !state.stopRequested) {
-        throttling.setAside(todo, batch, until)
+    const wait = (todo: ClaimedTodo, batch: Batch, until: number, now: number, first: boolean): Effect.Effect<void, DatabaseError> => {
+      const soon = until - now <= longestWaitMs && !state.stopRequested
+      // Once the claims have ended, nothing handed back would be claimed again in this run.
+      if (soon && (first || until - now <= turnHorizonMs || feed.ended())) {
+        throttling.setAside(todo, batch, until, first, now)
         feed.aside(1)
         pulse()
         return Effect.void
       }
-      const outcome: Outcome = { _tag: "Released", todo, retryIn: Duration.millis(Math.max(0, until - now)) }
+      let outcome: Outcome = { _tag: "Released", todo, retryIn: Duration.millis(Math.max(0, until - now)) }
+      if (soon) {
+        const backIn = throttling.backAt(todo.workspaceId, until, now) - now
+        outcome = { _tag: "Released", todo, retryIn: Duration.millis(backIn), inTurn: true }
+        batch.backInMs = Math.max(batch.backInMs ?? 0, backIn)
+      }
       return settle(run, batch, outcome) ? writeBatch(run, batch) : Effect.void
     }
     const releaseAllSetAside = (now: number) =>
-      Effect.forEach(throttling.takeAll(), (entry) => {
+      Effect.forEach(throttling.takeAll(now), (entry) => {
         feed.aside(-1)
-        return wait(entry.todo, entry.batch, entry.notBefore, now)
+        return wait(entry.todo, entry.batch, entry.notBefore, now, false)
       }, { discard: true })
 
     const worker = (index: number): Effect.Effect<void, DatabaseError> => {
@@ -116,14 +124,17 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         const due = throttling.waiting() === 0 ? undefined : throttling.takeDue(now)
         if (due !== undefined) {
           feed.aside(-1)
-          return start(due.todo, due.batch, now)
+          return due.inTurn ? send1(due.todo, due.batch, now) : start(due.todo, due.batch, now)
         }
         const batch = feed.poll()
         return batch === undefined ? idle(now) : start(batch.items[batch.next - 1]!, batch, now)
       })
+      // A todo taken from the feed: sent now, or set aside for its turn.
       const start = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
-        const held = state.stopRequested ? undefined : throttling.heldUntil(todo.workspaceId, now)
-        if (held !== undefined) return Effect.zipRight(wait(todo, batch, held, now), step)
+        const turn = state.stopRequested ? undefined : throttling.turnAt(todo.workspaceId, now)
+        return turn === undefined ? send1(todo, batch, now) : Effect.zipRight(wait(todo, batch, turn, now, false), step)
+      }
+      const send1 = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         inFlight++
         return Effect.flatMap(send(todo, batch), (result) => {
           inFlight--
@@ -132,7 +143,7 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
           let next: Effect.Effect<void, DatabaseError> = step
           if (result._tag === "Throttled") {
             next = Effect.flatMap(Random.next, (random) =>
-              Effect.zipRight(wait(todo, batch, throttling.throttled(todo, result.retryAfterMs, result.overloaded, end, random), end), step))
+              Effect.zipRight(wait(todo, batch, throttling.throttled(todo, result.retryAfterMs, result.kind, now, end, random), end, true), step))
             if (state.counts.throttled++ === 0) next = Effect.zipRight(firstThrottled, next)
             // Nothing accepted for a while, only turned away: the rest is left for a later run.
             if (throttling.refusingAll(end)) next = Effect.zipRight(state.requestStop("throttled"), next)

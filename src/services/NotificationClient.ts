@@ -88,7 +88,9 @@ export class NotifyThrottled extends Schema.TaggedError<NotifyThrottled>()("Noti
   /** How long the service asked to wait (its Retry-After, read by RFC 9110), in milliseconds, when it said. */
   retryAfterMs: Schema.optional(Schema.Number),
   /** A 503 without Retry-After: the service (or a proxy before it) is full, for the whole client. */
-  overloaded: Schema.optional(Schema.Boolean)
+  overloaded: Schema.optional(Schema.Boolean),
+  /** The auth service's 429: the workspace's token was refused, the notify service was not asked. */
+  byAuth: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     return `HTTP ${this.status}: the notify service asked to slow down` +

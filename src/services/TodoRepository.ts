@@ -108,7 +108,13 @@ export type Outcome =
    * the claim ran short, or the wait the service asked for is longer than the run keeps a todo):
    * pending again, at once or after `retryIn`, no attempt counted.
    */
-  | { readonly _tag: "Released"; readonly todo: ClaimedTodo; readonly retryIn?: Duration.Duration | undefined }
+  | {
+    readonly _tag: "Released"
+    readonly todo: ClaimedTodo
+    readonly retryIn?: Duration.Duration | undefined
+    /** Handed back to wait for its workspace's turn: the run claims it again when that comes (not counted as released). */
+    readonly inTurn?: true
+  }
 
 export interface ClaimRequest {
   /** The run that claims; only it may record the outcome. It never takes a claim it already holds. */

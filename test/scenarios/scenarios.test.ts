@@ -22,14 +22,14 @@ const folder = path.resolve(import.meta.dirname, "../../dev/scenarios")
 const files = readdirSync(folder).filter((file) => file.endsWith(".yaml")).sort()
 const credentials = { clientId: "scenario", clientSecret: "scenario-secret-3391" }
 
-/** `count` todos due 2022-06-01, spread evenly over workspaces 1..`workspaces`. */
+/** `count` todos due over the 60 days before 2022-06-03, spread evenly over workspaces 1..`workspaces` and interleaved in due order (as a real backlog is: see bench/scenarios.ts). */
 const insertTodos = (count: number, workspaces: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const ids = Array.from({ length: workspaces }, (_, i) => workspaceId(i + 1))
     yield* sql`
       INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
-      SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', '2022-06-01'::date, (${ids}::uuid[])[1 + i % ${workspaces}]
+      SELECT gen_random_uuid(), 'Todo ' || i, 'Someone', '2022-06-02'::date - ((i / ${workspaces}) % 60)::int, (${ids}::uuid[])[1 + i % ${workspaces}]
       FROM generate_series(0, ${count - 1}) AS i
     `
   })

@@ -150,7 +150,7 @@ const makeHttp = Effect.gen(function*() {
       case "TokenError":
         // The auth service asking the job to slow down is back-pressure too: nothing is charged.
         if (error.status === 429) {
-          return new NotifyThrottled({ workspaceId: notification.workspaceId, todoId: notification.todoId, status: 429 })
+          return new NotifyThrottled({ workspaceId: notification.workspaceId, todoId: notification.todoId, status: 429, byAuth: true })
         }
         return failed(notification, error.message, { ...(error.status === undefined ? {} : { status: error.status }), cause: error })
       // No answer in time, no connection, or the connection broke mid-answer: whether it got

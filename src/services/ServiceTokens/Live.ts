@@ -124,7 +124,8 @@ export const ServiceTokensLive = Layer.effect(
         result = Exit.succeed(exit.value.token)
       } else {
         const error = Cause.failureOption(exit.cause)
-        if (Option.isSome(error) && error.value._tag === "TokenError") {
+        // A 429 is the auth service asking to slow down, not a failure: the run waits and asks again.
+        if (Option.isSome(error) && error.value._tag === "TokenError" && error.value.status !== 429) {
           failures.set(workspaceId, { count: (failures.get(workspaceId)?.count ?? 0) + 1, last: error.value })
         }
         result = Exit.failCause(exit.cause)
