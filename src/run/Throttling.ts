@@ -28,36 +28,10 @@ import type { ClaimedTodo, WorkspaceId } from "../domain/Todo.js"
 import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { RefusalKind } from "./NotifyTodo.js"
+import { doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, newWorkspace, nextStepIn, oftenAfter, oftenShare } from "./WorkspacePace.js"
+import { longestWaitMs, queued, type SetAside, slowestPace, soonest, step, stepBlameMs, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
 
-/** A todo waiting for its turn, and when it may go at the soonest (epoch ms, by the run's Clock). */
-export interface SetAside<B> {
-  readonly todo: ClaimedTodo
-  readonly batch: B
-  readonly notBefore: number
-  /** Taken in its workspace's turn (else it goes through `turnAt` as a new one). */
-  readonly inTurn: boolean
-}
-
-/**
- * The longest a run keeps a throttled todo for a later try; beyond it, the todo is handed back
- * with its wait. Also how long a run goes on while the service refuses every request (from the
- * first refusal after the last accepted answer: time spent refused, not time since the last
- * answer, so a long wait before one refusal does not end a run): then it stops and leaves the rest
- * for a later run.
- */
-export const longestWaitMs = 60_000
-
-/** Todos waiting that do not hold the claims back (past them, each counts as one in hand). */
-export const asideFree = 5000
-
-/**
- * How far ahead a todo waits in hand for its workspace's turn; one whose turn is further off is
- * handed back until then (the run claims it again), so that the todos of a slow workspace do not
- * fill the run's hands while the others' wait in the ledger.
- */
-export const turnHorizonMs = 2000
-/** The longest a todo is handed back for its workspace's turn while its pace doubles (then claimed again, and handed back again if its turn is still far). */
-export const turnHandBackMs = 5000
+export { asideFree, longestWaitMs, type SetAside, turnHorizonMs } from "./WorkspacePace.js"
 
 export interface Throttling<B> {
   /** Todos waiting now. */
@@ -104,56 +78,6 @@ export interface Throttling<B> {
   readonly refusingAll: (now: number) => boolean
 }
 
-/**
- * What a run knows of a workspace once the service has turned requests away: when the service
- * accepted its requests in the last second; once refused itself, its hold, its pace and its queue.
- */
-interface Workspace<B> {
-  /** When its accepted requests of the last second were answered (oldest first, from `first`). */
-  readonly accepted: Array<number>
-  first: number
-  /** When it was last slowed: refusals of requests sent before say nothing new. */
-  slowedAt: number
-  holdUntil: number
-  /** Requests a second (0: no pace yet), and its next turn. */
-  perSecond: number
-  nextTurn: number
-  /** Its pace before its last step up. */
-  beforeStep: number
-  /** Its requests accepted and refused since the run was first throttled. */
-  acceptedCount: number
-  refused: number
-  /** Doubling (until the service first refuses a step), or stepping by 10 %. */
-  doubling: boolean
-  steppedAt: number
-  nextStepAt: number
-  lastSeen: number
-  /** Its todos waiting, in turn (from `head`). */
-  readonly queue: Array<{ readonly todo: ClaimedTodo; readonly batch: B }>
-  head: number
-  /** When its first todo waiting may go (while queued among the ready ones). */
-  readyAt: number
-}
-
-/** A workspace's pace: this share of the rate the service accepted of it before it refused... */
-const paceShare = 0.95
-/** ...over the time since its last hold, a quarter of a second at least... */
-const shortestMeasureMs = 250
-/** ...never under one a second... */
-const slowestPace = 1
-/** ...stepped up after 2 to 4 s without a refusal (by 10 %, or doubling each second at first)... */
-const paceStep = 0.1
-const stepEveryMs = 2000
-/** While doubling, a step a second: as TCP's slow start doubles each round, a second being Retry-After's. */
-const doublingEveryMs = 1000
-/** ...and a refusal within this long of a step is the workspace's own. */
-const stepBlameMs = 1000
-/** A workspace refused this many times, at this many times the client's share of refusals, has a limit of its own. */
-const oftenAfter = 3
-const oftenShare = 3
-/** A workspace not seen for this long, and not waiting, is forgotten (memory stays flat over any number of workspaces). */
-const forgetAfterMs = 60_000
-
 export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number = Math.random): Throttling<B> => {
   const workspaces = new Map<WorkspaceId, Workspace<B>>()
   // The workspaces with todos waiting, by when their first may go; and throttled todos set aside
@@ -188,36 +112,11 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
   const workspaceOf = (workspaceId: WorkspaceId, now: number) => {
     let workspace = workspaces.get(workspaceId)
     if (workspace === undefined) {
-      workspace = {
-        accepted: [],
-        first: 0,
-        slowedAt: -Infinity,
-        holdUntil: 0,
-        perSecond: 0,
-        nextTurn: 0,
-        beforeStep: 0,
-        acceptedCount: 0,
-        refused: 0,
-        doubling: true,
-        steppedAt: -Infinity,
-        nextStepAt: Infinity,
-        lastSeen: now,
-        queue: [],
-        head: 0,
-        readyAt: 0
-      }
+      workspace = newWorkspace<B>(now)
       workspaces.set(workspaceId, workspace)
     }
     workspace.lastSeen = now
     return workspace
-  }
-  const forgetOld = (workspace: Workspace<B>, now: number) => {
-    const { accepted } = workspace
-    while (workspace.first < accepted.length && accepted[workspace.first]! <= now - 1000) workspace.first++
-    if (workspace.first > 32 && workspace.first * 2 > accepted.length) {
-      accepted.splice(0, workspace.first)
-      workspace.first = 0
-    }
   }
   const sweep = (now: number) => {
     nextSweep = now + forgetAfterMs
@@ -225,9 +124,6 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       if (workspace.lastSeen < now - forgetAfterMs && workspace.head >= workspace.queue.length) workspaces.delete(id)
     }
   }
-  const interval = (workspace: Workspace<B>) => (workspace.perSecond > 0 ? 1000 / workspace.perSecond : 0)
-  const soonest = (workspace: Workspace<B>) => Math.max(workspace.holdUntil, workspace.nextTurn)
-  const queued = (workspace: Workspace<B>) => workspace.queue.length - workspace.head
   // (Re)places a workspace with todos waiting among the ready ones, by when its first may go.
   const unready = (workspace: Workspace<B>) => {
     const at = ready.indexOf(workspace)
@@ -239,34 +135,15 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     while (at > 0 && ready[at - 1]!.readyAt > workspace.readyAt) at--
     ready.splice(at, 0, workspace)
   }
-  // The rate the service accepted of it over the last second (since its last hold, when that is
-  // nearer; a quarter of a second at least, so that a burst's few do not make a fast pace).
-  const learnPace = (workspace: Workspace<B>, now: number) => {
-    forgetOld(workspace, now)
-    const from = Math.max(now - 1000, workspace.holdUntil)
-    let count = 0
-    for (let i = workspace.first; i < workspace.accepted.length; i++) if (workspace.accepted[i]! > from) count++
-    const measured = (count * 1000) / Math.max(shortestMeasureMs, now - from)
-    workspace.perSecond = Math.max(slowestPace, paceShare * measured)
-  }
   const slow = (workspace: Workspace<B>, until: number, now: number) => {
     workspace.slowedAt = now
     workspace.holdUntil = Math.max(workspace.holdUntil, until)
-    workspace.nextStepAt = workspace.holdUntil + (workspace.doubling ? doublingEveryMs : stepEveryMs * (1 + spread()))
+    workspace.nextStepAt = workspace.holdUntil + nextStepIn(workspace, spread)
     if (queued(workspace) > 0) {
       unready(workspace)
       makeReady(workspace)
     }
   }
-  const step = (workspace: Workspace<B>, now: number) => {
-    workspace.beforeStep = workspace.perSecond
-    workspace.perSecond = workspace.doubling
-      ? workspace.perSecond * 2
-      : workspace.perSecond + Math.max(1, workspace.perSecond * paceStep)
-    workspace.steppedAt = now
-    workspace.nextStepAt = now + (workspace.doubling ? doublingEveryMs : stepEveryMs * (1 + spread()))
-  }
-
   return {
     waiting: () => waiting + later.length,
     nextDue: () => {
@@ -400,7 +277,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       workspace.acceptedCount++
       workspace.accepted.push(now)
       forgetOld(workspace, now)
-      if (workspace.perSecond > 0 && now >= workspace.nextStepAt) step(workspace, now)
+      if (workspace.perSecond > 0 && now >= workspace.nextStepAt) step(workspace, now, spread)
       if (now >= nextSweep) sweep(now)
     },
     refusingAll: (now) => refusingSince !== undefined && now - refusingSince >= longestWaitMs
