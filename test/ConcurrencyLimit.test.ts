@@ -251,22 +251,23 @@ describe("throttling within a run", () => {
     expect(throttling.turnAt(fresh, 5001)).toBeCloseTo(5000 + 1000 / 9.5)
   })
 
-  it("takes a workspace refused at three times the client's share, three times at least, as limited on its own", () => {
+  it("takes a workspace refused at three times the client's share, six times at least, as limited on its own", () => {
     const limit = warm(adaptiveLimit(200))
     answers(limit, 4 + 8 + 16, 20, 0)
     const throttling = makeThrottling<string>(limit, () => 0)
-    // Refusals spread over workspaces (the client's), w's among them, others' in between.
     throttling.throttled(todo("a"), 1000, "refused", 0, 0, 0)
-    for (let at = 1; at <= 40; at++) throttling.accepted(ws("other"), at)
-    throttling.throttled(todo("w"), 1000, "refused", 50, 50, 0)
-    throttling.throttled(todo("a", 2), 1000, "refused", 60, 60, 0)
-    throttling.throttled(todo("w", 2), 1000, "refused", 70, 70, 0)
-    throttling.throttled(todo("other", 2), 1000, "refused", 80, 80, 0)
+    for (let at = 1; at <= 100; at++) throttling.accepted(ws("other"), at)
+    // Refusals of w and a in turn (the client's, read one by one): w five times, then a sixth.
+    for (let i = 1; i <= 5; i++) {
+      throttling.throttled(todo("w", i), 1000, "refused", 100 + i, 100 + i, 0)
+      throttling.throttled(todo("a", i + 1), 1000, "refused", 100 + i, 100 + i, 0)
+    }
+    expect(throttling.turnAt(ws("w"), 500)).toBeUndefined()
     const before = limit.current()
-    // w: 3 of its 3 requests refused, the client 6 of 46: w's own.
-    throttling.throttled(todo("w", 3), 1000, "refused", 90, 90, 0)
+    // w: 6 of its 6 requests refused, the client 11 of 111: w's own.
+    throttling.throttled(todo("w", 6), 1000, "refused", 110, 110, 0)
     expect(limit.current()).toBe(before)
-    expect(throttling.turnAt(ws("w"), 500)).toBe(1090)
+    expect(throttling.turnAt(ws("w"), 500)).toBe(1110)
     expect(throttling.turnAt(ws("other"), 500)).toBeUndefined()
   })
 

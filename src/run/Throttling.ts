@@ -9,7 +9,7 @@
  * - The workspace's own, when its refusals say so: it is refused again right after its last
  *   refusal while other workspaces' requests went through (under the client's limit, refusals
  *   fall on whichever workspaces send at the wrong time), or it is refused at three times the
- *   client's share of refusals, three times at least. Then the workspace alone is held until the
+ *   client's share of refusals, six times at least. Then the workspace alone is held until the
  *   wait is over and sent to at a pace (requests a second): 95 % of what the service accepted of
  *   it, one a second at least, halved when it is refused again at that pace. Its pace steps up
  *   after a while without a refusal (doubling each second at first, then by 10 % every 2 to 4 s),

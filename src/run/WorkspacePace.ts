@@ -80,7 +80,7 @@ export const doublingEveryMs = 1000
 /** ...and a refusal within this long of a step is the workspace's own. */
 export const stepBlameMs = 1000
 /** A workspace refused this many times, at this many times the client's share of refusals, has a limit of its own. */
-export const oftenAfter = 3
+export const oftenAfter = 6
 export const oftenShare = 3
 /** A workspace not seen for this long, and not waiting, is forgotten (memory stays flat over any number of workspaces). */
 export const forgetAfterMs = 60_000
