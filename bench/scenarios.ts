@@ -13,7 +13,7 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import pg from "pg"
 import { startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
-import { median, missed, mostInASecond } from "../dev/fakeNotify/ScenarioCheck.js"
+import { median, missed, mostInASecond, throughput } from "../dev/fakeNotify/ScenarioCheck.js"
 import { readScenario, startScenarioServer } from "../dev/fakeNotify/ScenarioServer.js"
 import { capacityOf, workspaceId } from "../dev/fakeNotify/ServiceModel.js"
 import { createTodosTableSql } from "../dev/seedTodos.js"
@@ -91,7 +91,6 @@ try {
     )).rows[0].charged)
     await db.end()
     const observed = { exit, sent: summary.sent ?? 0, delayed: todos.count, charged, stats }
-    const seconds = ((stats.lastNotificationAt ?? 0) - (stats.firstNotificationAt ?? 0)) / 1000
     const capacity = capacityOf(scenario, todos.workspaces)
     const row: Row = {
       scenario: name,
@@ -99,7 +98,7 @@ try {
       todos: todos.count,
       workspaces: todos.workspaces,
       exit,
-      perSecond: seconds > 0 ? Math.round((stats.notifications - 1) / seconds) : 0,
+      perSecond: Math.round(throughput(scenario, stats)),
       capacity: Number.isFinite(capacity) ? Math.round(capacity) : null,
       refusedShare: stats.requests === 0 ? 0 : stats.refused / stats.requests,
       mostRefusedInASecond: mostInASecond(stats.refusedAt),

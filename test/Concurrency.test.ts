@@ -116,3 +116,32 @@ describe("a notify service that turns every request away", () => {
       expect([...pending].map((todo) => todo.attempts)).toEqual(todos.map(() => 0))
     }))
 })
+
+describe("requests that never answer", () => {
+  it.effect("four sends that never answer, as many as the limit it starts at: taken for lost after a second, the other 96 all sent meanwhile", () =>
+    Effect.gen(function*() {
+      const todos = backlog(100)
+      const never = new Set(todos.slice(0, 4).map((todo) => todo.id))
+      let sent = 0
+      const answering = NotificationClient.of({
+        longestSend: Duration.zero,
+        send: (notification) =>
+          never.has(notification.todoId)
+            ? Effect.never
+            : Effect.as(Effect.zipRight(Effect.sleep("20 millis"), Effect.sync(() => sent++)), { retries: 0 })
+      })
+      const client = Layer.succeed(NotificationClient, answering)
+      const fiber = yield* sendDelayNotifications(CalendarDate.make("2022-06-03"), {
+        runId: "run",
+        concurrency: 20,
+        adaptive: true,
+        batchSize: 50,
+        lease: Duration.minutes(5),
+        retry: defaultRetryPolicy
+      }).pipe(Effect.provide(Layer.merge(inMemoryLedger(todos), client)), Effect.fork)
+      // A minute of the clock: far less than a send's timeout, far more than the loss timer's second.
+      for (let ms = 0; ms < 60_000; ms += 50) yield* TestClock.adjust("50 millis")
+      expect(sent).toBe(96)
+      yield* Fiber.interrupt(fiber)
+    }))
+})

@@ -20,6 +20,8 @@ export const readScenario = (file: string): Scenario => YAML.parse(readFileSync(
 export interface ScenarioStats {
   readonly requests: number
   readonly refused: number
+  /** Requests lost on the way (the scenario's `loseEvery`): never answered. */
+  readonly lost: number
   /** Epoch ms of each refusal. */
   readonly refusedAt: ReadonlyArray<number>
   /** Epoch ms of each notification created. */
@@ -55,6 +57,7 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
     const createdAt: Array<number> = []
     const byWorkspace: Record<string, number> = {}
     let requests = 0
+    let lost = 0
     let notifications = 0
     let duplicates = 0
     let mostInFlight = 0
@@ -83,6 +86,8 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
       if (workspaceId === undefined) return json(response, 401, { message: "Token missing, expired or revoked" })
       const arrived = Date.now()
       const verdict = model.arrive(workspaceId, arrived)
+      // Left open without an answer, until the client gives up on it or the server closes.
+      if (verdict._tag === "Lose") return void lost++
       if (verdict._tag === "Refuse") {
         refusedAt.push(arrived)
         return json(response, verdict.status, { message: "Refused" }, verdict.retryAfter === null ? {} : { "retry-after": verdict.retryAfter })
@@ -131,6 +136,7 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
         stats: () => ({
           requests,
           refused: refusedAt.length,
+          lost,
           refusedAt,
           createdAt,
           notifications,

@@ -3,8 +3,8 @@
  * (dev/scenarios/*.yaml, after Vector's tests/data/adaptive-concurrency): how long it takes, whether
  * it queues behind workers, which limits it keeps (in flight, a rate over the client or over each
  * workspace, counted in a bucket or a sliding second), how it refuses (429 or 503, with
- * Retry-After in any of RFC 9110's forms, or none), how its limits change mid-run, and whether it
- * is down or its auth service throttles. Plain arithmetic, no Effect: bench/cheap-notify.ts asks
+ * Retry-After in any of RFC 9110's forms, or none), how its limits change mid-run, whether it
+ * loses requests on the way, and whether it is down or its auth service throttles. Plain arithmetic, no Effect: bench/cheap-notify.ts asks
  * it, per request, what to answer and when.
  */
 import { bucket } from "./Limits.js"
@@ -43,6 +43,11 @@ export interface Scenario {
     readonly refuse?: Refusal
     /** Every notification answered with this status (a service that is down). */
     readonly downStatus?: number
+    /**
+     * One notification request in this many is lost on the way (a load balancer or a proxy that drops
+     * a connection): never answered, nothing created, no worker busy with it.
+     */
+    readonly loseEvery?: number
     /** One token request in this many answered 429 with Retry-After: 1 (an auth service that throttles). */
     readonly authThrottleEvery?: number
     /** The limits from `afterMs` after the first notification on. */
@@ -123,6 +128,7 @@ export const retryAfterValue = (spec: RetryAfterSpec, now: number): string | nul
 export type Verdict =
   | { readonly _tag: "Refuse"; readonly status: number; readonly retryAfter: string | null }
   | { readonly _tag: "Serve"; readonly afterMs: number }
+  | { readonly _tag: "Lose" }
 
 /**
  * The service of `scenario`: `arrive` says what to do with a request of `workspaceId` at `now`; a
@@ -136,6 +142,7 @@ export const makeServiceModel = (scenario: Scenario, random: () => number = Math
   const client = counter()
   const perWorkspace = new Map<string, ReturnType<typeof counter>>()
   let inFlight = 0
+  let arrived = 0
   let firstAt: number | undefined
   // When each worker is next free (a queue behind `workers`).
   const workers = Array.from({ length: service.workers ?? 0 }, () => 0)
@@ -153,6 +160,8 @@ export const makeServiceModel = (scenario: Scenario, random: () => number = Math
   return {
     arrive: (workspaceId: string, now: number): Verdict => {
       firstAt ??= now
+      arrived++
+      if ((service.loseEvery ?? 0) > 0 && arrived % service.loseEvery! === 0) return { _tag: "Lose" }
       if (service.downStatus !== undefined) return { _tag: "Refuse", status: service.downStatus, retryAfter: null }
       const limits = limitsAt(now)
       const refuse = (): Verdict => ({ _tag: "Refuse", status: refusal.status, retryAfter: retryAfterValue(refusal.retryAfter, now) })

@@ -4,11 +4,14 @@
  * has come first), waits its turn under the rate limit, sends, and settles the outcome into its
  * batch; the last outcome of a batch writes it. A todo whose claim could lapse mid-send, or taken
  * up once a stop is requested, is handed back untried. A throttled todo is set aside (Throttling)
- * and the limit told; the workers end once nothing is left to take, set aside or in flight.
+ * and the limit told; the workers end once nothing is left to take, set aside or in flight. A send
+ * in flight past the loss timer's timeout (LossTimer) holds no slot of the limit any more: its
+ * worker waits on for it, and one more worker may send.
  */
-import { Duration, Effect, Random } from "effect"
+import { Duration, Effect, Random, Schedule } from "effect"
 import type { ClaimedTodo } from "../domain/Todo.js"
 import type { Feed } from "../lib/Feed.js"
+import { makeLossTimer } from "../lib/LossTimer.js"
 import { makePacer, type Pacer } from "../lib/Pacer.js"
 import { Metrics } from "../lib/Telemetry.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
@@ -17,6 +20,9 @@ import { type NotifyHooks, notifyTodo, type Sent, type Throttled } from "./Notif
 import { settle, writeBatch } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
 import { longestWaitMs, turnHorizonMs } from "./Throttling.js"
+
+/** How often the sends in flight are checked against the loss timer. */
+const lossCheckMs = 250
 
 const released = (todo: ClaimedTodo): Effect.Effect<Outcome> => Effect.succeed({ _tag: "Released", todo })
 
@@ -36,17 +42,17 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       onRejected: (error, todo) => Effect.zipRight(state.credentialsRejected(error), released(todo))
     }
     const notify = notifyTodo(telemetry)
-    const send = (todo: ClaimedTodo, batch: Batch): Effect.Effect<Outcome | Throttled> => {
+    const send = (todo: ClaimedTodo, batch: Batch, index: number): Effect.Effect<Outcome | Throttled> => {
       // Stopping, or the claim could lapse before the send ends: handed back untried.
       if (state.stopRequested || clock.unsafeCurrentTimeMillis() + run.longestSendMs > batch.deadline) return released(todo)
       // Under its batch's span when traces are exported; not worth a context per todo otherwise.
       if (pacer === undefined) return telemetry.under(notify(run.client, todo, options.retry, hooks), batch.span)
-      return telemetry.under(sendPaced(pacer, todo), batch.span)
+      return telemetry.under(sendPaced(pacer, todo, index), batch.span)
     }
     // Sends under the rate waiting for their first turn (their token is fetched before it): taken
     // up, not yet at the notify service.
     let waitingForTurn = 0
-    const sendPaced = (pacer: Pacer, todo: ClaimedTodo) => {
+    const sendPaced = (pacer: Pacer, todo: ClaimedTodo, index: number) => {
       let waiting = true
       waitingForTurn++
       const over = () => {
@@ -55,6 +61,7 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       }
       const first = Effect.map(pacer.turn, (go) => {
         over()
+        sentAt[index] = clock.unsafeCurrentTimeMillis()
         return go
       })
       const turns = { first, next: pacer.always }
@@ -67,6 +74,12 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
     ).pipe(Effect.annotateLogs({ startDate: run.reference }))
     let inFlight = 0
     let ended = false
+    // When each worker's send started (-1: none, or waiting for its turn under the rate), whether it
+    // was taken for lost, and how many in flight were: they hold no slot of the limit.
+    const sentAt = new Float64Array(options.concurrency).fill(-1)
+    const lostOne = new Uint8Array(options.concurrency)
+    let lost = 0
+    const lossTimer = makeLossTimer()
     // Each worker's gate: a worker sends while its index is under the limit and fewer than the
     // limit are in flight; one under the limit that waits for room is woken as a send ends. And a
     // pulse for workers waiting on others (a todo set aside, the last send in flight answered).
@@ -77,10 +90,26 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       changed.unsafeOpen()
       changed.unsafeClose()
     }
-    limit.listen((current) => {
+    const openGates = (current: number) => {
       waitingForRoom.length = 0
-      for (let i = 0; i < current; i++) gates[i]!.unsafeOpen()
+      for (let i = 0; i < Math.min(current + lost, gates.length); i++) gates[i]!.unsafeOpen()
+    }
+    limit.listen(openGates)
+    // The sends past the loss timer's timeout are taken for lost: the run goes on beside them (their
+    // NOTIFY_TIMEOUT, when it comes, tells the limit as any timeout does).
+    const takeLost = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      let found = false
+      for (let i = 0; i < sentAt.length; i++) {
+        if (sentAt[i]! < 0 || lostOne[i] === 1 || now - sentAt[i]! < lossTimer.lostAfterMs()) continue
+        lostOne[i] = 1
+        lost++
+        lossTimer.lost()
+        found = true
+      }
+      if (found) openGates(limit.current())
     })
+    yield* Effect.forkScoped(Effect.repeat(takeLost, Schedule.spaced(Duration.millis(lossCheckMs))))
 
     // A todo that must wait until `until`: set aside in its workspace's turn (`first`: a throttled
     // one, before the others of its workspace), or, when that is too far off or the run is
@@ -115,9 +144,9 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       const step: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
         if (ended) return Effect.void
         const current = limit.current()
-        if (index >= current || inFlight >= current) {
+        if (index >= current + lost || inFlight - lost >= current) {
           gate.unsafeClose()
-          if (index < current) waitingForRoom.push(index)
+          if (index < current + lost) waitingForRoom.push(index)
           return Effect.zipRight(gate.await, step)
         }
         const now = clock.unsafeCurrentTimeMillis()
@@ -136,10 +165,17 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       }
       const send1 = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         inFlight++
-        return Effect.flatMap(send(todo, batch), (result) => {
+        sentAt[index] = pacer === undefined ? now : -1
+        return Effect.flatMap(send(todo, batch, index), (result) => {
           inFlight--
-          if (waitingForRoom.length > 0 && inFlight < limit.current()) gates[waitingForRoom.pop()!]!.unsafeOpen()
           const end = clock.unsafeCurrentTimeMillis()
+          const started = sentAt[index]!
+          sentAt[index] = -1
+          if (lostOne[index] === 1) {
+            lostOne[index] = 0
+            lost--
+          }
+          if (waitingForRoom.length > 0 && inFlight - lost < limit.current()) gates[waitingForRoom.pop()!]!.unsafeOpen()
           let next: Effect.Effect<void, DatabaseError> = step
           if (result._tag === "Throttled") {
             next = Effect.flatMap(Random.next, (random) =>
@@ -151,8 +187,10 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
           } else {
             if (result._tag === "Sent") {
               // The service's own time when the client measured it; in flight at the service: not
-              // counting sends still waiting for their turn under the rate.
-              limit.answered((result as Sent).serviceMs ?? end - now, end, inFlight + 1 - waitingForTurn)
+              // counting sends still waiting for their turn under the rate, nor those taken for lost.
+              const ms = (result as Sent).serviceMs ?? end - now
+              limit.answered(ms, end, inFlight + 1 - lost - waitingForTurn)
+              if (started >= 0) lossTimer.answered(ms)
               throttling.accepted(todo.workspaceId, end)
             }
             if (settle(run, batch, result)) next = Effect.zipRight(writeBatch(run, batch), step)
