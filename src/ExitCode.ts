@@ -8,7 +8,7 @@
 export const ExitCode = {
   /** Every delayed todo was notified (or nothing was pending). */
   Success: 0,
-  /** The run was aborted: database failure, schema not migrated, or invalid configuration. */
+  /** The run was aborted: database failure, schema not migrated, invalid configuration, or the host's and the database's clocks apart. */
   Aborted: 1,
   /** Invalid command-line usage. */
   Usage: 2,
@@ -36,6 +36,7 @@ export const Lines = {
   noConnection: "Could not connect to the database. Aborting job...",
   databaseFailed: "Could not retrieve delayed todos from the database. Aborting job...",
   databaseStoppedAnswering: "The database stopped answering. Aborting job...",
+  clocksDisagree: "The host's clock and the database's disagree. Aborting job...",
   migrateFailed: "Could not migrate the job's schema. Aborting...",
   statusFailed: "Could not read the job's state. Aborting...",
   requeueFailed: "Could not requeue dead letters. Aborting...",

@@ -15,7 +15,7 @@ export class JobExit extends Schema.TaggedError<JobExit>()("JobExit", {
 }) {}
 
 const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
-  "failure, schema not migrated, invalid configuration); 2 invalid usage; 3 run finished but some notifications " +
+  "failure, schema not migrated, invalid configuration, host and database clocks over 5 minutes apart); 2 invalid usage; 3 run finished but some notifications " +
   "failed (tried again by a later run) or became dead letters, or rows could not be read (throttled requests, 429 " +
   "or 503 with Retry-After or while others are accepted, are not failures: sent again later, no attempt counted); 4 the notify service " +
   "looked down, the run stopped and left the rest pending; 5 the auth service refused the job's client credentials " +

@@ -7,7 +7,9 @@ import { FileSystem } from "@effect/platform"
 import { Cron, DateTime, Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
+import { referenceDateOf } from "../domain/ReferenceDate.js"
 import { defaultRetryPolicy } from "../domain/RetryPolicy.js"
+import type { CalendarDate } from "../domain/Todo.js"
 import { type Ending, endingOf, exitCodeOf, logEnding } from "../Endings.js"
 import { ExitCode, signalExitCode } from "../ExitCode.js"
 import type { AppLayers } from "../layers/AppLayers.js"
@@ -71,10 +73,23 @@ const recordRun = (result: RunResult) => result.wouldSend !== undefined ? Effect
 const ended = (runId: string, ending: Ending, extra: Partial<RunResult> = {}): Effect.Effect<RunResult> =>
   Effect.as(logEnding(ending), { runId, code: ending.code, error: ending.detail, ...extra })
 
+/**
+ * An --at after today (in the run's zone) sends todos before their due date: allowed (a test, a
+ * rehearsal), but said. Such a replay is recorded as one, so it narrows no later window.
+ */
+const warnIfAhead = (spec: ReferenceSpec, reference: CalendarDate) =>
+  spec._tag === "Now" ? Effect.void : Effect.flatMap(Effect.zip(spec.zone, DateTime.now), ([zone, now]) => {
+    const today = referenceDateOf(now, zone)
+    return reference <= today ? Effect.void : Effect.logWarning(
+      "--at is after today: todos due up to it are sent before their due date."
+    ).pipe(Effect.annotateLogs({ reference, today }))
+  })
+
 /** One run of send-delay-notifications (or its dry run); never fails: how it ended is in the result. */
 const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tuningSpec }: RunOptions, runId: string) =>
   Effect.gen(function*() {
     const reference = yield* resolveReference(referenceSpec)
+    yield* warnIfAhead(referenceSpec, reference)
     const options = yield* resolveTuning(tuningSpec)
     const shutdown = yield* Shutdown
     // However a stop goes (a database that never answers, a hung finalizer), the process is gone
@@ -125,7 +140,8 @@ const runOnce = (layers: AppLayers, { dryRun, reference: referenceSpec, ...tunin
         return Effect.succeed({ runId, code, error: detail })
       },
       ConfigError: (error) => ended(runId, endingOf(error, "running")),
-      LeaseTooShort: (error) => ended(runId, endingOf(error, "running"))
+      LeaseTooShort: (error) => ended(runId, endingOf(error, "running")),
+      ClocksDisagree: (error) => ended(runId, endingOf(error, "running"))
     }),
     // A defect (a bug, an exception in a library): one line with the cause, never a silent exit.
     Effect.catchAllDefect((defect) => ended(runId, endingOf(defect, "running"), { crashed: true })),

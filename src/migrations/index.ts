@@ -8,6 +8,7 @@ import fairRank from "./0002_fair_rank.js"
 import claimsByOwner from "./0003_claims_by_owner.js"
 import claimsInPlace from "./0004_claims_in_place.js"
 import passes from "./0005_passes.js"
+import replays from "./0006_replays.js"
 
 /** The schema the job owns; the todos table is read where the search_path finds it. */
 export const ledgerSchema = "delay_notifications"
@@ -20,7 +21,8 @@ export const migrations = {
   "2_fair_rank": fairRank,
   "3_claims_by_owner": claimsByOwner,
   "4_claims_in_place": claimsInPlace,
-  "5_passes": passes
+  "5_passes": passes,
+  "6_replays": replays
 } as const
 
 export const latestMigrationId = Math.max(...Object.keys(migrations).map((key) => Number(key.split("_")[0])))

@@ -13,10 +13,20 @@ export type StepAdded = Queue.Queue<true>
 
 export const makeStepAdded: Effect.Effect<StepAdded> = Queue.sliding<true>(1)
 
-/** What the run reads, at debug level; a warning when the table has no index that would spare it the whole read. */
+/**
+ * What the run reads, at debug level; a warning when the table has no index that would spare it
+ * the whole read, or when the record of earlier reads is dated after now.
+ */
 const logReading = (reading: Reading) =>
   reading._tag === "Window"
     ? Effect.logDebug("Reading the todos due since the last complete read.").pipe(Effect.annotateLogs({ since: reading.since }))
+    : reading.reason === "future-record"
+    ? Effect.logWarning(
+      "The record of earlier reads is dated after now (a clock stepped back, or a restore): not trusted; reading the whole todos table."
+    ).pipe(Effect.annotateLogs({
+      ...(reading.distrusted?.lastFullPassAt === undefined ? {} : { lastFullPassAt: new Date(reading.distrusted.lastFullPassAt).toISOString() }),
+      ...(reading.distrusted?.lastReference === undefined ? {} : { lastReference: reading.distrusted.lastReference })
+    }))
     : reading.reason === "no-index"
     ? Effect.logWarning(
       "Reading the whole todos table: it has no index on \"dueDate\" by which a run could read only what is new."

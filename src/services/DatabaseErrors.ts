@@ -1,6 +1,6 @@
 /**
- * The errors every port on PostgreSQL shares: the database failed (the run cannot go on), or the
- * job's schema is not the one this code needs.
+ * The errors every port on PostgreSQL shares: the database failed (the run cannot go on), the
+ * job's schema is not the one this code needs, or the database's clock and the host's disagree.
  */
 import { Schema } from "effect"
 import { NoAnswer } from "../lib/DatabaseDeadlines.js"
@@ -44,5 +44,24 @@ export class SchemaNotCurrent extends Schema.TaggedError<SchemaNotCurrent>()("Sc
   override get message(): string {
     return `The job's database schema is not current (migration ${this.applied} of ${this.expected} applied): ` +
       "run `delay-notifications migrate` first"
+  }
+}
+
+/**
+ * The most the host's clock and the database's may disagree by (Kerberos's default maximum clock
+ * skew): the reference date comes from the host's, leases and the record of reads from the
+ * database's, and a run on two clocks further apart could send early or trust a read it did not make.
+ */
+export const clockSkewMarginMs = 5 * 60_000
+
+/** The host's clock and the database's disagree by more than `clockSkewMarginMs`: the run does not start. */
+export class ClocksDisagree extends Schema.TaggedError<ClocksDisagree>()("ClocksDisagree", {
+  hostTime: Schema.String,
+  databaseTime: Schema.String
+}) {
+  override get message(): string {
+    const apart = Math.round(Math.abs(Date.parse(this.hostTime) - Date.parse(this.databaseTime)) / 1000)
+    return `the host's clock reads ${this.hostTime} and the database's ${this.databaseTime}, ${apart} s apart ` +
+      `(at most ${clockSkewMarginMs / 60_000} minutes): set both right (NTP) and run again`
   }
 }

@@ -7,7 +7,7 @@
 import { Context, type Duration, type Effect, Schema, type Stream } from "effect"
 import type { Reading } from "../domain/Reading.js"
 import type { CalendarDate, ClaimedTodo, DelayedTodo } from "../domain/Todo.js"
-import type { DatabaseError } from "./DatabaseErrors.js"
+import type { ClocksDisagree, DatabaseError } from "./DatabaseErrors.js"
 
 /**
  * The delayed todos and the job's record of them (the ledger): which were notified, which are
@@ -17,12 +17,13 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
   /**
    * What a run at `reference` reads of the todos table (domain/Reading): a window of the todos due
    * since the latest complete read, or the whole table (a full pass, and why), from what the
-   * ledger records of earlier reads and whether the table has an index on "dueDate".
+   * ledger records of earlier reads and whether the table has an index on "dueDate". Fails when
+   * the ledger is on the database's clock and the host's disagrees with it (ClocksDisagree).
    */
   readonly planReading: (
     reference: CalendarDate,
     options: { readonly replay: boolean; readonly fullPassEvery: Duration.Duration }
-  ) => Effect.Effect<Reading, DatabaseError>
+  ) => Effect.Effect<Reading, DatabaseError | ClocksDisagree>
   /**
    * Adds every todo of `reading` (default: a full pass) due on or before `reference` that the
    * ledger does not know, in steps, so that claims can start once the first is in: the stream

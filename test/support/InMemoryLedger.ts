@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import { type CalendarDate, type ClaimedTodo, type DelayedTodo, isDelayed } from "../../src/domain/Todo.js"
-import { fullPass, planReading, type Reading } from "../../src/domain/Reading.js"
+import { fullPass, planReading, type Reading, recordedAs } from "../../src/domain/Reading.js"
 import { DatabaseError } from "../../src/services/DatabaseErrors.js"
 import { type Enqueued, type Outcome, TodoRepository } from "../../src/services/TodoRepository.js"
 
@@ -37,7 +37,7 @@ export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemor
   const claimable = (row: LedgerRow, now: number) =>
     row.state === "pending" && row.nextAttemptAt <= now && row.claimExpiresAt <= now
   // The reads that completed (the SQL ledger's passes table).
-  const passes: Array<{ readonly kind: "full" | "window"; readonly reference: CalendarDate; readonly startedAt: number }> = []
+  const passes: Array<{ readonly kind: "full" | "window" | "replay"; readonly reference: CalendarDate; readonly startedAt: number }> = []
   // The todos a read covers (a window: due from its first day on) that the ledger does not know.
   const fresh = (reference: CalendarDate, reading: Reading = fullPass) =>
     todos.filter((todo) =>
@@ -77,7 +77,7 @@ export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemor
           replay,
           indexed: options.indexed ?? true,
           lastFullPassAt: passes.filter((pass) => pass.kind === "full").at(-1)?.startedAt,
-          lastReference: passes.map((pass) => pass.reference).sort().at(-1),
+          lastReference: passes.filter((pass) => pass.kind !== "replay").map((pass) => pass.reference).sort().at(-1),
           now,
           fullPassEvery
         })),
@@ -96,7 +96,7 @@ export const makeInMemory = (todos: ReadonlyArray<DelayedTodo>, options: InMemor
         Stream.concat(
           steps,
           Stream.execute(Effect.sync(() => {
-            passes.push({ kind: reading._tag === "FullPass" ? "full" : "window", reference, startedAt })
+            passes.push({ kind: recordedAs(reading), reference, startedAt })
           }))
         )))
     },

@@ -186,11 +186,15 @@ export const makeBacklog = (ledger: Ledger) => {
     options: { readonly reading?: Reading; readonly inOneStep?: boolean } = {}
   ): Stream.Stream<Enqueued, DatabaseError> => {
     const reading = options.reading ?? fullPass
-    return Stream.unwrap(Effect.map(passes.begin, (startedAt) => {
+    return Stream.unwrap(Effect.map(passes.begin, (started) => {
       const steps = reading._tag === "Window"
         ? Stream.fromEffect(Effect.map(addPart(reference, { since: reading.since }), (added) => ({ ...added, step: 1, steps: 1 })))
         : addInParts(reader, reference, options.inOneStep === true)
-      return Stream.concat(steps, Stream.execute(passes.complete(reading, reference, startedAt)))
+      const complete = Effect.flatMap(passes.complete(reading, reference, started), (recorded) =>
+        recorded ? Effect.void : Effect.logWarning(
+          "The todos table was rewritten while the run read it (CLUSTER, VACUUM FULL, pg_repack): this read is not recorded; the next run reads the whole table again."
+        ))
+      return Stream.concat(steps, Stream.execute(complete))
     }))
   }
 

@@ -79,7 +79,7 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
     dueDate: sql`${schema}.try_date(t."dueDate"::text)`
   }
 
-  return { sql, within, schema, table, todos, todosName, ledgerNow, interval, todosShape, convert }
+  return { sql, within, schema, table, todos, todosName, time, ledgerNow, interval, todosShape, convert }
 })
 
 export type Ledger = Effect.Effect.Success<ReturnType<typeof makeLedger>>

@@ -1,21 +1,23 @@
 /**
- * The record of a run's reads of the todos table (the passes table, migration 5): what a run
- * reads is planned from it (domain/Reading), and a read that completed is written to it. A read
- * that stops or fails halfway writes nothing, so the next run reads from the last complete one.
+ * The record of a run's reads of the todos table (the passes table, migrations 5 and 6): what a
+ * run reads is planned from it (domain/Reading), and a read that completed is written to it, as
+ * what it was (a full pass, a window, a replay). A read that stops or fails halfway writes
+ * nothing, so the next run reads from the last complete one. Planning also checks that the host's
+ * clock (the reference date's) and the database's (the ledger's) agree.
  */
 import type { Statement } from "@effect/sql"
-import { Duration, Effect } from "effect"
-import { planReading, type Reading } from "../../domain/Reading.js"
+import { Clock, DateTime, Duration, Effect } from "effect"
+import { planReading, type Reading, recordedAs } from "../../domain/Reading.js"
 import { CalendarDate } from "../../domain/Todo.js"
 import { regclassName } from "../../lib/TodosTable.js"
 import { ledgerSchema } from "../../migrations/index.js"
-import { failedTo } from "../DatabaseErrors.js"
+import { ClocksDisagree, clockSkewMarginMs, failedTo } from "../DatabaseErrors.js"
 import type { Ledger } from "./Ledger.js"
 
-/** How long the record of a window is kept: far longer than a window reaches back. */
+/** How long the record of a window or a replay is kept: far longer than a window reaches back. */
 const windowsKept = Duration.days(7)
 
-export const makePasses = ({ interval, ledgerNow, sql, todosName, within }: Ledger) => {
+export const makePasses = ({ interval, ledgerNow, sql, time, todosName, within }: Ledger) => {
   const passes = sql(`${ledgerSchema}.passes`)
   const epochMs = (value: Statement.Fragment) => sql`(extract(epoch FROM ${value}) * 1000)::float8`
 
@@ -38,13 +40,24 @@ export const makePasses = ({ interval, ledgerNow, sql, todosName, within }: Ledg
       ? { ...reading, createIndex: `CREATE INDEX CONCURRENTLY ON ${todosName} ("dueDate")` }
       : reading
 
+  /** On the database's time, the host's clock must agree with it (ClocksDisagree). */
+  const sameClocks = (databaseNow: number) =>
+    time === "clock" ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (hostNow) =>
+      Math.abs(hostNow - databaseNow) <= clockSkewMarginMs ? Effect.void : new ClocksDisagree({
+        hostTime: DateTime.formatIso(DateTime.unsafeMake(hostNow)),
+        databaseTime: DateTime.formatIso(DateTime.unsafeMake(databaseNow))
+      }))
+
   const plan = (reference: CalendarDate, options: { readonly replay: boolean; readonly fullPassEvery: Duration.Duration }) =>
     Effect.flatMap(ledgerNow, (now) =>
       sql<{ readonly now: number; readonly lastFull: number | null; readonly lastReference: string | null; readonly indexed: boolean }>`
         SELECT ${epochMs(now)} AS now,
           (SELECT ${epochMs(sql`max(started_at)`)} FROM ${passes} WHERE kind = 'full') AS "lastFull",
-          (SELECT max(reference)::text FROM ${passes}) AS "lastReference",
+          (SELECT max(reference)::text FROM ${passes} WHERE kind IN ('full', 'window')) AS "lastReference",
           ${indexed} AS indexed`).pipe(
+      within.roundTrip,
+      Effect.mapError(failedTo("Planning what to read of the todos table")),
+      Effect.tap(([row]) => sameClocks(row?.now ?? 0)),
       Effect.map(([row]) =>
         withIndexAdvice(planReading({
           reference,
@@ -55,26 +68,42 @@ export const makePasses = ({ interval, ledgerNow, sql, todosName, within }: Ledg
           now: row?.now ?? 0,
           fullPassEvery: options.fullPassEvery
         }))
-      ),
-      within.roundTrip,
-      Effect.mapError(failedTo("Planning what to read of the todos table"))
+      )
     )
 
-  /** The ledger's time now (epoch milliseconds): when a read begins. */
-  const begin = Effect.flatMap(ledgerNow, (now) => sql<{ readonly at: number }>`SELECT ${epochMs(now)} AS at`).pipe(
-    Effect.map(([row]) => row?.at ?? 0),
+  /**
+   * The todos table's file (pg_class.relfilenode): a new one once the table was rewritten (CLUSTER,
+   * VACUUM FULL, pg_repack, TRUNCATE), which moves rows across pages.
+   */
+  const fileOfTodos = sql`(SELECT c.relfilenode::text FROM pg_class c WHERE c.oid = to_regclass(${regclassName(todosName)}))`
+
+  /** When a read begins: the ledger's time now (epoch milliseconds), and the todos table's file. */
+  const begin = Effect.flatMap(ledgerNow, (now) => sql<{ readonly at: number; readonly file: string | null }>`
+    SELECT ${epochMs(now)} AS at, ${fileOfTodos} AS file`).pipe(
+    Effect.map(([row]) => ({ at: row?.at ?? 0, file: row?.file ?? null })),
     within.roundTrip,
     Effect.mapError(failedTo("Reading the database's time"))
   )
 
-  /** Records a read that completed; the records of old windows go. */
-  const complete = (reading: Reading, reference: CalendarDate, startedAt: number) =>
+  /**
+   * Records a read that completed, unless the todos table was rewritten while a full pass read it
+   * in parts (a row moved to a part already read is missed: the next run reads the whole table
+   * again); false then. The records of old windows and replays go.
+   */
+  const complete = (reading: Reading, reference: CalendarDate, started: Effect.Effect.Success<typeof begin>) =>
     Effect.flatMap(ledgerNow, (now) =>
-      sql.withTransaction(Effect.zipRight(
-        sql`INSERT INTO ${passes} (kind, reference, started_at, completed_at)
-            VALUES (${reading._tag === "FullPass" ? "full" : "window"}, ${reference}::date, to_timestamp(${startedAt} / 1000.0), ${now})`,
-        sql`DELETE FROM ${passes} WHERE kind = 'window' AND started_at < ${now} - ${interval(windowsKept)}`
+      sql.withTransaction(Effect.zipLeft(
+        sql<{ readonly recorded: number }>`
+          WITH recorded AS (
+            INSERT INTO ${passes} (kind, reference, started_at, completed_at)
+            SELECT ${recordedAs(reading)}, ${reference}::date, to_timestamp(${started.at} / 1000.0), ${now}
+            WHERE ${reading._tag === "Window" ? sql`true` : sql`${fileOfTodos} IS NOT DISTINCT FROM ${started.file}`}
+            RETURNING 1
+          )
+          SELECT count(*)::int AS recorded FROM recorded`,
+        sql`DELETE FROM ${passes} WHERE kind <> 'full' AND started_at < ${now} - ${interval(windowsKept)}`
       ))).pipe(
+        Effect.map(([row]) => (row?.recorded ?? 0) > 0),
         within.roundTrip,
         Effect.mapError(failedTo("Recording a complete read of the todos table"))
       )
