@@ -280,6 +280,36 @@ describe("throttling within a run", () => {
     expect(throttling.turnAt(ws("other"), 500)).toBe(1000)
   })
 
+  it("at a limit of one, the client is held for the wait once, then paced at 95 % of the rate accepted, doubling: a step refused is taken back, a refusal at its pace takes it to 95 % of what is accepted", () => {
+    const limit = warm(adaptiveLimit(200, 2))
+    const throttling = makeThrottling<string>(limit, () => 0)
+    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
+    expect(limit.current()).toBe(1)
+    // 200 accepted in the second before the next refusal, at the limit of one.
+    for (let i = 0; i < 200; i++) throttling.accepted(ws(i % 2 === 0 ? "w" : "other"), i * 5)
+    expect(throttling.clientGap(1000)).toBe(0)
+    // Another workspace's refusal (the client's), at the limit of one.
+    throttling.throttled(todo("x", 2), 1000, "refused", 1000, 1000, 0)
+    // Held until the wait is over; then a turn every 1000 / 190 ms, whichever workspace sends.
+    expect(throttling.turnAt(ws("other"), 1500)).toBe(2000)
+    expect(throttling.clientGap(2000)).toBe(0)
+    expect(throttling.clientGap(2000)).toBeCloseTo(1000 / 190)
+    expect(throttling.clientGap(2000)).toBeCloseTo(2000 / 190)
+    // A second after the hold without a refusal: doubled (as TCP's slow start); refused within a second of it, the step is taken back.
+    throttling.accepted(ws("w"), 3000)
+    expect(throttling.clientGap(5000)).toBe(0)
+    expect(throttling.clientGap(5000)).toBeCloseTo(1000 / 380)
+    throttling.throttled(todo("a", 3), 1000, "refused", 3100, 3100, 0)
+    expect(throttling.clientGap(6000)).toBe(0)
+    expect(throttling.clientGap(6000)).toBeCloseTo(1000 / 190)
+    // Its next step is 10 %, 2 s on (at 7000). Refused at its pace, 1.9 s after that step, with 160 a second accepted: 95 % of those. The client is not held again.
+    for (let at = 7000; at <= 8900; at += 6.25) throttling.accepted(ws("w"), at)
+    throttling.throttled(todo("other", 4), 1000, "refused", 8900, 8900, 0)
+    expect(throttling.turnAt(ws("w"), 8900)).toBeUndefined()
+    expect(throttling.clientGap(8900)).toBe(0)
+    expect(throttling.clientGap(8900)).toBeCloseTo(1000 / (0.95 * 160), 1)
+  })
+
   it("the auth service's 429 makes the todo wait, and slows neither the client nor its workspace: the notify service was not asked", () => {
     const limit = warm(adaptiveLimit(200))
     answers(limit, 4 + 8 + 16, 20, 0)

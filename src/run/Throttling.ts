@@ -3,9 +3,9 @@
  * throttled todo waits (Retry-After within a floor and a cap, spread with jitter: domain/Waits)
  * and is sent again, with no attempt counted. Who slows down depends on whose limit refused:
  *
- * - The whole client's, by default: the concurrency limit goes one down (or the client pauses,
- *   at one already), and only the refused todo waits. A 503 without Retry-After (overload) is
- *   always the client's.
+ * - The whole client's, by default: the concurrency limit goes one down, and only the refused
+ *   todo waits. At one already, the client is held for the wait once, then paced as a workspace
+ *   is (below). A 503 without Retry-After (overload) is always the client's (held at one).
  * - The workspace's own, when its refusals say so: it is refused again right after its last
  *   refusal while other workspaces' requests went through (under the client's limit, refusals
  *   fall on whichever workspaces send at the wrong time), or it is refused at three times the
@@ -29,7 +29,8 @@ import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { RefusalKind } from "./NotifyTodo.js"
 import { doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, newWorkspace, nextStepIn, oftenAfter, oftenShare } from "./WorkspacePace.js"
-import { longestWaitMs, queued, type SetAside, slowestPace, soonest, step, stepBlameMs, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
+import { clientRefused, longestWaitMs, queued, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
+import { makeRateMeter } from "../lib/RateMeter.js"
 
 export { asideFree, longestWaitMs, type SetAside, turnHorizonMs } from "./WorkspacePace.js"
 
@@ -76,6 +77,8 @@ export interface Throttling<B> {
   readonly accepted: (workspaceId: WorkspaceId, now: number) => void
   /** The service has refused for `longestWaitMs` up to `now`, with nothing accepted since. */
   readonly refusingAll: (now: number) => boolean
+  /** How long a send about to start waits for the client's turn, when the client is paced (0: none); its turn is taken. */
+  readonly clientGap: (now: number) => number
 }
 
 export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number = Math.random): Throttling<B> => {
@@ -134,6 +137,16 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     let at = ready.length
     while (at > 0 && ready[at - 1]!.readyAt > workspace.readyAt) at--
     ready.splice(at, 0, workspace)
+  }
+  // The client's pace, once refused at a limit of one (clientRefused), from the rate accepted over
+  // the last second: a rate under what one request in flight makes, met without a pause at each refusal.
+  const client = newWorkspace<B>(0)
+  const meter = makeRateMeter()
+  const paceClient = (until: number, sentAt: number, now: number) => {
+    if (sentAt < client.slowedAt) return
+    client.slowedAt = now
+    if (clientRefused(client, meter.perSecond(now), now)) clientHeldUntil = client.holdUntil = Math.max(clientHeldUntil, until)
+    client.nextStepAt = Math.max(now, client.holdUntil) + nextStepIn(client, spread)
   }
   const slow = (workspace: Workspace<B>, until: number, now: number) => {
     workspace.slowedAt = now
@@ -222,7 +235,8 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       if (!wasQueued) makeReady(workspace)
     },
     throttled: (todo, retryAfterMs, kind, sentAt, now, random) => {
-      const until = now + waitAfter(retryAfterMs === undefined ? { _tag: "Absent" } : { _tag: "Delay", ms: retryAfterMs }, random)
+      const asked = retryAfterMs === undefined ? { _tag: "Absent" as const } : { _tag: "Delay" as const, ms: retryAfterMs }
+      const until = now + waitAfter(asked, random)
       refusingSince ??= now
       tracking = true
       const workspace = workspaceOf(todo.workspaceId, now)
@@ -248,21 +262,15 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       last = workspace
       lastId = todo.workspaceId
       const paced = workspace.perSecond > 0
-      const stepped = paced && now - workspace.steppedAt < stepBlameMs
-      if (stepped) {
-        // The step was one too many: back to the pace it held, which is its limit's measure.
-        workspace.doubling = false
-        workspace.perSecond = Math.max(slowestPace, workspace.beforeStep)
-        workspace.steppedAt = -Infinity
-        found[foundNext++ % found.length] = workspace.perSecond
-      } else if (again && paced) {
-        // Refused at its pace: its limit fell (AIMD's decrease).
-        workspace.perSecond = Math.max(slowestPace, workspace.perSecond / 2)
+      if (paced && (again || now - workspace.steppedAt < stepBlameMs)) {
+        // A step one too many (back to the pace it held: its limit's measure), or its limit fell.
+        if (refusedAtPace(workspace, now)) found[foundNext++ % found.length] = workspace.perSecond
       } else if (again) {
         learnPace(workspace, now)
       } else {
-        // The client's: its limit goes down (or it pauses), and only this todo waits.
-        if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
+        // The client's: its limit goes down (or, at one already, the client is paced), and only this todo waits.
+        // (The client is held for the wait itself: the spread is for todos, so that they do not come back at once.)
+        if (!limit.throttled(now)) paceClient(now + waitAfter(asked, 0), sentAt, now)
         return until
       }
       slow(workspace, until, now)
@@ -270,9 +278,11 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     },
     accepted: (workspaceId, now) => {
       refusingSince = undefined
+      meter.add(now)
       if (lastId !== undefined && workspaceId !== lastId) acceptedOthers++
       if (!tracking) return
       acceptedAll++
+      if (client.perSecond > 0 && now >= client.nextStepAt) step(client, now, spread)
       const workspace = workspaceOf(workspaceId, now)
       workspace.acceptedCount++
       workspace.accepted.push(now)
@@ -280,6 +290,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       if (workspace.perSecond > 0 && now >= workspace.nextStepAt) step(workspace, now, spread)
       if (now >= nextSweep) sweep(now)
     },
-    refusingAll: (now) => refusingSince !== undefined && now - refusingSince >= longestWaitMs
+    refusingAll: (now) => refusingSince !== undefined && now - refusingSince >= longestWaitMs,
+    clientGap: (now) => (client.perSecond === 0 ? 0 : takeTurn(client, now))
   }
 }

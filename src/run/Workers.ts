@@ -163,8 +163,14 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         const turn = state.stopRequested ? undefined : throttling.turnAt(todo.workspaceId, now)
         return turn === undefined ? send1(todo, batch, now) : Effect.zipRight(wait(todo, batch, turn, now, false), step)
       }
+      // A send, at the client's turn when the client is paced (Throttling): in flight from here.
       const send1 = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         inFlight++
+        const gap = throttling.clientGap(now)
+        if (gap === 0) return sendNow(todo, batch, now)
+        return Effect.zipRight(Effect.sleep(Duration.millis(gap)), Effect.suspend(() => sendNow(todo, batch, clock.unsafeCurrentTimeMillis())))
+      }
+      const sendNow = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         sentAt[index] = pacer === undefined ? now : -1
         return Effect.flatMap(send(todo, batch, index), (result) => {
           inFlight--

@@ -114,6 +114,12 @@ export const forgetOld = <B>(workspace: Workspace<B>, now: number) => {
 }
 export const interval = <B>(workspace: Workspace<B>) => (workspace.perSecond > 0 ? 1000 / workspace.perSecond : 0)
 export const soonest = <B>(workspace: Workspace<B>) => Math.max(workspace.holdUntil, workspace.nextTurn)
+/** Takes the next turn of a paced one: how long until it (ms, 0: now). */
+export const takeTurn = <B>(workspace: Workspace<B>, now: number) => {
+  const at = Math.max(now, workspace.nextTurn)
+  workspace.nextTurn = at + interval(workspace)
+  return at - now
+}
 export const queued = <B>(workspace: Workspace<B>) => workspace.queue.length - workspace.head
 // The rate the service accepted of it over the last second (since its last hold, when that is
 // nearer; a quarter of a second at least, so that a burst's few do not make a fast pace).
@@ -129,6 +135,38 @@ export const learnPace = <B>(workspace: Workspace<B>, now: number) => {
 /** How long until its next step: a second while doubling, else 2 to 4 s (`spread` in [0, 1)). */
 export const nextStepIn = <B>(workspace: Workspace<B>, spread: () => number) =>
   workspace.doubling ? doublingEveryMs : stepEveryMs * (1 + spread())
+
+/**
+ * Refused while paced: a step refused within `stepBlameMs` is taken back (true: that pace is its
+ * limit, found), else its limit fell and the pace halves (AIMD's decrease).
+ */
+export const refusedAtPace = <B>(workspace: Workspace<B>, now: number): boolean => {
+  if (now - workspace.steppedAt < stepBlameMs) {
+    workspace.doubling = false
+    workspace.perSecond = Math.max(slowestPace, workspace.beforeStep)
+    workspace.steppedAt = -Infinity
+    return true
+  }
+  workspace.perSecond = Math.max(slowestPace, workspace.perSecond / 2)
+  return false
+}
+
+/**
+ * The whole client's pace (Throttling), refused at a limit of one with `accepted` a second over the
+ * last second: at first 95 % of that, stepping as a workspace's does (doubling, then by 10 %); a
+ * step refused is taken back; refused at its pace, 95 % of what is accepted now, and 5 % less at
+ * least. True the first time (the client is then held for the wait, once).
+ */
+export const clientRefused = <B>(client: Workspace<B>, accepted: number, now: number): boolean => {
+  const measured = paceShare * accepted
+  if (client.perSecond === 0) {
+    client.perSecond = Math.max(slowestPace, measured)
+    return true
+  }
+  if (now - client.steppedAt < stepBlameMs) refusedAtPace(client, now)
+  else client.perSecond = Math.max(slowestPace, Math.min(measured, paceShare * client.perSecond))
+  return false
+}
 
 export const step = <B>(workspace: Workspace<B>, now: number, spread: () => number) => {
   workspace.beforeStep = workspace.perSecond
