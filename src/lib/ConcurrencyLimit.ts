@@ -36,7 +36,7 @@ export interface ConcurrencyLimit {
    * with `inFlight` requests in flight (this one included).
    */
   readonly answered: (ms: number, now: number, inFlight: number) => void
-  /** The service turned away a request; false when the limit is at one already (then the caller pauses). */
+  /** The service turned away a request; false when the limit is at one already (then the caller paces the whole client). */
   readonly throttled: (now: number) => boolean
   /** A send failed for the service's trouble (a timeout, a 5xx): once per round at most. */
   readonly overloaded: (now: number) => void

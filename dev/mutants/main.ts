@@ -1,0 +1,63 @@
+/**
+ * `npm run mutants [-- --only name,...] [--no-campaign]`: the mutation check (docs/development.md,
+ * "The mutation check"). Each mutant of list.ts breaks one guarantee of the window, the record of
+ * reads, the claims, the leases or throttling, by one edit of the source. For each, one at a time,
+ * in a scratch copy of the working tree (the tree itself is never touched): the job is built, the
+ * test suite runs until its first failure (vitest --bail 1), and, when the suite lets the mutant
+ * through, the fault campaign runs on its fixed seeds. A mutant is caught when either fails. Every
+ * mutant must be caught; an edit that leaves the code as it was (the mutant not found) is an error
+ * of this list, not a pass. Exits 1 when one survives.
+ */
+import { spawnSync } from "node:child_process"
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { parseArgs } from "node:util"
+import { mutants } from "./list.js"
+
+const { values } = parseArgs({
+  options: { only: { type: "string" }, "no-campaign": { type: "boolean", default: false } }
+})
+const root = path.resolve(import.meta.dirname, "../..")
+const chosen = values.only === undefined ? mutants : mutants.filter((m) => values.only!.split(",").includes(m.name))
+
+/** Runs a command in `cwd`, its output to a log; whether it exited 0. */
+const run = (cwd: string, log: string, command: string, args: ReadonlyArray<string>) => {
+  const result = spawnSync(command, args, { cwd, encoding: "utf8", maxBuffer: 256 * 1024 * 1024, env: { ...process.env, CI: "true" } })
+  writeFileSync(log, `${result.stdout ?? ""}${result.stderr ?? ""}`, { flag: "a" })
+  return result.status === 0
+}
+
+const survivors: Array<string> = []
+const logs = mkdtempSync(path.join(tmpdir(), "mutants-logs-"))
+console.log(`${chosen.length} mutant(s); logs in ${logs}`)
+for (const mutant of chosen) {
+  const scratch = mkdtempSync(path.join(tmpdir(), `mutant-${mutant.name}-`))
+  try {
+    cpSync(root, scratch, { recursive: true, filter: (source) => !/\/(node_modules|dist|\.git)(\/|$)/.test(source.slice(root.length)) })
+    symlinkSync(path.join(root, "node_modules"), path.join(scratch, "node_modules"))
+    const file = path.join(scratch, mutant.file)
+    const text = readFileSync(file, "utf8")
+    if (text.split(mutant.from).length !== 2) {
+      console.log(`${mutant.name}: NOT APPLIED (its text is not in ${mutant.file} exactly once): fix the list`)
+      survivors.push(mutant.name)
+      continue
+    }
+    writeFileSync(file, text.replace(mutant.from, mutant.to))
+    const log = path.join(logs, `${mutant.name}.log`)
+    const started = Date.now()
+    const built = run(scratch, log, "node", ["scripts/build.mjs"])
+    const suite = built && run(scratch, log, "npx", ["vitest", "run", "--bail", "1"])
+    const campaign = !built || !suite || values["no-campaign"]
+      ? undefined
+      : run(scratch, log, "npx", ["tsx", "dev/campaign/main.ts", "--seeds", "15,110,471,3745,1363428548,3704346955,3550423125"])
+    const caughtBy = !built ? "the build" : !suite ? "the suite" : campaign === false ? "the campaign" : undefined
+    const seconds = Math.round((Date.now() - started) / 1000)
+    console.log(`${mutant.name} (${mutant.breaks}): ${caughtBy === undefined ? "SURVIVED" : `caught by ${caughtBy}`} in ${seconds} s`)
+    if (caughtBy === undefined) survivors.push(mutant.name)
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
+}
+console.log(survivors.length === 0 ? `All ${chosen.length} caught.` : `Not caught: ${survivors.join(", ")}`)
+process.exit(survivors.length === 0 ? 0 : 1)
