@@ -14,6 +14,8 @@ import { testClientLayer } from "./support/TestClient.js"
 describe("send-delay-notifications on test layers", () => {
   it.scoped("notifies exactly the seed's two delayed todos at 2022-06-03, with the seed's message", () =>
     Effect.gen(function*() {
+      // The seed's run: on 2022-06-03 (an --at after today would say so).
+      yield* TestClock.setTime(Date.parse("2022-06-03T12:00:00Z"))
       const app = yield* testApp(seedDelayedTodos)
       const logs = yield* captureLogs
       const code = yield* cli(["send-delay-notifications", "--at", "2022-06-03"], app.appLayer).pipe(

@@ -10,6 +10,8 @@ const todo: TodoRow = {
   dueDate: "2022-05-01"
 }
 const key = keyOf(todo)
+/** A request that created the notification, as the job sends it. */
+const created = { created: true, message: `Todo ${todo.id} is delayed` } as const
 
 const job = (index: number, over: Partial<JobRecord> = {}): JobRecord => ({
   index,
@@ -27,10 +29,11 @@ const job = (index: number, over: Partial<JobRecord> = {}): JobRecord => ({
 const request = (client: string, at: number, over: Partial<JournalEntry> = {}): JournalEntry => ({
   key,
   client,
-  workspaceId: undefined,
+  workspaceId: todo.workspaceId,
   at,
   status: 201,
   created: false,
+  message: undefined,
   injected: undefined,
   answered: true,
   endedAt: at + 10,
@@ -58,17 +61,40 @@ const round = (
 
 describe("the fault campaign's checker", () => {
   it("passes a round where one process sent the todo once", () => {
-    expect(check(round([job(0)], [request("job-0", 1_000, { created: true })])).violations).toEqual([])
+    expect(check(round([job(0)], [request("job-0", 1_000, created)])).violations).toEqual([])
   })
 
   it("fails a todo created twice, or never", () => {
-    const twice = round([job(0)], [request("job-0", 1_000, { created: true }), request("job-0", 2_000, { created: true })])
-    expect(check(twice).violations).toEqual([`${key}: still due, created 2 time(s) (exactly once expected)`])
+    const twice = round([job(0)], [request("job-0", 1_000, created), request("job-0", 2_000, created)])
+    expect(check(twice).violations).toEqual([
+      `${key}: still due, created 2 time(s) (exactly once expected)`,
+      `${key}: sent again by job-0 1000 ms after its clean 201 answer`
+    ])
     expect(check(round([job(0)], [])).violations).toEqual([`${key}: still due, created 0 time(s) (exactly once expected)`])
   })
 
+  it("fails a notification for another workspace, with another message, or for a todo not yet due at the reference", () => {
+    const wrong = (over: Partial<JournalEntry>) => check(round([job(0)], [request("job-0", 1_000, { ...created, ...over })])).violations
+    expect(wrong({ workspaceId: "11111111-1111-4111-8111-000000000002" }))
+      .toEqual([`${key}: created for workspace 11111111-1111-4111-8111-000000000002`])
+    expect(wrong({ message: "Todo 00000000-0000-4000-8000-000000000002 is delayed" }))
+      .toEqual([`${key}: created with the message "Todo 00000000-0000-4000-8000-000000000002 is delayed"`])
+    const future = keyOf({ ...todo, dueDate: "2022-06-04" })
+    expect(wrong({ key: future }).filter((v) => v.includes("before its due date")))
+      .toEqual([`${future}: created before its due date (the reference is 2022-06-03)`])
+  })
+
+  it("fails a process that sends a key again after a clean answer to it; allows it after a failure or an answer it did not get whole", () => {
+    const again = round([job(0)], [request("job-0", 1_000, created), request("job-0", 1_500, { status: 200 })])
+    expect(check(again).violations).toEqual([`${key}: sent again by job-0 500 ms after its clean 201 answer`])
+    for (const first of [{ status: 500 }, { answered: false }, { injected: "reset after create" }]) {
+      const retried = round([job(0)], [request("job-0", 1_000, { ...created, ...first }), request("job-0", 1_500, { status: 200 })])
+      expect(check(retried)).toMatchObject({ violations: [], resentWithinProcess: 1 })
+    }
+  })
+
   it("fails a key sent by a second process while the first, answered, was not cut off (a claim taken over alive)", () => {
-    const history = round([job(0), job(1)], [request("job-0", 1_000, { created: true }), request("job-1", 9_500)])
+    const history = round([job(0), job(1)], [request("job-0", 1_000, created), request("job-1", 9_500)])
     expect(check(history).violations).toHaveLength(1)
     expect(check(history).violations[0]).toContain("sent by job-0 and answered, then sent again by job-1")
   })
@@ -76,13 +102,13 @@ describe("the fault campaign's checker", () => {
   it("allows it once the first was killed and half its lease has passed, and counts it", () => {
     const killed = round(
       [job(0, { code: null, signal: "SIGKILL" }), job(1)],
-      [request("job-0", 1_000, { created: true }), request("job-1", 9_500)],
+      [request("job-0", 1_000, created), request("job-1", 9_500)],
       [{ fault: { kind: "kill", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
     )
     expect(check(killed)).toMatchObject({ violations: [], resentAcrossProcesses: 1 })
     const tooSoon = round(
       [job(0, { code: null, signal: "SIGKILL" }), job(1)],
-      [request("job-0", 1_000, { created: true }), request("job-1", 3_000)],
+      [request("job-0", 1_000, created), request("job-1", 3_000)],
       [{ fault: { kind: "kill", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
     )
     expect(check(tooSoon).violations).toHaveLength(1)
@@ -91,14 +117,14 @@ describe("the fault campaign's checker", () => {
   it("fails a process that sends after its database turned half-open plus its lease", () => {
     const history = round(
       [job(0, { code: 1, endedAt: 30_000 })],
-      [request("job-0", 1_000, { created: true }), request("job-0", 12_000, { key: "another" })],
+      [request("job-0", 1_000, created), request("job-0", 12_000, { key: "another" })],
       [{ fault: { kind: "db-half-open", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
     )
     expect(check(history).violations.some((v) => v.startsWith("job 0 sent 1 request(s) after its claims could have lapsed"))).toBe(true)
   })
 
   it("fails an exit code that does not match what happened: 0 with failures, 1 with no database fault, 143 with no SIGTERM", () => {
-    const sent = [request("job-0", 1_000, { created: true })]
+    const sent = [request("job-0", 1_000, created)]
     const failing = { sent: 0, failed: 2, deadLetters: 0, skipped: 0, unrecorded: 0 }
     for (const over of [{ summary: failing }, { code: 1 }, { code: 143 }]) {
       expect(check(round([job(0, over)], sent)).violations.some((v) => v.startsWith("job 0 exited"))).toBe(true)
@@ -108,7 +134,7 @@ describe("the fault campaign's checker", () => {
   it("fails a stopped process that outlives its grace period and 10 s", () => {
     const history = round(
       [job(0, { code: 143, endedAt: 20_000 })],
-      [request("job-0", 1_000, { created: true })],
+      [request("job-0", 1_000, created)],
       [{ fault: { kind: "term", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
     )
     expect(check(history).violations.some((v) => v.startsWith("job 0 ended 6 s past its bound (stopped)"))).toBe(true)

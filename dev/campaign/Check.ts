@@ -58,6 +58,15 @@ export const check = (history: RoundHistory): Verdict => {
       expect(times === 1, () => `${key}: still due, created ${times} time(s) (exactly once expected)`)
     }
   }
+  // 1b. What was created went to its todo's workspace, with that todo's message (the seed's
+  //     wording), and only once the todo was due at the round's reference.
+  for (const entry of journal) {
+    if (!entry.created || entry.key === undefined) continue
+    const [, workspaceId, id, dueDate] = entry.key.split(":")
+    expect(entry.workspaceId === workspaceId, () => `${entry.key}: created for workspace ${entry.workspaceId}`)
+    expect(entry.message === `Todo ${id} is delayed`, () => `${entry.key}: created with the message ${JSON.stringify(entry.message)}`)
+    expect(dueDate !== undefined && dueDate <= reference, () => `${entry.key}: created before its due date (the reference is ${reference})`)
+  }
   const everKeys = new Set(history.initialTodos.map(keyOf))
   for (const [key, times] of created) {
     if (stillDue.has(key)) continue
@@ -108,14 +117,16 @@ export const check = (history: RoundHistory): Verdict => {
     for (let i = 1; i < entries.length; i++) {
       const earlier = entries[i - 1]!
       const later = entries[i]!
+      const clean = earlier.answered && earlier.injected === undefined && earlier.status !== undefined &&
+        earlier.status >= 200 && earlier.status < 300
       if (earlier.client === later.client) {
+        // Within a send, only after an answer the process did not get whole, or a failure.
         resentWithinProcess++
+        expect(!clean, () => `${key}: sent again by ${later.client} ${later.at - earlier.at} ms after its clean ${earlier.status} answer`)
         continue
       }
       checks++
       resent.add(key)
-      const clean = earlier.answered && earlier.injected === undefined && earlier.status !== undefined &&
-        earlier.status >= 200 && earlier.status < 300
       if (!clean) continue
       const holder = byClient.get(earlier.client ?? "")
       if (holder === undefined || !couldTakeOver(holder, later.client, later.at)) {

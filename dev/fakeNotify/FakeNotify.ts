@@ -82,6 +82,8 @@ export interface JournalEntry {
   status: number | undefined
   /** It created the notification (the first request of its key that got through). */
   created: boolean
+  /** The message of the notification it created. */
+  message: string | undefined
   /** What the fake did to it on purpose (a failure, a hang, a reset, a trickle, a huge answer), if anything. */
   injected: string | undefined
   /** The whole answer reached the client's socket. */
@@ -321,7 +323,10 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       return answer(200, status(200, "Notification already created"))
     }
     if (key !== undefined) seenKeys.add(key)
-    if (entry !== undefined) entry.created = true
+    if (entry !== undefined) {
+      entry.created = true
+      entry.message = message
+    }
     state.notifications.push({ workspaceId: claims.workspaceId, message, idempotencyKey: key })
     waiters.changed()
     state.firstNotificationAt ??= Date.now()
@@ -351,6 +356,7 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       at: Date.now(),
       status: undefined,
       created: false,
+      message: undefined,
       injected: undefined,
       answered: false,
       endedAt: undefined

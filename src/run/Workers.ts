@@ -163,10 +163,11 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         const turn = state.stopRequested ? undefined : throttling.turnAt(todo.workspaceId, now)
         return turn === undefined ? send1(todo, batch, now) : Effect.zipRight(wait(todo, batch, turn, now, false), step)
       }
-      // A send, at the client's turn when the client is paced (Throttling): in flight from here.
+      // A send, at the client's turn when the client is paced (Throttling; none once stopping: it
+      // is handed back untried): in flight from here.
       const send1 = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         inFlight++
-        const gap = throttling.clientGap(now)
+        const gap = state.stopRequested ? 0 : throttling.clientGap(now)
         if (gap === 0) return sendNow(todo, batch, now)
         return Effect.zipRight(Effect.sleep(Duration.millis(gap)), Effect.suspend(() => sendNow(todo, batch, clock.unsafeCurrentTimeMillis())))
       }
