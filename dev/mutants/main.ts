@@ -51,7 +51,9 @@ for (const mutant of chosen) {
     const campaign = !built || !suite || values["no-campaign"]
       ? undefined
       : run(scratch, log, "npx", ["tsx", "dev/campaign/main.ts", "--seeds", "15,110,471,3745,1363428548,3704346955,3550423125"])
-    const caughtBy = !built ? "the build" : !suite ? "the suite" : campaign === false ? "the campaign" : undefined
+    // Which test failed first: a catch by a test of another guarantee is worth a second look (a flaky test).
+    const failed = /FAIL\s+(\S+\.test\.ts.*)/.exec(readFileSync(log, "utf8").replace(/\x1b\[[0-9;]*m/g, ""))?.[1]?.slice(0, 160)
+    const caughtBy = !built ? "the build" : !suite ? `the suite (${failed ?? "see the log"})` : campaign === false ? "the campaign" : undefined
     const seconds = Math.round((Date.now() - started) / 1000)
     console.log(`${mutant.name} (${mutant.breaks}): ${caughtBy === undefined ? "SURVIVED" : `caught by ${caughtBy}`} in ${seconds} s`)
     if (caughtBy === undefined) survivors.push(mutant.name)
