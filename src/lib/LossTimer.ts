@@ -13,7 +13,7 @@
  */
 
 /** RFC 6298 (2.4): the timeout is never below a second. */
-export const minimumLossMs = 1000
+const minimumLossMs = 1000
 /** RFC 6298 (2.5): a maximum may be placed on it, at least 60 s. */
 const maximumLossMs = 60_000
 const gain = 1 / 8
