@@ -153,6 +153,14 @@ const todo = (workspace: string, id = 1): ClaimedTodo => ({
   attempts: 0
 })
 
+/** `name` refused `times` in a row at `at`, another workspace's request accepted before each. */
+const refusedInARow = (throttling: ReturnType<typeof makeThrottling<string>>, name: string, times: number, at = 0) => {
+  for (let i = 1; i <= times; i++) {
+    throttling.accepted(ws("x"), at)
+    throttling.throttled(todo(name, 100 + i), 1000, "refused", at, at, 0)
+  }
+}
+
 describe("throttling within a run", () => {
   it("takes a refusal as the client's by default: its limit goes one down, and only the refused todo waits", () => {
     const limit = warm(adaptiveLimit(200))
@@ -168,18 +176,28 @@ describe("throttling within a run", () => {
     expect(throttling.takeDue(1000)).toMatchObject({ batch: "b1", inTurn: false })
   })
 
-  it("holds and paces a workspace refused again while the others went through, and leaves the client's limit alone", () => {
+  it("takes a workspace refused twice in a row as the client's still: under a client's limit, that befalls one workspace in W", () => {
     const limit = warm(adaptiveLimit(200))
     answers(limit, 4 + 8 + 16, 20, 0)
     const throttling = makeThrottling<string>(limit, () => 0)
-    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
-    expect(limit.current()).toBe(31)
+    refusedInARow(throttling, "w", 2)
+    // Both were the client's: its limit went down twice, and w's todos go on.
+    expect(limit.current()).toBe(30)
+    expect(throttling.turnAt(ws("w"), 500)).toBeUndefined()
+  })
+
+  it("holds and paces a workspace refused three times in a row while the others went through, and leaves the client's limit alone", () => {
+    const limit = warm(adaptiveLimit(200))
+    answers(limit, 4 + 8 + 16, 20, 0)
+    const throttling = makeThrottling<string>(limit, () => 0)
+    refusedInARow(throttling, "w", 2)
+    expect(limit.current()).toBe(30)
     // Ten of w's accepted in the next second, and another workspace's.
     throttling.accepted(ws("other"), 50)
     for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws("w"), at)
     // Refused again: w's own limit. Held until its wait is over, the client untouched.
     expect(throttling.throttled(todo("w", 2), 1000, "refused", 1000, 1000, 0)).toBe(2000)
-    expect(limit.current()).toBe(31)
+    expect(limit.current()).toBe(30)
     expect(throttling.turnAt(ws("w"), 1500)).toBe(2000)
     expect(throttling.turnAt(ws("other"), 1500)).toBeUndefined()
     // Then at 95 % of the 10 a second it was accepted at: a turn every 1000 / 9.5 ms.
@@ -190,7 +208,7 @@ describe("throttling within a run", () => {
   it("sends a paced workspace's todos one a turn, the throttled one first, and gives them all back with their turns when the run ends", () => {
     const limit = warm(adaptiveLimit(200))
     const throttling = makeThrottling<string>(limit, () => 0)
-    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
+    refusedInARow(throttling, "w", 2)
     throttling.accepted(ws("other"), 50)
     for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws("w"), at)
     const until = throttling.throttled(todo("w", 2), 1000, "refused", 1000, 1000, 0)
@@ -212,13 +230,13 @@ describe("throttling within a run", () => {
     const limit = warm(adaptiveLimit(200))
     answers(limit, 4 + 8 + 16, 20, 0)
     const throttling = makeThrottling<string>(limit, () => 0)
-    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
+    refusedInARow(throttling, "w", 2)
     throttling.accepted(ws("other"), 50)
     for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws("w"), at)
     throttling.throttled(todo("w", 2), 1000, "refused", 1000, 1000, 0)
     // Sent at 990, answered after w was slowed at 1000.
     expect(throttling.throttled(todo("w", 3), 1000, "refused", 990, 1010, 0)).toBe(2010)
-    expect(limit.current()).toBe(31)
+    expect(limit.current()).toBe(30)
     expect(throttling.turnAt(ws("w"), 2000)).toBeUndefined()
     expect(throttling.turnAt(ws("w"), 2001)).toBeCloseTo(2000 + 1000 / 9.5)
   })
@@ -229,8 +247,8 @@ describe("throttling within a run", () => {
     const throttling = makeThrottling<string>(limit, () => 0)
     const names = ["w", "a", "other"]
     names.forEach((name) => {
-      // Each refused twice with another accepted between: paced at 9.5 a second.
-      throttling.throttled(todo(name), 1000, "refused", 0, 0, 0)
+      // Each refused three times in a row with another accepted between: paced at 9.5 a second.
+      refusedInARow(throttling, name, 2)
       throttling.accepted(ws("x"), 1)
       for (let at = 100; at <= 1000; at += 100) throttling.accepted(ws(name), at)
       throttling.throttled(todo(name, 2), 1000, "refused", 1000, 1000, 0)

@@ -6,10 +6,11 @@
  * - The whole client's, by default: the concurrency limit goes one down, and only the refused
  *   todo waits. At one already, the client is held for the wait once, then paced as a workspace
  *   is (below). A 503 without Retry-After (overload) is always the client's (held at one).
- * - The workspace's own, when its refusals say so: it is refused again right after its last
- *   refusal while other workspaces' requests went through (under the client's limit, refusals
- *   fall on whichever workspaces send at the wrong time), or it is refused at three times the
- *   client's share of refusals, six times at least. Then the workspace alone is held until the
+ * - The workspace's own, when its refusals say so: it is refused three times in a row while other
+ *   workspaces' requests went through between (under the client's limit, refusals fall on
+ *   whichever workspaces send at the wrong time: twice in a row befalls one workspace in W, too
+ *   often to be read as its own), or it is refused at three times the client's share of refusals,
+ *   six times at least. Then the workspace alone is held until the
  *   wait is over and sent to at a pace (requests a second): 95 % of what the service accepted of
  *   it, one a second at least, halved when it is refused again at that pace. Its pace steps up
  *   after a while without a refusal (doubling each second at first, then by 10 % every 2 to 4 s),
@@ -28,7 +29,7 @@ import type { ClaimedTodo, WorkspaceId } from "../domain/Todo.js"
 import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { RefusalKind } from "./NotifyTodo.js"
-import { doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, newWorkspace, nextStepIn, oftenAfter, oftenShare } from "./WorkspacePace.js"
+import { doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, newWorkspace, nextStepIn, oftenAfter, oftenShare, refusalsInARow } from "./WorkspacePace.js"
 import { clientRefused, longestWaitMs, queued, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
 import { makeRateMeter } from "../lib/RateMeter.js"
 
@@ -103,9 +104,10 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     return known.length < 3 ? 0 : known[known.length >> 1]!
   }
   // Each workspace refused, with the count of other workspaces' accepted requests at its last
-  // refusal; and the workspace last refused.
+  // refusal; and the workspace last refused, and how many times in a row.
   const refusedAt = new WeakMap<Workspace<B>, number>()
   let last: Workspace<B> | undefined
+  let inARow = 0
   let lastId: WorkspaceId | undefined
   let acceptedOthers = 0
   // Requests accepted and refused since the run was first throttled.
@@ -248,16 +250,17 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       }
       // The rest of a burst sent before the workspace was slowed: its todo waits, nothing more.
       if (sentAt < workspace.slowedAt) return Math.max(until, soonest(workspace))
-      // Refused again right after its last refusal, with other workspaces' requests accepted
-      // between: under the client's limit, refusals fall on whichever workspaces send at the wrong
-      // time; under the workspace's own, they keep falling on it while the others go through.
+      // Refused a third time in a row, other workspaces' requests accepted between: under the
+      // client's limit, refusals fall on whichever workspaces send at the wrong time; under the
+      // workspace's own, they keep falling on it while the others go through.
       const since = refusedAt.get(workspace)
+      inARow = since !== undefined && last === workspace && acceptedOthers > since ? inARow + 1 : 1
       workspace.refused++
       refusedAll++
       // Or refused far more often than the client: a few of its requests at least, thrice the client's share.
       const often = workspace.refused >= oftenAfter &&
         workspace.refused * (acceptedAll + refusedAll) >= oftenShare * refusedAll * (workspace.refused + workspace.acceptedCount)
-      const again = (since !== undefined && last === workspace && acceptedOthers > since) || often
+      const again = inARow >= refusalsInARow || often
       refusedAt.set(workspace, acceptedOthers)
       last = workspace
       lastId = todo.workspaceId

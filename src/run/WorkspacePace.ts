@@ -79,6 +79,8 @@ const stepEveryMs = 2000
 export const doublingEveryMs = 1000
 /** ...and a refusal within this long of a step is the workspace's own. */
 export const stepBlameMs = 1000
+/** A workspace refused this many times in a row, others accepted between, has a limit of its own (twice befalls one in W under the client's limit). */
+export const refusalsInARow = 3
 /** A workspace refused this many times, at this many times the client's share of refusals, has a limit of its own. */
 export const oftenAfter = 6
 export const oftenShare = 3
