@@ -4,8 +4,15 @@
  * every answer, and the run's workers read `current` before each send.
  *
  * The adaptive limit (docs/design.md, "How the job finds the notify service's limit"):
- * - It starts at `initial` and doubles every round of answers (one more per accepted answer, as
- *   TCP's slow start) until the first sign of a limit, or 64 (the fixed concurrency of old).
+ * - It starts at `initial` and doubles every round (TCP's slow start) until the first sign of a
+ *   limit, or 64 (the fixed concurrency of old). A round is the limit's worth of answers to
+ *   requests sent after it last moved, so that it says what this limit does to the service. One
+ *   answer slower than the slowest of the baseline's by more than HyStart++'s delay threshold
+ *   (RFC 9406: an eighth of the baseline, 4 to 16 ms) is a queue: the limit holds for a round, and
+ *   ends slow start if that round has one too (a lone slow answer, the job's own pause or the
+ *   network's, does not). So the limit is never more than twice a level the service served without
+ *   a queue: the old rule (one more per accepted answer) doubled on while the slow answers were on
+ *   their way, and a queue behind 10 workers saw 28 in flight.
  * - A throttled answer (429, or a 503 with Retry-After or while other requests are accepted) says the request was one too many: the
  *   limit goes one down, and the level it was at is marked as the service's. The run sends only
  *   while fewer than the limit are in flight, so the turned-away slot is not filled again.
@@ -55,8 +62,10 @@ export const defaultCeiling = 200
  */
 const slowStartEnd = 64
 
-/** The most answers a round of slow start waits for. */
-const slowStartRound = 4
+/** HyStart++'s delay threshold (RFC 9406, 4.2: MIN_RTT_DIVISOR, MIN_RTT_THRESH, MAX_RTT_THRESH). */
+const hystartDivisor = 8
+const hystartLeastMs = 4
+const hystartMostMs = 16
 const firstProbeMs = 1000
 const fastestProbeMs = 50
 const backoff = 0.9
@@ -111,6 +120,12 @@ export const adaptiveLimit = (ceiling: number, initial = initialLimit, random: (
   let nextMeasureAt = Infinity
   // Answers since the last cut.
   let sinceCut = Infinity
+  // Slow start: when the limit last moved (or the baseline was measured), the round since, whether
+  // it confirms a slow answer, and the slowest answer of the baseline's measure.
+  let steppedAt = -Infinity
+  const slowRound: Array<number> = []
+  let confirming = false
+  let slowestOfBaseline = 0
 
   // The limit itself; `current` is lower while the baseline is measured.
   const level = () => Math.max(1, Math.floor(value))
@@ -153,7 +168,6 @@ export const adaptiveLimit = (ceiling: number, initial = initialLimit, random: (
   }
   const grow = (now: number, inFlight: number) => {
     if (queueing || value >= ceiling || inFlight * 2 < current()) return
-    if (slowStart && value < slowStartEnd) return set(value + 1)
     if (value + 1 < known) return set(value + 1 / value)
     if (now - lastStep < probeEvery || inFlight < level()) return
     // A try one above: the last one held (nothing turned away since), so the next comes sooner.
@@ -162,13 +176,41 @@ export const adaptiveLimit = (ceiling: number, initial = initialLimit, random: (
     known = Math.max(known, level() + 1)
     probeEvery = Math.max(fastestProbeMs, probeEvery / 2)
   }
+  // A round of slow start (see the module comment): the limit doubles, holds for a round to
+  // confirm a queue, or slow start ends (and a round past the tolerance cuts the limit, as in `endRound`).
+  const slowStartAnswer = (ms: number, now: number, inFlight: number) => {
+    if (now - ms < steppedAt || inFlight * 2 < current() || value >= ceiling) return
+    const threshold = Math.min(hystartMostMs, Math.max(hystartLeastMs, baseline! / hystartDivisor))
+    if (ms > slowestOfBaseline + threshold) {
+      slowRound.length = 0
+      steppedAt = now
+      if (!confirming) return void (confirming = true)
+      slowStart = false
+      round.push(ms)
+      return endRound(now)
+    }
+    slowRound.push(ms)
+    if (slowRound.length < level()) return
+    const typical = median(slowRound)
+    slowRound.length = 0
+    steppedAt = now
+    if (value >= slowStartEnd) {
+      slowStart = false
+      round.push(typical)
+      return endRound(now)
+    }
+    confirming = false
+    set(Math.min(slowStartEnd, value * 2))
+  }
   const measure = (ms: number, now: number) => {
     // Only requests sent once the limit was down: the ones before may have queued behind others.
     if (now - ms < measuringSince!) return
     measured.push(ms)
     if (measured.length < measureAnswers) return
+    slowestOfBaseline = Math.max(...measured)
     baseline = median(measured)
     measuringSince = undefined
+    steppedAt = now
     scheduleMeasure(now)
     notify()
   }
@@ -178,11 +220,8 @@ export const adaptiveLimit = (ceiling: number, initial = initialLimit, random: (
     answered: (ms, now, inFlight) => {
       sinceCut++
       if (measuringSince !== undefined) return measure(ms, now)
-      // In slow start a round is at most `slowStartRound` answers: a queue is seen before the limit doubles past it.
-      if (round.length === 0) roundSize = slowStart ? Math.min(level(), slowStartRound) : level()
-      // Slow start ends at the first answer over the tolerance (as HyStart's delay test): doubling
-      // on would overshoot by as much again before a round shows the queue.
-      if (slowStart && baseline !== undefined && ms > tolerance * baseline && ms - baseline >= queueFloorMs) slowStart = false
+      if (slowStart) return slowStartAnswer(ms, now, inFlight)
+      if (round.length === 0) roundSize = level()
       round.push(ms)
       grow(now, inFlight)
       if (round.length >= roundSize) endRound(now)
