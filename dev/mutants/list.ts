@@ -10,6 +10,8 @@ export interface Mutant {
   readonly file: string
   readonly from: string
   readonly to: string
+  /** Test files run first, before the whole suite (only to find a catch sooner: the whole suite runs when they pass). */
+  readonly first?: ReadonlyArray<string>
 }
 
 export const mutants: ReadonlyArray<Mutant> = [
@@ -18,97 +20,111 @@ export const mutants: ReadonlyArray<Mutant> = [
     breaks: "a window reads from two days before the last complete reference",
     file: "src/domain/Reading.ts",
     from: "export const windowMarginDays = 2",
-    to: "export const windowMarginDays = 0"
+    to: "export const windowMarginDays = 0",
+    first: ["test/integration/Reading.test.ts", "test/ReferenceDate.test.ts"]
   },
   {
     name: "window-from-today",
     breaks: "a window starts at the last complete reference, not at the run's own",
     file: "src/domain/Reading.ts",
     from: "since: daysBefore(facts.lastReference, windowMarginDays)",
-    to: "since: daysBefore(facts.reference, windowMarginDays)"
+    to: "since: daysBefore(facts.reference, windowMarginDays)",
+    first: ["test/integration/Reading.test.ts", "test/ReferenceDate.test.ts"]
   },
   {
     name: "replay-recorded-as-full",
     breaks: "a replay never stands for the full pass --full-pass-every waits for",
     file: "src/domain/Reading.ts",
     from: `reading.reason === "replay" ? "replay" : "full"`,
-    to: `reading.reason === "replay" ? "full" : "full"`
+    to: `reading.reason === "replay" ? "full" : "full"`,
+    first: ["test/integration/Reading.test.ts", "test/ReferenceDate.test.ts"]
   },
   {
     name: "future-record-trusted",
     breaks: "a record of reads dated after now is not trusted",
     file: "src/domain/Reading.ts",
     from: "if (futurePass || futureReference) {",
-    to: "if (false) {"
+    to: "if (false) {",
+    first: ["test/integration/Reading.test.ts", "test/ReferenceDate.test.ts"]
   },
   {
     name: "replay-starts-windows",
     breaks: "no window starts from a replay's reference",
     file: "src/services/TodoRepository/Passes.ts",
     from: "FROM ${passes} WHERE kind IN ('full', 'window')) AS \"lastReference\"",
-    to: "FROM ${passes}) AS \"lastReference\""
+    to: "FROM ${passes}) AS \"lastReference\"",
+    first: ["test/integration/Reading.test.ts"]
   },
   {
     name: "clocks-unchecked",
     breaks: "one clock for today: a host clock far off the database's stops the run",
     file: "src/services/TodoRepository/Passes.ts",
     from: "Math.abs(hostNow - databaseNow) <= clockSkewMarginMs",
-    to: "Math.abs(hostNow - databaseNow) >= 0"
+    to: "Math.abs(hostNow - databaseNow) >= 0",
+    first: ["test/integration/Reading.test.ts"]
   },
   {
     name: "rewrite-unseen",
     breaks: "a full pass across a rewrite of the todos table is not recorded",
     file: "src/services/TodoRepository/Passes.ts",
     from: "sql`${fileOfTodos} IS NOT DISTINCT FROM ${started.file}`",
-    to: "sql`true`"
+    to: "sql`true`",
+    first: ["test/integration/Reading.test.ts"]
   },
   {
     name: "full-pass-never-due",
     breaks: "a full pass is read once --full-pass-every has passed",
     file: "src/domain/Reading.ts",
     from: "if (facts.now - facts.lastFullPassAt >= Duration.toMillis(facts.fullPassEvery))",
-    to: "if (facts.now - facts.lastFullPassAt >= Infinity)"
+    to: "if (facts.now - facts.lastFullPassAt >= Infinity)",
+    first: ["test/integration/Reading.test.ts", "test/ReferenceDate.test.ts"]
   },
   {
     name: "renewal-renews-nothing",
     breaks: "a live run's claims stay its own: renewals extend them",
     file: "src/run/Claims.ts",
     from: "run.repository.renew(options.runId, options.lease, held.flatMap((batch) => batch.items))",
-    to: "run.repository.renew(options.runId, options.lease, [])"
+    to: "run.repository.renew(options.runId, options.lease, [])",
+    first: ["test/Leases.test.ts", "test/integration/Crash.test.ts"]
   },
   {
     name: "send-past-lease",
     breaks: "no send starts that could outlive its claim",
     file: "src/run/Workers.ts",
     from: "clock.unsafeCurrentTimeMillis() + run.longestSendMs > batch.deadline",
-    to: "clock.unsafeCurrentTimeMillis() > batch.deadline + run.longestSendMs"
+    to: "clock.unsafeCurrentTimeMillis() > batch.deadline + run.longestSendMs",
+    first: ["test/Leases.test.ts", "test/Concurrency.test.ts"]
   },
   {
     name: "claim-ignores-lease",
     breaks: "a claim is taken only once the last one lapsed",
     file: "src/services/TodoRepository/Claims.ts",
     from: "AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})\n            AND claimed_by IS DISTINCT FROM",
-    to: "AND (claim_expires_at IS NULL OR claim_expires_at <= ${now} + interval '1 hour')\n            AND claimed_by IS DISTINCT FROM"
+    to: "AND (claim_expires_at IS NULL OR claim_expires_at <= ${now} + interval '1 hour')\n            AND claimed_by IS DISTINCT FROM",
+    first: ["test/integration/LedgerContract.test.ts", "test/integration/ExactlyOnce.test.ts"]
   },
   {
     name: "refusal-stop-from-each-refusal",
     breaks: "the refusal stop counts from the first refusal after the last accepted answer",
     file: "src/run/Throttling.ts",
     from: "refusingSince ??= now",
-    to: "refusingSince = now"
+    to: "refusingSince = now",
+    first: ["test/ConcurrencyLimit.test.ts", "test/Concurrency.test.ts"]
   },
   {
     name: "lost-requests-hold-slots",
     breaks: "a request that never answers does not hold the run",
     file: "src/run/Workers.ts",
     from: "if (index >= current + lost || inFlight - lost >= current) {",
-    to: "if (index >= current || inFlight >= current) {"
+    to: "if (index >= current || inFlight >= current) {",
+    first: ["test/Leases.test.ts", "test/Concurrency.test.ts"]
   },
   {
     name: "client-never-paced",
     breaks: "at a limit of one the client is paced, not paused at each refusal",
     file: "src/run/WorkspacePace.ts",
     from: "    client.perSecond = Math.max(slowestPace, measured)\n    return true",
-    to: "    return true"
+    to: "    return true",
+    first: ["test/ConcurrencyLimit.test.ts"]
   }
 ]
