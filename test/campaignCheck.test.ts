@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { JournalEntry } from "../dev/fakeNotify/FakeNotify.js"
-import { check } from "../dev/campaign/Check.js"
+import { check, faultHit } from "../dev/campaign/Check.js"
 import { type JobRecord, keyOf, type RoundHistory, type TodoRow } from "../dev/campaign/Round.js"
 import { type Fault, makeSchedule } from "../dev/campaign/Schedule.js"
 
@@ -23,6 +23,7 @@ const job = (index: number, over: Partial<JobRecord> = {}): JobRecord => ({
   signal: null,
   summary: { sent: 1, failed: 0, deadLetters: 0, skipped: 0, unrecorded: 0 },
   errors: [],
+  failedTodos: [],
   ...over
 })
 
@@ -56,7 +57,8 @@ const round = (
   poison: new Set(),
   ledger: [{ ...todo, state: "sent", attempts: 1, claimed: false }],
   journal,
-  hung: []
+  hung: [],
+  waits: []
 })
 
 describe("the fault campaign's checker", () => {
@@ -138,5 +140,56 @@ describe("the fault campaign's checker", () => {
       [{ fault: { kind: "term", at: 2_000, target: 0 }, at: 2_000, targets: [0] }]
     )
     expect(check(history).violations.some((v) => v.startsWith("job 0 ended 6 s past its bound (stopped)"))).toBe(true)
+  })
+
+  it("fails an attempt charged for a throttled answer: each failed try charged must have had a failure injected for its key", () => {
+    const refusedThenSent = (injected: Partial<JournalEntry>, attempts: number) => {
+      const history = round([job(0)], [request("job-0", 1_000, injected), request("job-0", 3_000, created)])
+      return check({ ...history, ledger: [{ ...todo, state: "sent", attempts, claimed: false }] }).violations
+    }
+    // A 429 (throttled) then sent: the sent try alone is counted.
+    expect(refusedThenSent({ status: 429, injected: "fail 429" }, 1)).toEqual([])
+    expect(refusedThenSent({ status: 429, injected: "fail 429" }, 2))
+      .toEqual([`${key}: 1 failed tr(ies) charged, 0 failure(s) injected (a throttled answer charges none)`])
+    // A 500 injected, then sent: one failed try may be charged.
+    expect(refusedThenSent({ status: 500, injected: "fail 500" }, 2)).toEqual([])
+  })
+
+  it("fails a todo logged as not sent with no failure injected for it by that process, and a log that names fewer than the summary counts", () => {
+    const failedOnce = { sent: 1, failed: 1, deadLetters: 0, skipped: 0, unrecorded: 0 }
+    const named = (journal: ReadonlyArray<JournalEntry>, failedTodos: Array<string>) =>
+      check(round([job(0, { code: 3, summary: failedOnce, failedTodos })], journal)).violations
+    const sentLater = request("job-0", 3_000, created)
+    expect(named([request("job-0", 1_000, { status: 500, injected: "fail 500" }), sentLater], [todo.id])).toEqual([])
+    // Refused by the other process's fault only, or not refused at all.
+    expect(named([request("job-1", 1_000, { status: 500, injected: "fail 500" }), sentLater], [todo.id]))
+      .toContain(`job-0 logged todo ${todo.id} as not sent, with no failure injected for it`)
+    expect(named([request("job-0", 1_000, { status: 429, injected: "fail 429" }), sentLater], [todo.id]))
+      .toContain(`job-0 logged todo ${todo.id} as not sent, with no failure injected for it`)
+    // Exit 3 that names no todo.
+    expect(named([request("job-0", 1_000, { status: 500, injected: "fail 500" }), sentLater], []))
+      .toEqual(["job-0: its summary counts 1 failed, its log names 0", expect.stringMatching(/^job 0 exited 3: not what happened to it/)])
+  })
+
+  it("fails a claim or a next try left further off than the job's documented bounds when the faults were healed", () => {
+    const sent = round([job(0)], [request("job-0", 1_000, created)])
+    const waited = (wait: { attempts: number; claimLeftMs: number | null; retryLeftMs: number }) =>
+      check({ ...sent, waits: [{ key, beforeRun: 0, ...wait }] }).violations
+    // A claim of its 8 s lease (or a clean run's 30 s), a throttled wait of up to 10 minutes, 1 s after a first failure.
+    expect(waited({ attempts: 0, claimLeftMs: 29_000, retryLeftMs: 9 * 60_000 })).toEqual([])
+    expect(waited({ attempts: 0, claimLeftMs: 40_000, retryLeftMs: 0 }))
+      .toEqual([`${key}: claimed for 40 s more before clean run 0, past the longest lease (30 s)`])
+    expect(waited({ attempts: 1, claimLeftMs: null, retryLeftMs: 3_600_000 }))
+      .toEqual([`${key}: next try 3600 s away before clean run 0 (1 attempt(s)), past its bound of 600 s`])
+  })
+
+  it("reports a fault that hit nothing as such: a window with no request failed in it, a process no longer alive, no row changed", () => {
+    const history = round([job(0)], [request("job-0", 1_000, created), request("job-0", 6_000, { status: 500, injected: "fail 500" })])
+    const window = (at: number) => ({ fault: { kind: "notify-5xx" as const, at, forMs: 1_000 }, at, until: at + 1_000, targets: [0] })
+    expect(faultHit(window(2_000), history)).toBe(false)
+    expect(faultHit(window(5_500), history)).toBe(true)
+    expect(faultHit({ fault: { kind: "kill", at: 9_000, target: 0 }, at: 9_000, until: undefined, targets: [] }, history)).toBe(false)
+    expect(faultHit({ fault: { kind: "todos-deleted", at: 9_000 }, at: 9_000, until: undefined, targets: [], rows: 0 }, history)).toBe(false)
+    expect(faultHit({ fault: { kind: "todos-deleted", at: 9_000 }, at: 9_000, until: undefined, targets: [], rows: 3 }, history)).toBe(true)
   })
 })

@@ -3,8 +3,8 @@
  * (the fake's journal of every request, the ledger and the todos table at the end, each process's
  * life, exit and summary, and the faults as applied). A round passes only when none is broken.
  */
-import { keyOf, reference, type JobRecord, type RoundHistory } from "./Round.js"
-import { databaseFaults, type FaultKind, serviceFaults } from "./Schedule.js"
+import { type AppliedFault, keyOf, reference, type JobRecord, type RoundHistory } from "./Round.js"
+import { databaseFaults, type FaultKind, retryDelayMs, serviceFaults } from "./Schedule.js"
 
 /** After a stop signal: the grace period, then at most this for the last writes and the exit. */
 const afterGraceMs = 10_000
@@ -14,6 +14,42 @@ const databaseLostMs = 60_000
 const normalRunMs = 120_000
 /** What the campaign's own timing may add to a bound: starting a process, reading its exit. */
 const slackMs = 3_000
+/** The clean runs' lease (Round.ts). */
+const cleanLeaseMs = 30_000
+/**
+ * The longest a todo handed back throttled waits: Retry-After's cap of 5 minutes, spread over up
+ * to as much again (docs/design.md, "Retry-After, read strictly").
+ */
+const longestThrottledWaitMs = 2 * 5 * 60_000
+/** The longest wait after a failure: --retry-delay doubled after each failure, at most 6 hours (docs/configuration.md). */
+const failureWaitMs = (attempts: number) => (attempts === 0 ? 0 : Math.min(retryDelayMs * 2 ** (attempts - 1), 6 * 3_600_000))
+
+/** A request the fake failed on purpose in a way the job may charge to its todo: not a throttled (429) answer. */
+const chargeable = (entry: RoundHistory["journal"][number]) => entry.injected !== undefined && entry.status !== 429
+
+/**
+ * Whether a fault as applied hit anything: a process alive to take it, rows of the table to
+ * change, requests that the fake failed on purpose within its window (a token's expiry: 401s up to
+ * a token's lifetime after it), a process whose credentials were refused. One that hit nothing is
+ * reported as such, and explains nothing.
+ */
+export const faultHit = (applied: AppliedFault, history: RoundHistory): boolean => {
+  const kind = applied.fault.kind
+  const until = applied.until ?? applied.at
+  switch (kind) {
+    case "todos-deleted":
+    case "todos-moved":
+      return (applied.rows ?? 0) > 0
+    case "secret-rejected":
+      return [...history.jobs].some((job) => applied.targets.includes(job.index) && job.code === 5)
+    case "token-expiry":
+      return history.journal.some((entry) => entry.injected === "401" && entry.at >= applied.at && entry.at <= until + 2_000)
+    default:
+      return kind.startsWith("notify-")
+        ? history.journal.some((entry) => entry.at >= applied.at && entry.at <= until && (entry.injected !== undefined || entry.status === 429))
+        : applied.targets.length > 0
+  }
+}
 
 export interface Verdict {
   readonly violations: ReadonlyArray<string>
@@ -35,7 +71,7 @@ export const check = (history: RoundHistory): Verdict => {
     if (!holds) fail(message())
   }
 
-  const { journal, schedule } = history
+  const { journal } = history
   const faultsOn = (index: number, kinds: ReadonlyArray<FaultKind>) =>
     history.faults.filter((applied) => kinds.includes(applied.fault.kind) && applied.targets.includes(index))
   const leaseMs = (job: JobRecord) => (job.spec?.leaseSeconds ?? 30) * 1000
@@ -154,6 +190,42 @@ export const check = (history: RoundHistory): Verdict => {
     expect(row?.state === "dead", () => `poison todo ${id}: ${row?.state ?? "not in the ledger"}, a dead letter expected`)
   }
 
+  // 3b. Accounting: no attempt charged for throttling (each charged try had a failure injected
+  //     for its key); each todo a process logged as not sent had a failure injected for it, from
+  //     that process, and the log names as many as its summary counts.
+  const chargedFor = new Map<string, number>()
+  for (const entry of journal) if (entry.key !== undefined && chargeable(entry)) chargedFor.set(entry.key, (chargedFor.get(entry.key) ?? 0) + 1)
+  for (const row of history.ledger) {
+    const key = keyOf(row)
+    // A sent row's attempts count the try that went through too.
+    const failedTries = row.attempts - (row.state === "sent" ? 1 : 0)
+    expect(failedTries <= (chargedFor.get(key) ?? 0), () =>
+      `${key}: ${failedTries} failed tr(ies) charged, ${chargedFor.get(key) ?? 0} failure(s) injected (a throttled answer charges none)`)
+  }
+  for (const job of [...history.jobs, ...history.cleanRuns]) {
+    for (const id of new Set(job.failedTodos)) {
+      expect(journal.some((entry) => entry.client === job.client && chargeable(entry) && entry.key?.split(":")[2] === id), () =>
+        `${job.client} logged todo ${id} as not sent, with no failure injected for it`)
+    }
+    if (job.summary === undefined) continue
+    const counted = Number(job.summary.failed ?? 0) + Number(job.summary.deadLetters ?? 0)
+    expect(job.failedTodos.length === counted, () =>
+      `${job.client}: its summary counts ${counted} failed, its log names ${job.failedTodos.length}`)
+  }
+
+  // 3c. Liveness: what the job left waiting when the faults were healed, it set within its
+  //     documented bounds (a claim: the longest lease; a next try: the failure's wait, or a
+  //     throttled one's); the round then lets that much time pass (Round.ts), and the clean runs
+  //     must leave nothing pending (3).
+  const longestLeaseMs = Math.max(cleanLeaseMs, ...history.jobs.map(leaseMs))
+  for (const wait of history.waits) {
+    expect(wait.claimLeftMs === null || wait.claimLeftMs <= longestLeaseMs + slackMs, () =>
+      `${wait.key}: claimed for ${Math.round(wait.claimLeftMs! / 1000)} s more before clean run ${wait.beforeRun}, past the longest lease (${longestLeaseMs / 1000} s)`)
+    const bound = Math.max(failureWaitMs(wait.attempts), longestThrottledWaitMs)
+    expect(wait.retryLeftMs <= bound + slackMs, () =>
+      `${wait.key}: next try ${Math.round(wait.retryLeftMs / 1000)} s away before clean run ${wait.beforeRun} (${wait.attempts} attempt(s)), past its bound of ${bound / 1000} s`)
+  }
+
   // 4. Every process ended within its bound; 5. its exit code says what happened to it.
   expect(history.hung.length === 0, () => `job(s) ${history.hung.join(", ")} still running ${normalRunMs / 1000} s after the chaos`)
   for (const job of history.jobs) {
@@ -175,7 +247,7 @@ export const check = (history: RoundHistory): Verdict => {
   for (const run of history.cleanRuns) {
     expect(run.code === 0 || run.code === 3, () => `clean run ${run.index} exited ${run.code ?? run.signal}: ${run.errors.slice(0, 3).join(" | ")}`)
     if (run.code === 3) {
-      expect(schedule.poison > 0 || injectedFor.size > 0, () => `clean run ${run.index} exited 3 with nothing refused`)
+      expect(run.failedTodos.length > 0, () => `clean run ${run.index} exited 3, naming no todo it could not send`)
     }
   }
   return { violations, checks, resentAcrossProcesses, resentWithinProcess }
@@ -190,7 +262,7 @@ const pick = (summary: Record<string, unknown> | undefined) =>
 const exitExplained = (job: JobRecord, history: RoundHistory): boolean => {
   const during = (kinds: ReadonlyArray<FaultKind>) =>
     history.faults.some((applied) =>
-      kinds.includes(applied.fault.kind) &&
+      kinds.includes(applied.fault.kind) && faultHit(applied, history) &&
       (applied.targets.includes(job.index) ||
         (applied.fault.target === undefined && applied.at <= (job.endedAt ?? Infinity) && (applied.until ?? applied.at) >= job.startedAt))
     )
@@ -204,7 +276,8 @@ const exitExplained = (job: JobRecord, history: RoundHistory): boolean => {
     case 1:
       return during(databaseFaults)
     case 3:
-      return summary !== undefined && failedSome && (history.poison.size > 0 || during(serviceFaults) || during(["secret-rejected"]))
+      // Each todo it names was failed on purpose (checked in 3b).
+      return summary !== undefined && failedSome && job.failedTodos.length > 0
     case 4:
       return job.errors.some((line) => line.startsWith("The notify service looks down")) && during(serviceFaults)
     case 5:

@@ -45,6 +45,8 @@ export interface JobRecord {
   summary: Record<string, unknown> | undefined
   /** Its error lines' messages, for a report. */
   readonly errors: Array<string>
+  /** The todos its log said it could not send ("Could not send delayed todo. Skipping it..."), one per line. */
+  readonly failedTodos: Array<string>
 }
 
 /** A fault as it was applied: when, to whom (the processes alive then, for one that acts on all). */
@@ -54,6 +56,21 @@ export interface AppliedFault {
   readonly until: number | undefined
   /** The job processes it acted on. */
   readonly targets: ReadonlyArray<number>
+  /** Rows of the todos table it changed (a fault of the table). */
+  readonly rows?: number
+}
+
+/**
+ * What was left waiting before a clean run, as the job left it: each pending row's claim and next
+ * try, in ms from the database's now (time the round then lets pass, all timestamps alike).
+ */
+export interface Wait {
+  readonly key: string
+  readonly attempts: number
+  readonly claimLeftMs: number | null
+  readonly retryLeftMs: number
+  /** Before which clean run. */
+  readonly beforeRun: number
 }
 
 export interface RoundHistory {
@@ -69,6 +86,7 @@ export interface RoundHistory {
   readonly journal: ReadonlyArray<JournalEntry>
   /** Processes still running long past every bound, killed by the round (a hang). */
   readonly hung: ReadonlyArray<number>
+  readonly waits: ReadonlyArray<Wait>
 }
 
 const query = async <A>(url: string, text: string, values: Array<unknown> = []): Promise<Array<A>> => {
@@ -138,7 +156,8 @@ const jobRecord = (index: number, client: string, spec: JobSpec | undefined): Jo
   code: undefined,
   signal: undefined,
   summary: undefined,
-  errors: []
+  errors: [],
+  failedTodos: []
 })
 
 interface RunningJob {
@@ -166,7 +185,8 @@ const startJob = (
     try {
       const parsed = JSON.parse(text) as Record<string, unknown>
       if (parsed.message === "Finished to send delay notifications.") record.summary = parsed
-      else if (parsed.level === "ERROR") noteError(String(parsed.message))
+      else if (parsed.message === "Could not send delayed todo. Skipping it...") record.failedTodos.push(String(parsed.todoId))
+      if (parsed.level === "ERROR") noteError(String(parsed.message))
     } catch {
       // not a log line
     }
@@ -264,8 +284,8 @@ export const runRound = async (
       const at = Date.now()
       const job = fault.target === undefined ? undefined : running[fault.target]
       const targetAlive = job !== undefined && job.record.endedAt === undefined
-      const record = (targets: ReadonlyArray<number>, until?: number) =>
-        applied.push({ fault, at, until, targets })
+      const record = (targets: ReadonlyArray<number>, until?: number, rows?: number) =>
+        applied.push({ fault, at, until, targets, ...(rows === undefined ? {} : { rows }) })
       switch (fault.kind) {
         case "kill":
         case "term":
@@ -287,18 +307,20 @@ export const runRound = async (
           await postgres.resume()
           return record(targets, Date.now())
         }
-        case "todos-deleted":
-          await query(url, `DELETE FROM todos WHERE id IN (SELECT id FROM todos ORDER BY md5(id::text || $1) LIMIT (SELECT count(*) / 20 FROM todos))`, [
+        case "todos-deleted": {
+          const rows = await query(url, `DELETE FROM todos WHERE id IN (SELECT id FROM todos ORDER BY md5(id::text || $1) LIMIT (SELECT count(*) / 20 FROM todos)) RETURNING id`, [
             String(fault.at)
           ])
-          return record([])
-        case "todos-moved":
-          await query(
+          return record([], undefined, rows.length)
+        }
+        case "todos-moved": {
+          const rows = await query(
             url,
-            `UPDATE todos SET "dueDate" = '2022-07-01' WHERE id IN (SELECT id FROM todos ORDER BY md5(id::text || $1) LIMIT (SELECT count(*) / 20 FROM todos))`,
+            `UPDATE todos SET "dueDate" = '2022-07-01' WHERE id IN (SELECT id FROM todos ORDER BY md5(id::text || $1) LIMIT (SELECT count(*) / 20 FROM todos)) RETURNING id`,
             [String(fault.at)]
           )
-          return record([])
+          return record([], undefined, rows.length)
+        }
         default: {
           const change = windowBehaviour[fault.kind]!
           activeWindows.set(fault, change)
@@ -343,18 +365,33 @@ export const runRound = async (
     ])
     await Promise.all(running.map((job) => job.done))
 
-    // Heal: the network, the services; then time passes (claims of ended processes lapse, retries come due).
+    // Heal: the network, the services; then time passes (claims of ended processes lapse, retries
+    // come due): what each pending row waits for, as the job set it, is kept for the checker (it
+    // holds each to its documented bound), and every timestamp of the ledger moves back by the
+    // longest of them alike, as if that much time had passed. Nothing is expired or pulled alone.
     for (const proxy of proxies) proxy?.setMode("forward")
     activeWindows.clear()
     refreshBehaviour()
     const cleanRuns: Array<JobRecord> = []
+    const waits: Array<Wait> = []
     for (let n = 0; n <= maxAttempts; n++) {
+      const pending = await query<Omit<Wait, "key" | "beforeRun"> & TodoRow>(
+        url,
+        `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", attempts,
+                (extract(epoch FROM claim_expires_at - now()) * 1000)::float8 AS "claimLeftMs",
+                (extract(epoch FROM next_attempt_at - now()) * 1000)::float8 AS "retryLeftMs"
+         FROM delay_notifications.notifications WHERE state = 'pending'`
+      )
+      for (const row of pending) {
+        waits.push({ key: keyOf(row), attempts: row.attempts, claimLeftMs: row.claimLeftMs, retryLeftMs: row.retryLeftMs, beforeRun: n })
+      }
+      const passMs = Math.max(0, ...pending.map((row) => Math.max(row.claimLeftMs ?? 0, row.retryLeftMs))) + 1000
       await query(
         url,
         `UPDATE delay_notifications.notifications
-         SET claim_expires_at = CASE WHEN claim_expires_at IS NULL THEN NULL ELSE now() - interval '1 second' END,
-             next_attempt_at = least(next_attempt_at, now())
-         WHERE state = 'pending'`
+         SET claim_expires_at = claim_expires_at - $1 * interval '1 millisecond',
+             next_attempt_at = next_attempt_at - $1 * interval '1 millisecond'`,
+        [Math.ceil(passMs)]
       )
       const record = jobRecord(n, `clean-${n}`, undefined)
       cleanRuns.push(record)
@@ -385,7 +422,8 @@ export const runRound = async (
       poison: new Set(poison),
       ledger,
       journal: [...fake.state.journal],
-      hung
+      hung,
+      waits
     }
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -87,6 +87,8 @@ export const sendSettings = {
   RETRY_DELAY: "1s",
   MAX_ATTEMPTS: "4"
 } as const
+/** RETRY_DELAY in ms: the wait after a first failure, doubled after each (docs/configuration.md). */
+export const retryDelayMs = 1000
 
 export const maxAttempts = Number(sendSettings.MAX_ATTEMPTS)
 

@@ -13,7 +13,7 @@
 import { writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { startEmbeddedPostgres } from "../embeddedPostgres.js"
-import { check } from "./Check.js"
+import { check, faultHit } from "./Check.js"
 import { roundSeed } from "./Random.js"
 import { runRound } from "./Round.js"
 import { describeSchedule, type FaultKind, makeSchedule } from "./Schedule.js"
@@ -58,6 +58,8 @@ const totals = {
   failed: 0,
   jobProcesses: 0,
   faults: {} as Partial<Record<FaultKind, number>>,
+  /** Of those, the ones that hit nothing (no process alive, no request in the window, no row). */
+  missed: {} as Partial<Record<FaultKind, number>>,
   checks: 0,
   todos: 0,
   requests: 0,
@@ -73,13 +75,17 @@ try {
     const verdict = check(history)
     totals.rounds++
     totals.jobProcesses += history.jobs.length + history.cleanRuns.length
-    for (const applied of history.faults) totals.faults[applied.fault.kind] = (totals.faults[applied.fault.kind] ?? 0) + 1
+    for (const applied of history.faults) {
+      const kind = applied.fault.kind
+      if (faultHit(applied, history)) totals.faults[kind] = (totals.faults[kind] ?? 0) + 1
+      else totals.missed[kind] = (totals.missed[kind] ?? 0) + 1
+    }
     totals.checks += verdict.checks
     totals.todos += schedule.todos
     totals.requests += history.journal.length
     totals.resentAcrossProcesses += verdict.resentAcrossProcesses
     totals.resentWithinProcess += verdict.resentWithinProcess
-    const faults = history.faults.map((applied) => applied.fault.kind).join(", ")
+    const faults = history.faults.map((applied) => `${applied.fault.kind}${faultHit(applied, history) ? "" : " (hit nothing)"}`).join(", ")
     const line = `round ${i + 1}/${seeds.length} seed ${seed}: ${history.jobs.length} job(s), ${schedule.todos} todos, ` +
       `faults [${faults}], ${verdict.checks} checks, ${history.journal.length} requests ` +
       `(${verdict.resentAcrossProcesses} keys resent by another process) in ${((Date.now() - roundStart) / 1000).toFixed(1)} s`
@@ -106,12 +112,14 @@ try {
 
 const minutes = ((Date.now() - started) / 60_000).toFixed(1)
 const faultCount = Object.values(totals.faults).reduce((a, b) => a + (b ?? 0), 0)
+const missedCount = Object.values(totals.missed).reduce((a, b) => a + (b ?? 0), 0)
 console.log(
   `Campaign: ${totals.rounds} rounds in ${minutes} min, ${totals.failed} failed; ${totals.jobProcesses} job processes, ` +
-    `${faultCount} faults injected, ${totals.checks} invariants checked, ${totals.requests} notify requests ` +
+    `${faultCount} faults injected (and ${missedCount} that hit nothing), ${totals.checks} invariants checked, ${totals.requests} notify requests ` +
     `(${totals.resentAcrossProcesses} keys resent by another process after a fault, ${totals.resentWithinProcess} resent within a send)`
 )
 console.log(`Faults: ${Object.entries(totals.faults).map(([kind, n]) => `${kind} ${n}`).join(", ")}`)
+console.log(`Hit nothing: ${Object.entries(totals.missed).map(([kind, n]) => `${kind} ${n}`).join(", ") || "none"}`)
 if (values.json !== undefined) {
   writeFileSync(values.json, `${JSON.stringify({ baseSeed, seeds, minutes: Number(minutes), ...totals, failures }, null, 2)}\n`)
 }
