@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import type { JournalEntry } from "../dev/fakeNotify/FakeNotify.js"
 import { check, faultHit } from "../dev/campaign/Check.js"
-import { type JobRecord, keyOf, type RoundHistory, type TodoRow } from "../dev/campaign/Round.js"
+import { type JobRecord, keyOf, reference, type RoundHistory, type TodoRow } from "../dev/campaign/Round.js"
 import { type Fault, makeSchedule } from "../dev/campaign/Schedule.js"
 
 const todo: TodoRow = {
@@ -58,7 +58,9 @@ const round = (
   ledger: [{ ...todo, state: "sent", attempts: 1, claimed: false }],
   journal,
   hung: [],
-  waits: []
+  waits: [],
+  reference,
+  referenceAt: () => reference
 })
 
 describe("the fault campaign's checker", () => {
@@ -83,7 +85,7 @@ describe("the fault campaign's checker", () => {
       .toEqual([`${key}: created with the message "Todo 00000000-0000-4000-8000-000000000002 is delayed"`])
     const future = keyOf({ ...todo, dueDate: "2022-06-04" })
     expect(wrong({ key: future }).filter((v) => v.includes("before its due date")))
-      .toEqual([`${future}: created before its due date (the reference is 2022-06-03)`])
+      .toEqual([`${future}: created before its due date (the reference was 2022-06-03)`])
   })
 
   it("fails a process that sends a key again after a clean answer to it; allows it after a failure or an answer it did not get whole", () => {

@@ -3,7 +3,7 @@
  * (the fake's journal of every request, the ledger and the todos table at the end, each process's
  * life, exit and summary, and the faults as applied). A round passes only when none is broken.
  */
-import { type AppliedFault, keyOf, reference, type JobRecord, type RoundHistory } from "./Round.js"
+import { type AppliedFault, keyOf, type JobRecord, type RoundHistory } from "./Round.js"
 import { databaseFaults, type FaultKind, retryDelayMs, serviceFaults } from "./Schedule.js"
 
 /** After a stop signal: the grace period, then at most this for the last writes and the exit. */
@@ -71,7 +71,7 @@ export const check = (history: RoundHistory): Verdict => {
     if (!holds) fail(message())
   }
 
-  const { journal } = history
+  const { journal, reference } = history
   const faultsOn = (index: number, kinds: ReadonlyArray<FaultKind>) =>
     history.faults.filter((applied) => kinds.includes(applied.fault.kind) && applied.targets.includes(index))
   const leaseMs = (job: JobRecord) => (job.spec?.leaseSeconds ?? 30) * 1000
@@ -101,7 +101,8 @@ export const check = (history: RoundHistory): Verdict => {
     const [, workspaceId, id, dueDate] = entry.key.split(":")
     expect(entry.workspaceId === workspaceId, () => `${entry.key}: created for workspace ${entry.workspaceId}`)
     expect(entry.message === `Todo ${id} is delayed`, () => `${entry.key}: created with the message ${JSON.stringify(entry.message)}`)
-    expect(dueDate !== undefined && dueDate <= reference, () => `${entry.key}: created before its due date (the reference is ${reference})`)
+    const then = history.referenceAt(entry.at)
+    expect(dueDate !== undefined && dueDate <= then, () => `${entry.key}: created before its due date (the reference was ${then})`)
   }
   const everKeys = new Set(history.initialTodos.map(keyOf))
   for (const [key, times] of created) {

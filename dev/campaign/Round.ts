@@ -16,7 +16,7 @@ import { random } from "./Random.js"
 import { type Fault, type FaultKind, type JobSpec, maxAttempts, type Schedule, sendSettings } from "./Schedule.js"
 
 export const reference = "2022-06-03"
-const clientSecret = "campaign-secret"
+export const clientSecret = "campaign-secret"
 const distMain = path.resolve(import.meta.dirname, "../../dist/main.js")
 
 export interface TodoRow {
@@ -87,9 +87,12 @@ export interface RoundHistory {
   /** Processes still running long past every bound, killed by the round (a hang). */
   readonly hung: ReadonlyArray<number>
   readonly waits: ReadonlyArray<Wait>
+  /** The reference of the round's last runs (a round where days pass: the last day's), and the one at a moment. */
+  readonly reference: string
+  readonly referenceAt: (at: number) => string
 }
 
-const query = async <A>(url: string, text: string, values: Array<unknown> = []): Promise<Array<A>> => {
+export const query = async <A>(url: string, text: string, values: Array<unknown> = []): Promise<Array<A>> => {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
@@ -99,7 +102,7 @@ const query = async <A>(url: string, text: string, values: Array<unknown> = []):
   }
 }
 
-const withDatabase = (serverUrl: string, name: string) => {
+export const withDatabase = (serverUrl: string, name: string) => {
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
   return url.toString()
@@ -119,7 +122,7 @@ const makeBacklog = (schedule: Schedule): Array<TodoRow> => {
 }
 
 /** The fake's behaviour with no fault: answers after the round's latency, the poison todos refused. */
-const baseBehaviour = (schedule: Schedule, poison: ReadonlyArray<string>): Partial<FakeNotifyBehaviour> => ({
+export const baseBehaviour = (schedule: Schedule, poison: ReadonlyArray<string>): Partial<FakeNotifyBehaviour> => ({
   latencyMs: schedule.latencyMs,
   failEvery: 0,
   failTodos: [...poison],
@@ -135,7 +138,7 @@ const baseBehaviour = (schedule: Schedule, poison: ReadonlyArray<string>): Parti
 })
 
 /** What a window of a service fault changes in the fake's behaviour. */
-const windowBehaviour: Partial<Record<FaultKind, Partial<FakeNotifyBehaviour>>> = {
+export const windowBehaviour: Partial<Record<FaultKind, Partial<FakeNotifyBehaviour>>> = {
   "notify-5xx": { failEvery: 1, failStatus: 500 },
   "notify-429": { failEvery: 2, failStatus: 429, retryAfterSeconds: 1 },
   "notify-429-bare": { failEvery: 2, failStatus: 429, retryAfterSeconds: 0 },
@@ -147,7 +150,7 @@ const windowBehaviour: Partial<Record<FaultKind, Partial<FakeNotifyBehaviour>>> 
   "secret-rejected": { tokenFailStatus: 401 }
 }
 
-const jobRecord = (index: number, client: string, spec: JobSpec | undefined): JobRecord => ({
+export const jobRecord = (index: number, client: string, spec: JobSpec | undefined): JobRecord => ({
   index,
   client,
   spec,
@@ -160,13 +163,13 @@ const jobRecord = (index: number, client: string, spec: JobSpec | undefined): Jo
   failedTodos: []
 })
 
-interface RunningJob {
+export interface RunningJob {
   readonly record: JobRecord
   readonly child: ReturnType<typeof spawn>
   readonly done: Promise<void>
 }
 
-const startJob = (
+export const startJob = (
   record: JobRecord,
   args: ReadonlyArray<string>,
   env: Record<string, string>
@@ -211,7 +214,36 @@ const startJob = (
   return { record, child, done }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/**
+ * Notes what each pending row of the ledger waits for (its claim, its next try, in ms from the
+ * database's now; its due date as meant: `asMeant`) before clean run `beforeRun`; how long to let
+ * pass for the longest of them to be over.
+ */
+export const noteWaits = async (url: string, waits: Array<Wait>, beforeRun: number, asMeant: (date: string) => string) => {
+  const pending = await query<Omit<Wait, "key" | "beforeRun"> & TodoRow>(
+    url,
+    `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", attempts,
+            (extract(epoch FROM claim_expires_at - now()) * 1000)::float8 AS "claimLeftMs",
+            (extract(epoch FROM next_attempt_at - now()) * 1000)::float8 AS "retryLeftMs"
+     FROM delay_notifications.notifications WHERE state = 'pending'`
+  )
+  for (const row of pending) {
+    const key = keyOf({ ...row, dueDate: asMeant(row.dueDate) })
+    waits.push({ key, attempts: row.attempts, claimLeftMs: row.claimLeftMs, retryLeftMs: row.retryLeftMs, beforeRun })
+  }
+  return Math.max(0, ...pending.map((row) => Math.max(row.claimLeftMs ?? 0, row.retryLeftMs))) + 1000
+}
+
+/** The ledger's rows at the end of a round. */
+export const readLedger = (url: string) =>
+  query<LedgerRow>(
+    url,
+    `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", state, attempts,
+            (claim_expires_at IS NOT NULL AND claim_expires_at > now()) AS claimed
+     FROM delay_notifications.notifications`
+  )
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** How long after the chaos the processes may go on before the round stops them (SIGTERM). */
 const stopAfterMs = 20_000
@@ -375,17 +407,7 @@ export const runRound = async (
     const cleanRuns: Array<JobRecord> = []
     const waits: Array<Wait> = []
     for (let n = 0; n <= maxAttempts; n++) {
-      const pending = await query<Omit<Wait, "key" | "beforeRun"> & TodoRow>(
-        url,
-        `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", attempts,
-                (extract(epoch FROM claim_expires_at - now()) * 1000)::float8 AS "claimLeftMs",
-                (extract(epoch FROM next_attempt_at - now()) * 1000)::float8 AS "retryLeftMs"
-         FROM delay_notifications.notifications WHERE state = 'pending'`
-      )
-      for (const row of pending) {
-        waits.push({ key: keyOf(row), attempts: row.attempts, claimLeftMs: row.claimLeftMs, retryLeftMs: row.retryLeftMs, beforeRun: n })
-      }
-      const passMs = Math.max(0, ...pending.map((row) => Math.max(row.claimLeftMs ?? 0, row.retryLeftMs))) + 1000
+      const passMs = await noteWaits(url, waits, n, (date) => date)
       await query(
         url,
         `UPDATE delay_notifications.notifications
@@ -405,12 +427,7 @@ export const runRound = async (
     }
 
     const finalTodos = await query<TodoRow>(url, `SELECT id::text AS id, "workspaceId"::text AS "workspaceId", "dueDate"::text AS "dueDate" FROM todos`)
-    const ledger = await query<LedgerRow>(
-      url,
-      `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", state, attempts,
-              (claim_expires_at IS NOT NULL AND claim_expires_at > now()) AS claimed
-       FROM delay_notifications.notifications`
-    )
+    const ledger = await readLedger(url)
     return {
       schedule,
       startedAt,
@@ -423,7 +440,9 @@ export const runRound = async (
       ledger,
       journal: [...fake.state.journal],
       hung,
-      waits
+      waits,
+      reference,
+      referenceAt: () => reference
     }
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -168,3 +168,87 @@ export const describeSchedule = (schedule: Schedule): string =>
       `${fault.forMs === undefined ? "" : ` for ${fault.forMs} ms`}`
     )
   ].join("\n")
+
+/** The faults a run of a round where days pass may meet (at a moment from its start: in its read, or in its sends). */
+export const dayFaultKinds = ["kill", "term", "db-cut", "notify-5xx", "notify-429"] as const
+
+/** One cron run of a simulated day. */
+export interface DayRun {
+  /** `--at` a date before the day (a replay, a full pass recorded as one), instead of `--now`. */
+  readonly replayDaysBack: number | undefined
+  readonly concurrency: number
+  readonly fault: { readonly kind: (typeof dayFaultKinds)[number]; readonly atMs: number } | undefined
+}
+
+/** What a simulated day brings to the todos table before its runs, and its runs. */
+export interface DayPlan {
+  /** New todos due that day, due 1 to 10 days before it (backdated: past the window's margin, some), or 1 to 3 days after it. */
+  readonly dueToday: number
+  readonly backdated: number
+  readonly ahead: number
+  /** Todos of the table moved 1 to 5 days earlier or later, and deleted. */
+  readonly moved: number
+  readonly deleted: number
+  readonly runs: ReadonlyArray<DayRun>
+}
+
+/**
+ * A round where days pass (docs/development.md, "Rounds where days pass"): cron runs with `--now`
+ * over simulated days, the table with its index on "dueDate" or without it, windows between full
+ * passes, replays among them, todos added, backdated, moved and deleted as the days go, and faults
+ * within the runs' reads as well as their sends. Drawn from its own stream of the seed, so that
+ * the other rounds' schedules stay as they were; about one round in three.
+ */
+export interface DaysPlan {
+  readonly days: number
+  readonly index: boolean
+  /** `--full-pass-every` (the days pass 24 h at a time, and a run every 5 minutes within one). */
+  readonly fullPassEvery: "12h" | "2d" | "3d"
+  /** Todos already in the table: due over the 60 days before the first day, and far ahead (to make a full pass long against a window). */
+  readonly past: number
+  readonly farAhead: number
+  readonly workspaces: number
+  readonly latencyMs: number
+  readonly perDay: ReadonlyArray<DayPlan>
+}
+
+export const makeDaysPlan = (seed: number): DaysPlan | undefined => {
+  const draw = random(seed ^ 0xd0d)
+  if (!draw.chance(0.3)) return undefined
+  const days = draw.int(3, 5)
+  return {
+    days,
+    index: draw.chance(0.7),
+    fullPassEvery: draw.pick(["12h", "2d", "3d"] as const),
+    past: draw.int(200, 1_500),
+    farAhead: draw.pick([0, 20_000, 60_000]),
+    workspaces: draw.int(1, 30),
+    latencyMs: draw.int(2, 20),
+    perDay: Array.from({ length: days }, (): DayPlan => ({
+      dueToday: draw.int(0, 60),
+      backdated: draw.int(0, 30),
+      ahead: draw.int(0, 30),
+      moved: draw.int(0, 20),
+      deleted: draw.int(0, 10),
+      runs: Array.from({ length: draw.int(1, 3) }, (): DayRun => ({
+        replayDaysBack: draw.chance(0.15) ? draw.int(1, 20) : undefined,
+        concurrency: draw.pick([1, 4, 16, 64]),
+        fault: draw.chance(0.4) ? { kind: draw.pick(dayFaultKinds), atMs: draw.int(0, 1_500) } : undefined
+      }))
+    }))
+  }
+}
+
+/** A round where days pass, on a few lines. */
+export const describeDays = (plan: DaysPlan): string =>
+  [
+    `${plan.days} days, ${plan.index ? "with" : "without"} the index, --full-pass-every ${plan.fullPassEvery}, ` +
+    `${plan.past} todos due before, ${plan.farAhead} far ahead, ${plan.workspaces} workspaces, answers after ${plan.latencyMs} ms`,
+    ...plan.perDay.map((day, i) =>
+      `  day ${i}: ${day.dueToday} due that day, ${day.backdated} backdated, ${day.ahead} ahead, ${day.moved} moved, ${day.deleted} deleted; runs: ` +
+      day.runs.map((run) =>
+        `${run.replayDaysBack === undefined ? "--now" : `--at ${run.replayDaysBack} days back`} --concurrency ${run.concurrency}` +
+        `${run.fault === undefined ? "" : ` (${run.fault.kind} at ${run.fault.atMs} ms)`}`
+      ).join("; ")
+    )
+  ].join("\n")

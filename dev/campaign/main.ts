@@ -15,8 +15,9 @@ import { parseArgs } from "node:util"
 import { startEmbeddedPostgres } from "../embeddedPostgres.js"
 import { check, faultHit } from "./Check.js"
 import { roundSeed } from "./Random.js"
+import { runDaysRound } from "./Days.js"
 import { runRound } from "./Round.js"
-import { describeSchedule, type FaultKind, makeSchedule } from "./Schedule.js"
+import { describeDays, describeSchedule, type FaultKind, makeDaysPlan, makeSchedule } from "./Schedule.js"
 
 const { values } = parseArgs({
   options: {
@@ -69,9 +70,11 @@ const totals = {
 const failures: Array<{ seed: number; violations: ReadonlyArray<string> }> = []
 try {
   for (const [i, seed] of seeds.entries()) {
-    const schedule = makeSchedule(seed)
+    // About one round in three lets days pass (its plan from its own stream of the seed).
+    const days = makeDaysPlan(seed)
+    const schedule = days === undefined ? makeSchedule(seed) : { ...makeSchedule(seed), latencyMs: days.latencyMs, poison: 0, jobs: [], faults: [] }
     const roundStart = Date.now()
-    const history = await runRound(schedule, postgres)
+    const history = days === undefined ? await runRound(schedule, postgres) : await runDaysRound(schedule, days, postgres)
     const verdict = check(history)
     totals.rounds++
     totals.jobProcesses += history.jobs.length + history.cleanRuns.length
@@ -81,12 +84,13 @@ try {
       else totals.missed[kind] = (totals.missed[kind] ?? 0) + 1
     }
     totals.checks += verdict.checks
-    totals.todos += schedule.todos
+    totals.todos += days === undefined ? schedule.todos : history.initialTodos.length
     totals.requests += history.journal.length
     totals.resentAcrossProcesses += verdict.resentAcrossProcesses
     totals.resentWithinProcess += verdict.resentWithinProcess
     const faults = history.faults.map((applied) => `${applied.fault.kind}${faultHit(applied, history) ? "" : " (hit nothing)"}`).join(", ")
-    const line = `round ${i + 1}/${seeds.length} seed ${seed}: ${history.jobs.length} job(s), ${schedule.todos} todos, ` +
+    const line = `round ${i + 1}/${seeds.length} seed ${seed}${days === undefined ? "" : ` (${days.days} days pass)`}: ` +
+      `${history.jobs.length} job(s), ${days === undefined ? schedule.todos : history.initialTodos.length} todos, ` +
       `faults [${faults}], ${verdict.checks} checks, ${history.journal.length} requests ` +
       `(${verdict.resentAcrossProcesses} keys resent by another process) in ${((Date.now() - roundStart) / 1000).toFixed(1)} s`
     if (verdict.violations.length === 0) {
@@ -96,7 +100,7 @@ try {
     totals.failed++
     failures.push({ seed, violations: verdict.violations })
     console.log(`${line}: FAILED`)
-    console.log(describeSchedule(schedule))
+    console.log(days === undefined ? describeSchedule(schedule) : describeDays(days))
     for (const violation of verdict.violations.slice(0, 20)) console.log(`  broken: ${violation}`)
     if (verdict.violations.length > 20) console.log(`  … and ${verdict.violations.length - 20} more`)
     for (const job of history.jobs) {

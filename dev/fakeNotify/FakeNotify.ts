@@ -60,6 +60,11 @@ export interface FakeNotifyOptions extends Partial<FakeNotifyBehaviour> {
   readonly acceptClient?: (clientId: string, secret: string) => boolean
   /** Keep a journal of every notification request (FakeNotifyState.journal). */
   readonly journal?: boolean
+  /**
+   * The Idempotency-Key as the service keeps it (by default as sent): a campaign round where days
+   * pass moves the dates of its data, and keeps each key with its date as meant.
+   */
+  readonly keyAsKept?: (key: string) => string
   /** Which workspace a todo belongs to; when known, a token of another workspace gets 403. */
   readonly workspaceOf?: (todoId: string) => string | undefined
 }
@@ -318,11 +323,12 @@ export const makeFakeNotify = (options: FakeNotifyOptions = {}) => {
       )
     }
     const key = request.headers["idempotency-key"]
-    if (key !== undefined && seenKeys.has(key)) {
+    const kept = key === undefined || options.keyAsKept === undefined ? key : options.keyAsKept(key)
+    if (kept !== undefined && seenKeys.has(kept)) {
       state.duplicates++
       return answer(200, status(200, "Notification already created"))
     }
-    if (key !== undefined) seenKeys.add(key)
+    if (kept !== undefined) seenKeys.add(kept)
     if (entry !== undefined) {
       entry.created = true
       entry.message = message
