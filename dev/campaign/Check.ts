@@ -14,6 +14,9 @@ const databaseLostMs = 60_000
 const normalRunMs = 120_000
 /** What the campaign's own timing may add to a bound: starting a process, reading its exit. */
 const slackMs = 3_000
+/** A window reads from this many days before the latest reference read completely (docs/design.md, "What a run reads"). */
+const windowMarginDays = 2
+const addDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10)
 /** The clean runs' lease (Round.ts). */
 const cleanLeaseMs = 30_000
 /**
@@ -225,6 +228,37 @@ export const check = (history: RoundHistory): Verdict => {
     const bound = Math.max(failureWaitMs(wait.attempts), longestThrottledWaitMs)
     expect(wait.retryLeftMs <= bound + slackMs, () =>
       `${wait.key}: next try ${Math.round(wait.retryLeftMs / 1000)} s away before clean run ${wait.beforeRun} (${wait.attempts} attempt(s)), past its bound of ${bound / 1000} s`)
+  }
+
+  // 3d. In a round where days pass, what a read covers is sent by the run that read it (docs/design.md,
+  //     "What a run reads"): after a run that exited 0 with its read recorded, every todo the table
+  //     held when it started, due within its read, was created by its end (unless a dead letter).
+  //     A full pass covers every todo due by its reference, a replay every one due by its `--at`, a
+  //     window those due from two days before the latest reference read completely (a full pass's or
+  //     a window's, not a replay's) up to its own.
+  if (history.versions !== undefined) {
+    const createdBy = new Map<string, number>()
+    for (const entry of journal) if (entry.created && entry.key !== undefined) createdBy.set(entry.key, entry.at)
+    const dead = new Set(history.ledger.filter((row) => row.state === "dead").map(keyOf))
+    let latestComplete: string | undefined
+    const reads = [...history.jobs, ...history.cleanRuns].sort((a, b) => a.startedAt - b.startedAt)
+    for (const job of reads) {
+      const pass = job.pass
+      if (pass === undefined) continue
+      const since = pass.kind === "window" && latestComplete !== undefined ? addDays(latestComplete, -windowMarginDays) : undefined
+      if (pass.kind !== "replay" && (latestComplete === undefined || pass.reference > latestComplete)) latestComplete = pass.reference
+      if (job.code !== 0) continue
+      for (const version of history.versions) {
+        const { todo } = version
+        const held = version.from <= job.startedAt && (version.until === undefined || version.until > job.startedAt)
+        if (!held || todo.dueDate > pass.reference || (since !== undefined && todo.dueDate < since) || dead.has(keyOf(todo))) continue
+        const key = keyOf(todo)
+        const at = createdBy.get(key)
+        expect(at !== undefined && at <= job.endedAt!, () =>
+          `${key}: due within the ${pass.kind} read by ${job.client} (to ${pass.reference}${since === undefined ? "" : `, from ${since}`}), ` +
+          `which exited 0, yet ${at === undefined ? "never created" : `created ${Math.round((at - job.endedAt!) / 1000)} s after it ended`}`)
+      }
+    }
   }
 
   // 4. Every process ended within its bound; 5. its exit code says what happened to it.

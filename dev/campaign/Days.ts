@@ -31,6 +31,7 @@ import {
   sleep,
   startJob,
   type TodoRow,
+  type TodoVersion,
   type Wait,
   windowBehaviour,
   withDatabase
@@ -102,17 +103,24 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
     // The table: todos due over the 60 days before the first day, and some far ahead (a long full pass).
     const [{ today }] = await query<{ today: string }>(url, `SELECT (now() AT TIME ZONE 'UTC')::date::text AS today`) as [{ today: string }]
     const workspaces = Array.from({ length: plan.workspaces }, () => draw.uuid())
-    const versions: Array<TodoRow> = []
-    const current = new Map<string, TodoRow>()
+    const versions: Array<TodoVersion> = []
+    const current = new Map<string, TodoVersion>()
+    /** The table holds `todo` from now on (in place of its last version, if any). */
+    const hold = (todo: TodoRow | undefined, id: string) => {
+      const at = startedAt === 0 ? 0 : rel(Date.now())
+      const last = current.get(id)
+      if (last !== undefined) last.until = at
+      if (todo === undefined) return void current.delete(id)
+      const version = { todo, from: at, until: undefined }
+      versions.push(version)
+      current.set(id, version)
+    }
     await query(url, createTodosTableSql)
     if (plan.index) await query(url, `CREATE INDEX todos_due_date ON todos ("dueDate")`)
     /** Adds todos due on these dates (the round's terms), stored as of the days passed. */
     const insert = async (dueDates: ReadonlyArray<string>) => {
       const rows = dueDates.map((dueDate) => ({ id: draw.uuid(), workspaceId: draw.pick(workspaces), dueDate }))
-      for (const row of rows) {
-        versions.push(row)
-        current.set(row.id, row)
-      }
+      for (const row of rows) hold(row, row.id)
       await query(
         url,
         `INSERT INTO todos (id, name, assignee, "dueDate", "workspaceId")
@@ -147,6 +155,17 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
     await startJob(migrate, ["migrate"], { DATABASE_URL: url }).done
     if (migrate.code !== 0) throw new Error(`migrate exited ${migrate.code}: ${migrate.errors.join("; ")}`)
 
+    // The read each run recorded: a row added to the ledger's passes while it ran.
+    let passesSeen = 0
+    const newPass = async (): Promise<JobRecord["pass"]> => {
+      const passes = await query<{ kind: "full" | "window" | "replay"; reference: string }>(
+        url,
+        `SELECT kind, reference::text AS reference FROM delay_notifications.passes ORDER BY started_at, completed_at`
+      )
+      const added = passes.length > passesSeen ? passes.at(-1)! : undefined
+      passesSeen = passes.length
+      return added === undefined ? undefined : { kind: added.kind, reference: addDays(added.reference, days) }
+    }
     startedAt = Date.now()
     const jobs: Array<JobRecord> = []
     const applied: Array<AppliedFault> = []
@@ -192,6 +211,7 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
       clearTimeout(timer)
       await faulted
       record.endedAt = rel(Date.now())
+      record.pass = await newPass()
     }
 
     for (const [d, day] of plan.perDay.entries()) {
@@ -205,15 +225,14 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
       ])
       const live = [...current.values()]
       for (let i = 0; i < day.moved && live.length > 0; i++) {
-        const todo = live.splice(draw.int(0, live.length - 1), 1)[0]!
+        const todo = live.splice(draw.int(0, live.length - 1), 1)[0]!.todo
         const moved = { ...todo, dueDate: addDays(todo.dueDate, draw.chance(0.5) ? -draw.int(1, 5) : draw.int(1, 5)) }
-        versions.push(moved)
-        current.set(todo.id, moved)
+        hold(moved, todo.id)
         await query(url, `UPDATE todos SET "dueDate" = $2 WHERE id = $1`, [todo.id, addDays(moved.dueDate, -days)])
       }
       for (let i = 0; i < day.deleted && live.length > 0; i++) {
-        const todo = live.splice(draw.int(0, live.length - 1), 1)[0]!
-        current.delete(todo.id)
+        const todo = live.splice(draw.int(0, live.length - 1), 1)[0]!.todo
+        hold(undefined, todo.id)
         await query(url, `DELETE FROM todos WHERE id = $1`, [todo.id])
       }
       for (const run of day.runs) {
@@ -241,6 +260,7 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
       cleanRuns.push(record)
       await startJob(record, ["send-delay-notifications", "--now", "--full-pass-every", plan.fullPassEvery, "--lease", "30s"], { ...services, DATABASE_URL: url, CLIENT_ID: record.client }).done
       record.endedAt = rel(Date.now())
+      record.pass = await newPass()
       const [left] = await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM delay_notifications.notifications WHERE state = 'pending'`)
       if (left!.n === 0) break
     }
@@ -261,7 +281,8 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
       jobs,
       cleanRuns,
       faults: applied,
-      initialTodos: versions,
+      initialTodos: versions.map((version) => version.todo),
+      versions,
       finalTodos,
       poison: new Set(),
       ledger,

@@ -47,6 +47,15 @@ export interface JobRecord {
   readonly errors: Array<string>
   /** The todos its log said it could not send ("Could not send delayed todo. Skipping it..."), one per line. */
   readonly failedTodos: Array<string>
+  /** In a round where days pass: the read it recorded in the ledger's passes, if it did (its reference as meant). */
+  pass?: { readonly kind: "full" | "window" | "replay"; readonly reference: string } | undefined
+}
+
+/** In a round where days pass: a todo as the table held it (its due date as meant) from `from` until `until` (the round's clock). */
+export interface TodoVersion {
+  readonly todo: TodoRow
+  readonly from: number
+  until: number | undefined
 }
 
 /** A fault as it was applied: when, to whom (the processes alive then, for one that acts on all). */
@@ -90,6 +99,8 @@ export interface RoundHistory {
   /** The reference of the round's last runs (a round where days pass: the last day's), and the one at a moment. */
   readonly reference: string
   readonly referenceAt: (at: number) => string
+  /** In a round where days pass: every version of every todo, with when the table held it. */
+  readonly versions?: ReadonlyArray<TodoVersion>
 }
 
 export const query = async <A>(url: string, text: string, values: Array<unknown> = []): Promise<Array<A>> => {
