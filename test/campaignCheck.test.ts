@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { JournalEntry } from "../dev/fakeNotify/FakeNotify.js"
-import { check, faultHit } from "../dev/campaign/Check.js"
+import { check, faultHit, faultPhase } from "../dev/campaign/Check.js"
 import { type JobRecord, keyOf, reference, type RoundHistory, type TodoRow } from "../dev/campaign/Round.js"
 import { type Fault, makeSchedule } from "../dev/campaign/Schedule.js"
 
@@ -193,5 +193,13 @@ describe("the fault campaign's checker", () => {
     expect(faultHit({ fault: { kind: "kill", at: 9_000, target: 0 }, at: 9_000, until: undefined, targets: [] }, history)).toBe(false)
     expect(faultHit({ fault: { kind: "todos-deleted", at: 9_000 }, at: 9_000, until: undefined, targets: [], rows: 0 }, history)).toBe(false)
     expect(faultHit({ fault: { kind: "todos-deleted", at: 9_000 }, at: 9_000, until: undefined, targets: [], rows: 3 }, history)).toBe(true)
+  })
+
+  it("tells where a fault on one process landed: before its first request (its read and first claims), or in its sends", () => {
+    const history = round([job(0)], [request("job-0", 1_000, created)])
+    const kill = (at: number) => ({ fault: { kind: "kill" as const, at, target: 0 }, at, until: undefined, targets: [0] })
+    expect(faultPhase(kill(500), history)).toBe("read")
+    expect(faultPhase(kill(1_500), history)).toBe("sends")
+    expect(faultPhase({ ...kill(500), targets: [] }, history)).toBeUndefined()
   })
 })

@@ -31,6 +31,18 @@ const failureWaitMs = (attempts: number) => (attempts === 0 ? 0 : Math.min(retry
 const chargeable = (entry: RoundHistory["journal"][number]) => entry.injected !== undefined && entry.status !== 429
 
 /**
+ * Where a fault on one process landed: in its read (before its first request to the notify
+ * service, which comes once the todos are read and the first claimed) or in its sends; undefined
+ * when it hit none.
+ */
+export const faultPhase = (applied: AppliedFault, history: RoundHistory): "read" | "sends" | undefined => {
+  if (applied.fault.target === undefined || applied.targets.length === 0) return undefined
+  const client = [...history.jobs, ...history.cleanRuns].find((job) => job.index === applied.fault.target)?.client
+  const first = history.journal.find((entry) => entry.client === client)
+  return first === undefined || first.at > applied.at ? "read" : "sends"
+}
+
+/**
  * Whether a fault as applied hit anything: a process alive to take it, rows of the table to
  * change, requests that the fake failed on purpose within its window (a token's expiry: 401s up to
  * a token's lifetime after it), a process whose credentials were refused. One that hit nothing is

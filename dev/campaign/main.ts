@@ -13,7 +13,7 @@
 import { writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { startEmbeddedPostgres } from "../embeddedPostgres.js"
-import { check, faultHit } from "./Check.js"
+import { check, faultHit, faultPhase } from "./Check.js"
 import { roundSeed } from "./Random.js"
 import { runDaysRound } from "./Days.js"
 import { runRound } from "./Round.js"
@@ -61,6 +61,10 @@ const totals = {
   faults: {} as Partial<Record<FaultKind, number>>,
   /** Of those, the ones that hit nothing (no process alive, no request in the window, no row). */
   missed: {} as Partial<Record<FaultKind, number>>,
+  /** Faults on one process that landed in its read (before its first request), or in its sends. */
+  inRead: 0,
+  inSends: 0,
+  daysRounds: 0,
   checks: 0,
   todos: 0,
   requests: 0,
@@ -77,11 +81,15 @@ try {
     const history = days === undefined ? await runRound(schedule, postgres) : await runDaysRound(schedule, days, postgres)
     const verdict = check(history)
     totals.rounds++
+    if (days !== undefined) totals.daysRounds++
     totals.jobProcesses += history.jobs.length + history.cleanRuns.length
     for (const applied of history.faults) {
       const kind = applied.fault.kind
       if (faultHit(applied, history)) totals.faults[kind] = (totals.faults[kind] ?? 0) + 1
       else totals.missed[kind] = (totals.missed[kind] ?? 0) + 1
+      const phase = faultPhase(applied, history)
+      if (phase === "read") totals.inRead++
+      if (phase === "sends") totals.inSends++
     }
     totals.checks += verdict.checks
     totals.todos += days === undefined ? schedule.todos : history.initialTodos.length
@@ -124,6 +132,7 @@ console.log(
 )
 console.log(`Faults: ${Object.entries(totals.faults).map(([kind, n]) => `${kind} ${n}`).join(", ")}`)
 console.log(`Hit nothing: ${Object.entries(totals.missed).map(([kind, n]) => `${kind} ${n}`).join(", ") || "none"}`)
+console.log(`Rounds where days pass: ${totals.daysRounds}; faults on one process within its read ${totals.inRead}, within its sends ${totals.inSends}`)
 if (values.json !== undefined) {
   writeFileSync(values.json, `${JSON.stringify({ baseSeed, seeds, minutes: Number(minutes), ...totals, failures }, null, 2)}\n`)
 }
