@@ -135,6 +135,13 @@ describe("the fault campaign's checker", () => {
     }
   })
 
+  it("takes an end by SIGTERM (one that came before the job was up) as 143: explained by a SIGTERM only", () => {
+    const ended = (faults: Parameters<typeof round>[2]) =>
+      check(round([job(0, { code: null, signal: "SIGTERM", summary: undefined })], [request("job-0", 1_000, created)], faults)).violations
+    expect(ended([{ fault: { kind: "term", at: 50, target: 0 }, at: 50, targets: [0] }])).toEqual([])
+    expect(ended([]).some((v) => v.startsWith("job 0 exited SIGTERM"))).toBe(true)
+  })
+
   it("fails a stopped process that outlives its grace period and 10 s", () => {
     const history = round(
       [job(0, { code: 143, endedAt: 20_000 })],

@@ -317,6 +317,9 @@ const exitExplained = (job: JobRecord, history: RoundHistory): boolean => {
   const count = (name: string) => Number(summary?.[name] ?? 0)
   const failedSome = count("failed") + count("deadLetters") + count("skipped") > 0
   if (job.signal === "SIGKILL") return during(["kill"])
+  // A SIGTERM before the job is up (its handler not yet installed) ends it by the signal: 143 to
+  // a shell or a container, as the job's own exit after a SIGTERM is.
+  if (job.signal === "SIGTERM") return during(["term"])
   switch (job.code) {
     case 0:
       return summary !== undefined && !failedSome && count("unrecorded") === 0
