@@ -198,6 +198,10 @@ describe("the fault campaign's checker", () => {
     expect(faultHit(window(2_000), history)).toBe(false)
     expect(faultHit(window(5_500), history)).toBe(true)
     expect(faultHit({ fault: { kind: "kill", at: 9_000, target: 0 }, at: 9_000, until: undefined, targets: [] }, history)).toBe(false)
+    // The secret refused: a process that exited 5 and was alive in the window, one started in it included.
+    const refused = { fault: { kind: "secret-rejected" as const, at: 0, forMs: 2_000 }, at: 0, until: 2_000, targets: [] }
+    expect(faultHit(refused, round([job(0, { startedAt: 1_000, code: 5 })], []))).toBe(true)
+    expect(faultHit(refused, round([job(0, { startedAt: 3_000, code: 5 })], []))).toBe(false)
     expect(faultHit({ fault: { kind: "todos-deleted", at: 9_000 }, at: 9_000, until: undefined, targets: [], rows: 0 }, history)).toBe(false)
     expect(faultHit({ fault: { kind: "todos-deleted", at: 9_000 }, at: 9_000, until: undefined, targets: [], rows: 3 }, history)).toBe(true)
   })

@@ -45,7 +45,8 @@ export const faultPhase = (applied: AppliedFault, history: RoundHistory): "read"
 /**
  * Whether a fault as applied hit anything: a process alive to take it, rows of the table to
  * change, requests that the fake failed on purpose within its window (a token's expiry: 401s up to
- * a token's lifetime after it), a process whose credentials were refused. One that hit nothing is
+ * a token's lifetime after it), a process whose credentials were refused (one alive in the window,
+ * started in it too). One that hit nothing is
  * reported as such, and explains nothing.
  */
 export const faultHit = (applied: AppliedFault, history: RoundHistory): boolean => {
@@ -56,7 +57,8 @@ export const faultHit = (applied: AppliedFault, history: RoundHistory): boolean 
     case "todos-moved":
       return (applied.rows ?? 0) > 0
     case "secret-rejected":
-      return [...history.jobs].some((job) => applied.targets.includes(job.index) && job.code === 5)
+      // Any process that asked for a token within the window (one started in it too) and was refused.
+      return history.jobs.some((job) => job.code === 5 && job.startedAt <= until && (job.endedAt ?? Infinity) >= applied.at)
     case "token-expiry":
       return history.journal.some((entry) => entry.injected === "401" && entry.at >= applied.at && entry.at <= until + 2_000)
     default:
