@@ -3,7 +3,7 @@
  * (the fake's journal of every request, the ledger and the todos table at the end, each process's
  * life, exit and summary, and the faults as applied). A round passes only when none is broken.
  */
-import { type AppliedFault, keyOf, type JobRecord, type RoundHistory } from "./Round.js"
+import { addDays, type AppliedFault, keyOf, type JobRecord, type RoundHistory } from "./Round.js"
 import { databaseFaults, type FaultKind, retryDelayMs, serviceFaults } from "./Schedule.js"
 
 /** After a stop signal: the grace period, then at most this for the last writes and the exit. */
@@ -16,7 +16,6 @@ const normalRunMs = 120_000
 const slackMs = 3_000
 /** A window reads from this many days before the latest reference read completely (docs/design.md, "What a run reads"). */
 const windowMarginDays = 2
-const addDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10)
 /** The clean runs' lease (Round.ts). */
 const cleanLeaseMs = 30_000
 /**

@@ -18,6 +18,7 @@ import { type FaultProxy, startFaultProxy } from "../faultProxy.js"
 import { createTodosTableSql } from "../seedTodos.js"
 import { random } from "./Random.js"
 import {
+  addDays,
   type AppliedFault,
   baseBehaviour,
   clientSecret,
@@ -42,7 +43,6 @@ const dayMs = 86_400_000
 const cronPeriodMs = 5 * 60_000
 const hangAfterMs = 120_000
 
-const addDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * dayMs).toISOString().slice(0, 10)
 const utcDate = (at: number) => new Date(at).toISOString().slice(0, 10)
 /** An Idempotency-Key (`delay-notification:<workspace>:<todo>:<due date>`) sent `days` into the round, with its date as meant. */
 const asMeant = (key: string, days: number) => {

@@ -119,6 +119,9 @@ export const withDatabase = (serverUrl: string, name: string) => {
   return url.toString()
 }
 
+/** A calendar date (YYYY-MM-DD) `days` later (earlier when negative). */
+export const addDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10)
+
 export const keyOf = (todo: TodoRow) => `delay-notification:${todo.workspaceId}:${todo.id}:${todo.dueDate}`
 
 /** The backlog: due dates around the reference, most of them due. */

@@ -12,7 +12,7 @@
  *   ends slow start if that round has one too (a lone slow answer, the job's own pause or the
  *   network's, does not). So the limit is never more than twice a level the service served without
  *   a queue: the old rule (one more per accepted answer) doubled on while the slow answers were on
- *   their way, and a queue behind 10 workers saw 28 in flight.
+ *   their way (bench/NOTES.md has what that cost).
  * - A throttled answer (429, or a 503 with Retry-After or while other requests are accepted) says the request was one too many: the
  *   limit goes one down, and the level it was at is marked as the service's. The run sends only
  *   while fewer than the limit are in flight, so the turned-away slot is not filled again.
