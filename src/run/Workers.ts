@@ -17,6 +17,7 @@ import { Metrics } from "../lib/Telemetry.js"
 import type { DatabaseError } from "../services/DatabaseErrors.js"
 import type { Outcome } from "../services/TodoRepository.js"
 import { type NotifyHooks, notifyTodo, type Sent, type Throttled } from "./NotifyTodo.js"
+import { makeGates } from "./Gates.js"
 import { settle, writeBatch } from "./Outcomes.js"
 import type { Batch, Run } from "./Run.js"
 import { longestWaitMs, turnHorizonMs } from "./Throttling.js"
@@ -72,29 +73,22 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
     const firstThrottled = Effect.logWarning(
       "The notify service is throttling the job: slowing down, and sending the throttled todos again later."
     ).pipe(Effect.annotateLogs({ startDate: run.reference }))
-    let inFlight = 0
     let ended = false
-    // When each worker's send started (-1: none, or waiting for its turn under the rate), whether it
-    // was taken for lost, and how many in flight were: they hold no slot of the limit.
+    // When each worker's send started (-1: none, or waiting for its turn under the rate), and whether
+    // it was taken for lost (then it holds no slot of the limit).
     const sentAt = new Float64Array(options.concurrency).fill(-1)
     const lostOne = new Uint8Array(options.concurrency)
-    let lost = 0
     const lossTimer = makeLossTimer()
-    // Each worker's gate: a worker sends while its index is under the limit and fewer than the
-    // limit are in flight; one under the limit that waits for room is woken as a send ends. And a
-    // pulse for workers waiting on others (a todo set aside, the last send in flight answered).
-    const gates = Array.from({ length: options.concurrency }, () => Effect.unsafeMakeLatch(true))
-    const waitingForRoom: Array<number> = []
+    // Each worker's gate (Gates: who may send, who is woken). And a pulse for workers waiting on
+    // others (a todo set aside, the last send in flight answered).
+    const latches = Array.from({ length: options.concurrency }, () => Effect.unsafeMakeLatch(true))
+    const gates = makeGates(options.concurrency, limit.current, (index) => latches[index]!.unsafeOpen())
     const changed = Effect.unsafeMakeLatch(false)
     const pulse = () => {
       changed.unsafeOpen()
       changed.unsafeClose()
     }
-    const openGates = (current: number) => {
-      waitingForRoom.length = 0
-      for (let i = 0; i < Math.min(current + lost, gates.length); i++) gates[i]!.unsafeOpen()
-    }
-    limit.listen(openGates)
+    limit.listen(gates.openAll)
     // The sends past the loss timer's timeout are taken for lost: the run goes on beside them (their
     // NOTIFY_TIMEOUT, when it comes, tells the limit as any timeout does).
     const takeLost = Effect.sync(() => {
@@ -103,11 +97,11 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       for (let i = 0; i < sentAt.length; i++) {
         if (sentAt[i]! < 0 || lostOne[i] === 1 || now - sentAt[i]! < lossTimer.lostAfterMs()) continue
         lostOne[i] = 1
-        lost++
+        gates.lost++
         lossTimer.lost()
         found = true
       }
-      if (found) openGates(limit.current())
+      if (found) gates.openAll()
     })
     yield* Effect.forkScoped(Effect.repeat(takeLost, Schedule.spaced(Duration.millis(lossCheckMs))))
 
@@ -138,15 +132,14 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       }, { discard: true })
 
     const worker = (index: number): Effect.Effect<void, DatabaseError> => {
-      const gate = gates[index]!
+      const gate = latches[index]!
       // A loop of combinators, not a generator: a generator's step and the pair of a taken todo
       // and its batch were allocations per notification.
       const step: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
         if (ended) return Effect.void
-        const current = limit.current()
-        if (index >= current + lost || inFlight - lost >= current) {
+        if (!gates.mayGo(index)) {
           gate.unsafeClose()
-          if (index < current + lost) waitingForRoom.push(index)
+          gates.wait(index)
           return Effect.zipRight(gate.await, step)
         }
         const now = clock.unsafeCurrentTimeMillis()
@@ -166,7 +159,7 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       // A send, at the client's turn when the client is paced (Throttling; none once stopping: it
       // is handed back untried): in flight from here.
       const send1 = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
-        inFlight++
+        gates.inFlight++
         const gap = state.stopRequested ? 0 : throttling.clientGap(now)
         if (gap === 0) return sendNow(todo, batch, now)
         return Effect.zipRight(Effect.sleep(Duration.millis(gap)), Effect.suspend(() => sendNow(todo, batch, clock.unsafeCurrentTimeMillis())))
@@ -174,15 +167,15 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       const sendNow = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         sentAt[index] = pacer === undefined ? now : -1
         return Effect.flatMap(send(todo, batch, index), (result) => {
-          inFlight--
+          gates.inFlight--
           const end = clock.unsafeCurrentTimeMillis()
           const started = sentAt[index]!
           sentAt[index] = -1
           if (lostOne[index] === 1) {
             lostOne[index] = 0
-            lost--
+            gates.lost--
           }
-          if (waitingForRoom.length > 0 && inFlight - lost < limit.current()) gates[waitingForRoom.pop()!]!.unsafeOpen()
+          gates.sendEnded()
           let next: Effect.Effect<void, DatabaseError> = step
           if (result._tag === "Throttled") {
             next = Effect.flatMap(Random.next, (random) =>
@@ -196,13 +189,13 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
               // The service's own time when the client measured it; in flight at the service: not
               // counting sends still waiting for their turn under the rate, nor those taken for lost.
               const ms = (result as Sent).serviceMs ?? end - now
-              limit.answered(ms, end, inFlight + 1 - lost - waitingForTurn)
+              limit.answered(ms, end, gates.inFlight + 1 - gates.lost - waitingForTurn)
               if (started >= 0) lossTimer.answered(ms)
               throttling.accepted(todo.workspaceId, end)
             }
             if (settle(run, batch, result)) next = Effect.zipRight(writeBatch(run, batch), step)
           }
-          if (inFlight === 0) pulse()
+          if (gates.inFlight === 0) pulse()
           return next
         })
       }
@@ -214,9 +207,9 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         if (!feed.done()) return Effect.zipRight(untilDue === undefined ? feed.ready : Effect.raceFirst(feed.ready, untilDue), step)
         if (due !== undefined && state.stopRequested) return Effect.zipRight(releaseAllSetAside(now), step)
         if (untilDue !== undefined) return Effect.zipRight(Effect.raceFirst(untilDue, changed.await), step)
-        if (inFlight > 0) return Effect.zipRight(changed.await, step)
+        if (gates.inFlight > 0) return Effect.zipRight(changed.await, step)
         ended = true
-        for (const other of gates) other.unsafeOpen()
+        for (const other of latches) other.unsafeOpen()
         pulse()
         return Effect.void
       }
