@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createTodosTable, insertDelayedTodos, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
 import { serveFakeNotifyLive, servicesEnv, shortSends } from "../support/notify.js"
-import { startBuilt, summaryLine } from "../support/process.js"
+import { allEnded, startBuilt, summaryLine } from "../support/process.js"
 import { waitUntil } from "../support/TestApp.js"
 
 const keysSeenTwice = (keys: ReadonlyArray<string | undefined>) => keys.length - new Set(keys).size
@@ -18,9 +18,12 @@ describe("exactly once across processes: the built job, PostgreSQL, the fake not
         const env = { DATABASE_URL: yield* TestDatabaseUrl, ...servicesEnv(fake.url) }
         const runs = Array.from(
           { length: 4 },
-          () => startBuilt(["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "32", "--batch-size", "50"], { env })
+          () => startBuilt(["send-delay-notifications", "--at", "2022-06-03", "--concurrency", "32", "--batch-size", "50", "--progress", "5s"], {
+            env
+          })
         )
-        const results = yield* Effect.promise(() => Promise.all(runs.map((run) => run.done)))
+        // A few seconds' work: a process still running after two minutes hangs (it says where).
+        const results = yield* Effect.promise(() => allEnded(runs, 120_000))
         expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0])
         const messages = fake.state.notifications.map((n) => n.message)
         expect(messages.length).toBe(20_000)

@@ -72,3 +72,27 @@ export const logLines = (stdout: string): Array<Record<string, unknown>> =>
 /** The run's summary line (`Finished to send delay notifications.`), when it wrote one. */
 export const summaryLine = (stdout: string) =>
   logLines(stdout).find((line) => line.message === "Finished to send delay notifications.")
+
+/**
+ * Waits for every process to end, at most `withinMs`: past it, each still running gets SIGTERM
+ * (the job writes what it had done) and then SIGKILL, and the wait fails with the last lines
+ * each process wrote, so that a run that hangs says where instead of timing the test out.
+ */
+export const allEnded = async (runs: ReadonlyArray<Running>, withinMs: number): Promise<Array<ProcessResult>> => {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<"expired">((resolve) => (timer = setTimeout(() => resolve("expired"), withinMs)))
+  const all = Promise.all(runs.map((run) => run.done))
+  const first = await Promise.race([all, expired])
+  clearTimeout(timer)
+  if (first !== "expired") return first
+  const hung = runs.filter((run) => run.child.exitCode === null && run.child.signalCode === null)
+  for (const run of hung) run.child.kill("SIGTERM")
+  const killer = setTimeout(() => hung.forEach((run) => run.child.kill("SIGKILL")), 10_000)
+  const results = await all
+  clearTimeout(killer)
+  const tails = results.map((result, i) =>
+    `process ${i + 1} (${hung.includes(runs[i]!) ? "still running" : `exit ${result.code}`}):\n` +
+    [...result.stdout.trim().split("\n").slice(-12), ...result.stderr.trim().split("\n").slice(-5)].join("\n")
+  )
+  throw new Error(`not every process ended within ${withinMs / 1000} s; what each wrote last:\n${tails.join("\n")}`)
+}
