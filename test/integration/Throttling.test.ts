@@ -28,6 +28,18 @@ const everyTodoSentOnce = (fake: FakeNotify, todos: number) =>
     expect(rows.filter((row) => row.state !== "sent" || row.attempts !== 1)).toEqual([])
   })
 
+/**
+ * The run followed a limit of `level` in flight: the limit it ended at is the service's, a try one
+ * above it, or one more once that try held (ConcurrencyLimit: a try is held when no request is
+ * turned away for a while, and a job's answers still on their way to it count as in flight to the
+ * job, not to the service, so on a busy machine a try can hold); and finding it cost few requests
+ * turned away (a try costs one).
+ */
+const followed = (fake: FakeNotify, report: { readonly concurrency: number }, level: number) => {
+  expect(report.concurrency).toBeLessThanOrEqual(level + 2)
+  expect(fake.state.answers[429] ?? 0).toBeLessThanOrEqual(0.05 * fake.state.notifyRequests)
+}
+
 /** The most requests of the journal in flight at once among those `which` picks. */
 const mostInFlight = (journal: ReadonlyArray<JournalEntry>, which: (entry: JournalEntry) => boolean) => {
   const edges = journal.filter(which).flatMap((e) => [[e.at, 1], [e.endedAt ?? Infinity, -1]] as const)
@@ -49,8 +61,7 @@ describe("a notify service that throttles: back-pressure, not failure", () => {
         expect(code).toBe(ExitCode.Success)
         yield* everyTodoSentOnce(fake, 2000)
         expect(report).toMatchObject({ outcome: "completed", sent: 2000, failed: 0, throttled: fake.state.answers[429] ?? 0 })
-        // The limit it ended at is the service's, or a try one above it.
-        expect(report.concurrency).toBeLessThanOrEqual(17)
+        followed(fake, report, 16)
       }))
 
     it.scoped("a limit of 500 a second: every todo sent in the first run, exit 0, none charged", () =>
@@ -76,7 +87,7 @@ describe("a notify service that throttles: back-pressure, not failure", () => {
         expect(code).toBe(ExitCode.Success)
         expect(fake.state.answers[429]).toBeGreaterThan(0)
         yield* everyTodoSentOnce(fake, 3000)
-        expect(report.concurrency).toBeLessThanOrEqual(9)
+        followed(fake, report, 8)
       }))
 
     it.scoped("throttling of one workspace slows that workspace alone: the others keep their concurrency, none charged", () =>
