@@ -114,10 +114,18 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "lost-requests-hold-slots",
     breaks: "a request that never answers does not hold the run",
-    file: "src/run/Workers.ts",
-    from: "if (index >= current + lost || inFlight - lost >= current) {",
-    to: "if (index >= current || inFlight >= current) {",
+    file: "src/run/Gates.ts",
+    from: "return index < current + gates.lost && gates.inFlight - gates.lost < current",
+    to: "return index < current && gates.inFlight < current",
     first: ["test/Leases.test.ts", "test/Concurrency.test.ts"]
+  },
+  {
+    name: "room-left-to-a-waiter-over-the-limit",
+    breaks: "a run never stops with work in hand and nothing in flight",
+    file: "src/run/Gates.ts",
+    from: "        if (index >= current + gates.lost) continue\n",
+    to: "",
+    first: ["test/Gates.test.ts"]
   },
   {
     name: "client-never-paced",
