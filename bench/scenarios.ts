@@ -4,7 +4,8 @@
  * dev/fakeNotify/ScenarioServer, with the built CLI at its defaults (plus the file's `args`) on an
  * embedded PostgreSQL; the run held to the file's `targets` (ScenarioCheck), each row met or
  * missed. Writes bench/results-scenarios.json (with --only, replacing the rows it ran) and the
- * table in bench/RESULTS.md between its markers.
+ * table in bench/RESULTS.md between its markers. `--logs DIR` keeps each run's output (with a
+ * progress line a second) and the service's timeline (created and refused a second) in DIR.
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -20,7 +21,7 @@ import { createTodosTableSql } from "../dev/seedTodos.js"
 import { scenariosBegin, scenariosEnd, scenariosSection } from "./scenariosTable.js"
 import { freshDatabase } from "./support.js"
 
-const { values } = parseArgs({ options: { only: { type: "string" } } })
+const { values } = parseArgs({ options: { only: { type: "string" }, logs: { type: "string" } } })
 const root = path.resolve(import.meta.dirname, "..")
 const folder = path.join(root, "dev/scenarios")
 const resultsFile = path.join(root, "bench/results-scenarios.json")
@@ -43,11 +44,32 @@ export interface Row {
   readonly missed: ReadonlyArray<string>
 }
 
-const run = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+const run = (args: ReadonlyArray<string>, env: Record<string, string>, log?: string) =>
   new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, ["dist/main.js", ...args], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: "ignore" })
+    const child = spawn(process.execPath, ["dist/main.js", ...args], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: log === undefined ? "ignore" : "pipe" })
+    if (log !== undefined) {
+      const lines: Array<string> = []
+      child.stdout!.on("data", (chunk: Buffer) => lines.push(chunk.toString()))
+      child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk.toString()))
+      child.on("close", () => writeFileSync(log, lines.join("")))
+    }
     child.on("close", (code) => resolve(code))
   })
+
+// Created and refused in each second of the run (from the first request's second).
+const timeline = (stats: { readonly createdAt: ReadonlyArray<number>; readonly refusedAt: ReadonlyArray<number> }) => {
+  const start = Math.min(stats.createdAt[0] ?? Infinity, stats.refusedAt[0] ?? Infinity)
+  const seconds = new Map<number, [number, number]>()
+  const count = (at: number, which: 0 | 1) => {
+    const second = Math.floor((at - start) / 1000)
+    const entry = seconds.get(second) ?? [0, 0]
+    entry[which]++
+    seconds.set(second, entry)
+  }
+  for (const at of stats.createdAt) count(at, 0)
+  for (const at of stats.refusedAt) count(at, 1)
+  return [...seconds].sort(([a], [b]) => a - b).map(([second, [created, refused]]) => `${second}s created ${created} refused ${refused}`).join("\n")
+}
 
 const embedded = await startEmbeddedPostgres()
 const admin = new pg.Client({ connectionString: embedded.url })
@@ -75,14 +97,16 @@ try {
     const server = await startScenarioServer(scenario, credentials)
     const reportFolder = mkdtempSync(path.join(tmpdir(), "scenario-"))
     const report = path.join(reportFolder, "run.json")
-    const exit = await run(["send-delay-notifications", "--at", "2022-06-03", "--report", report, ...(scenario.args ?? [])], {
+    const logs = values.logs === undefined ? [] : ["--progress", "1s"]
+    const exit = await run(["send-delay-notifications", "--at", "2022-06-03", "--report", report, ...logs, ...(scenario.args ?? [])], {
       DATABASE_URL: databaseUrl,
       SERVICES_URL: server.url,
       CLIENT_ID: credentials.clientId,
       CLIENT_SECRET: credentials.clientSecret,
       NOTIFY_RETRY_BASE: "50ms"
-    })
+    }, values.logs === undefined ? undefined : path.join(values.logs, `${name}.log`))
     const stats = server.stats()
+    if (values.logs !== undefined) writeFileSync(path.join(values.logs, `${name}.timeline`), `${timeline(stats)}\n`)
     await server.close()
     const summary = JSON.parse(readFileSync(report, "utf8")) as { sent?: number }
     rmSync(reportFolder, { recursive: true, force: true })
