@@ -398,7 +398,7 @@ describe("throttling within a run", () => {
     expect(throttling.turnAt(ws("other"), 500)).toBe(1000)
   })
 
-  it("at a limit of one, the client is held for the wait once, then paced at 95 % of the rate accepted, doubling: a step refused is taken back, a refusal at its pace takes it to 95 % of what is accepted", () => {
+  it("at a limit of one, the client is held for the wait once, then paced at 95 % of the rate accepted, doubling: a step refused is taken back, the next steps go halfway to it; refused at its pace, 5 % off, or 95 % of what is accepted when a third was refused", () => {
     const limit = warm(adaptiveLimit(200, 2))
     const throttling = makeThrottling<string>(limit, () => 0)
     throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
@@ -420,12 +420,23 @@ describe("throttling within a run", () => {
     throttling.throttled(todo("a", 3), 1000, "refused", 3100, 3100, 0)
     expect(throttling.clientGap(6000)).toBe(0)
     expect(throttling.clientGap(6000)).toBeCloseTo(1000 / 190)
-    // Its next step is 10 %, 2 s on (at 7000). Refused at its pace, 1.9 s after that step, with 160 a second accepted: 95 % of those. The client is not held again.
-    for (let at = 7000; at <= 8900; at += 6.25) throttling.accepted(ws("w"), at)
+    // Its next step, 2 s on (at 7000), goes halfway from 190 to the 380 refused: 285.
+    for (let at = 7000; at <= 8890; at += 6.25) throttling.accepted(ws("w"), at)
+    expect(throttling.clientGap(8890)).toBe(0)
+    expect(throttling.clientGap(8890)).toBeCloseTo(1000 / 285)
+    // Refused at its pace, 1.9 s after that step, one refusal in the second: 5 % off. The client is not held again.
     throttling.throttled(todo("other", 4), 1000, "refused", 8900, 8900, 0)
-    expect(throttling.turnAt(ws("w"), 8900)).toBeUndefined()
-    expect(throttling.clientGap(8900)).toBe(0)
-    expect(throttling.clientGap(8900)).toBeCloseTo(1000 / (0.95 * 160), 1)
+    expect(throttling.turnAt(ws("w"), 8950)).toBeUndefined()
+    expect(throttling.clientGap(8950)).toBe(0)
+    expect(throttling.clientGap(8950)).toBeCloseTo(1000 / (0.95 * 285))
+    // In the next second, 160 a second accepted and 100 refused (of requests sent before that cut:
+    // counted, but no news), a third of the requests or more: the limit fell. Refused at its pace
+    // again, it goes to 95 % of the 160 accepted.
+    for (let at = 8900; at < 9950; at += 6.25) throttling.accepted(ws("w"), at)
+    for (let at = 8900; at < 9900; at += 10) throttling.throttled(todo("w", 5), 1000, "refused", 8890, at, 0)
+    throttling.throttled(todo("w", 6), 1000, "refused", 9950, 9950, 0)
+    expect(throttling.clientGap(10_000)).toBe(0)
+    expect(throttling.clientGap(10_000)).toBeCloseTo(1000 / (0.95 * 160), 1)
   })
 
   it("the auth service's 429 makes the todo wait, and slows neither the client nor its workspace: the notify service was not asked", () => {

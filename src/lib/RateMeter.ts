@@ -14,6 +14,11 @@ export interface RateMeter {
    * first event, when that is nearer; a quarter of a second at least).
    */
   readonly perSecond: (now: number) => number
+  /**
+   * As `perSecond`, but over a second at least: a burst at the start counts as what it is in its
+   * second (what a limit of so many a second allowed at least), not as a rate over its own span.
+   */
+  readonly perSecondOverASecond: (now: number) => number
 }
 
 export const makeRateMeter = (): RateMeter => {
@@ -27,17 +32,26 @@ export const makeRateMeter = (): RateMeter => {
     for (let q = Math.max(current + 1, quarter - slots + 1); q <= quarter; q++) counts[q % slots] = 0
     current = quarter
   }
+  // Events and the time they were counted over.
+  const counted = (now: number) => {
+    roll(now)
+    let sum = 0
+    for (const count of counts) sum += count
+    const span = Math.min((slots - 1) * quarterMs + (now - current * quarterMs), now - first)
+    return { sum, span }
+  }
   return {
+    perSecondOverASecond: (now) => {
+      const { span, sum } = counted(now)
+      return (sum * 1000) / Math.max(1000, span)
+    },
     add: (now) => {
       if (first === Infinity) first = now
       roll(now)
       counts[current % slots]!++
     },
     perSecond: (now) => {
-      roll(now)
-      let sum = 0
-      for (const count of counts) sum += count
-      const span = Math.min((slots - 1) * quarterMs + (now - current * quarterMs), now - first)
+      const { span, sum } = counted(now)
       return (sum * 1000) / Math.max(quarterMs, span)
     }
   }

@@ -4,17 +4,15 @@
  * and is sent again, with no attempt counted. Who slows down depends on whose limit refused:
  *
  * - The whole client's, by default: the concurrency limit goes one down, and only the refused
- *   todo waits. At one already, the client is held for the wait once, then paced as a workspace
- *   is (below). A 503 without Retry-After (overload) is always the client's (held at one).
- * - The workspace's own, when its refusals say so: it is refused three times in a row while other
- *   workspaces' requests went through between (under the client's limit, refusals fall on
- *   whichever workspaces send at the wrong time: twice in a row befalls one workspace in W, too
- *   often to be read as its own), or it is refused at three times the client's share of refusals,
- *   six times at least. Then the workspace alone is held until the
- *   wait is over and sent to at a pace (requests a second): 95 % of what the service accepted of
- *   it, one a second at least, halved when it is refused again at that pace. Its pace steps up
- *   after a while without a refusal (doubling each second at first, then by 10 % every 2 to 4 s),
- *   and a refusal within a second of a step takes the step back: its limit, found. A workspace
+ *   todo waits. At one already, the client is held for the wait once, then paced (WorkspacePace's
+ *   `clientRefused`). A 503 without Retry-After (overload) is always the client's (held at one).
+ * - The workspace's own, when its refusals say so: refused three times in a row while other
+ *   workspaces' requests went through between (twice in a row befalls one workspace in W under the
+ *   client's limit), or at three times the client's share of refusals, six times at least. Then
+ *   it alone is held until the wait is over and paced: 95 % of what the service accepted of it, one
+ *   a second at least, halved when refused again at that pace; stepped up after a while without a
+ *   refusal (doubling each second at first, then by 10 % every 2 to 4 s, or halfway to a step that
+ *   was refused), a refusal within a second of a step taking it back: its limit, found. A workspace
  *   not seen yet starts at the median of the limits found (doubling), once three are.
  * - Nobody more, for a refusal of a request sent before the workspace was slowed: the rest of a
  *   burst says nothing the first refusal did not.
@@ -29,9 +27,8 @@ import type { ClaimedTodo, WorkspaceId } from "../domain/Todo.js"
 import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { RefusalKind } from "./NotifyTodo.js"
-import { doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, newWorkspace, nextStepIn, oftenAfter, oftenShare, refusalsInARow } from "./WorkspacePace.js"
-import { clientRefused, longestWaitMs, queued, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
 import { makeRateMeter } from "../lib/RateMeter.js"
+import { clientRefused, doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, longestWaitMs, newWorkspace, nextStepIn, oftenAfter, oftenShare, queued, refusalsInARow, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
 
 export { asideFree, longestWaitMs, type SetAside, turnHorizonMs } from "./WorkspacePace.js"
 
@@ -88,8 +85,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
   // on their own (the client's refusals), by when they may go.
   const ready: Array<Workspace<B>> = []
   const later: Array<SetAside<B>> = []
-  let waiting = 0
-  let clientHeldUntil = 0
+  let [waiting, clientHeldUntil] = [0, 0]
   // When the service began refusing with nothing accepted since (undefined: it is accepting).
   let refusingSince: number | undefined
   // Whether the run was throttled yet: only then are accepted requests kept per workspace.
@@ -140,14 +136,17 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     while (at > 0 && ready[at - 1]!.readyAt > workspace.readyAt) at--
     ready.splice(at, 0, workspace)
   }
-  // The client's pace, once refused at a limit of one (clientRefused), from the rate accepted over
-  // the last second: a rate under what one request in flight makes, met without a pause at each refusal.
+  // The client's pace, once refused at a limit of one (clientRefused), from the rates accepted and refused over the last second.
   const client = newWorkspace<B>(0)
-  const meter = makeRateMeter()
+  const [meter, refusals] = [makeRateMeter(), makeRateMeter()]
   const paceClient = (until: number, sentAt: number, now: number) => {
-    if (sentAt < client.slowedAt) return
+    // Once paced, down once a second at most (a rate's window fills over a second); a step refused is taken back at once.
+    if (sentAt < client.slowedAt || (client.perSecond > 0 && now - client.slowedAt < 1000 && now - client.steppedAt >= stepBlameMs)) return
     client.slowedAt = now
-    if (clientRefused(client, meter.perSecond(now), now)) clientHeldUntil = client.holdUntil = Math.max(clientHeldUntil, until)
+    const held = now - clientHeldUntil < 1000
+    if (clientRefused(client, meter.perSecondOverASecond(now), refusals.perSecondOverASecond(now), held, now)) {
+      clientHeldUntil = client.holdUntil = Math.max(clientHeldUntil, until)
+    }
     client.nextStepAt = Math.max(now, client.holdUntil) + nextStepIn(client, spread)
   }
   const slow = (workspace: Workspace<B>, until: number, now: number) => {
@@ -244,6 +243,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       const workspace = workspaceOf(todo.workspaceId, now)
       // The auth service's: only the todo waits (its workspace's token is asked for again then).
       if (kind === "auth") return until
+      refusals.add(now)
       if (kind === "overloaded") {
         if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
         return Math.max(until, soonest(workspace))
@@ -273,7 +273,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       } else {
         // The client's: its limit goes down (or, at one already, the client is paced), and only this todo waits.
         // (The client is held for the wait itself: the spread is for todos, so that they do not come back at once.)
-        if (!limit.throttled(now)) paceClient(now + waitAfter(asked, 0), sentAt, now)
+        if (client.perSecond > 0 || !limit.throttled(now)) paceClient(now + waitAfter(asked, 0), sentAt, now)
         return until
       }
       slow(workspace, until, now)

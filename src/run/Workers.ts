@@ -50,8 +50,8 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
       if (pacer === undefined) return telemetry.under(notify(run.client, todo, options.retry, hooks), batch.span)
       return telemetry.under(sendPaced(pacer, todo, index), batch.span)
     }
-    // Sends under the rate waiting for their first turn (their token is fetched before it): taken
-    // up, not yet at the notify service.
+    // Sends under the rate waiting for their first turn (their token is fetched before it), or for
+    // the client's turn when it is paced: taken up, not yet at the notify service.
     let waitingForTurn = 0
     const sendPaced = (pacer: Pacer, todo: ClaimedTodo, index: number) => {
       let waiting = true
@@ -162,7 +162,12 @@ export const runWorkers = Effect.fn("Run.runWorkers")(
         gates.inFlight++
         const gap = state.stopRequested ? 0 : throttling.clientGap(now)
         if (gap === 0) return sendNow(todo, batch, now)
-        return Effect.zipRight(Effect.sleep(Duration.millis(gap)), Effect.suspend(() => sendNow(todo, batch, clock.unsafeCurrentTimeMillis())))
+        // Waiting for the client's turn is not being in flight at the service (the limit grows on what is).
+        waitingForTurn++
+        return Effect.zipRight(Effect.sleep(Duration.millis(gap)), Effect.suspend(() => {
+          waitingForTurn--
+          return sendNow(todo, batch, clock.unsafeCurrentTimeMillis())
+        }))
       }
       const sendNow = (todo: ClaimedTodo, batch: Batch, now: number): Effect.Effect<void, DatabaseError> => {
         sentAt[index] = pacer === undefined ? now : -1

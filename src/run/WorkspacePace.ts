@@ -49,8 +49,9 @@ export interface Workspace<B> {
   /** Requests a second (0: no pace yet), and its next turn. */
   perSecond: number
   nextTurn: number
-  /** Its pace before its last step up. */
+  /** Its pace before its last step up, and the last pace refused at a step (0: none), which the next steps close in on. */
   beforeStep: number
+  upper: number
   /** Its requests accepted and refused since the run was first throttled. */
   acceptedCount: number
   refused: number
@@ -95,6 +96,7 @@ export const newWorkspace = <B>(now: number): Workspace<B> => ({
   perSecond: 0,
   nextTurn: 0,
   beforeStep: 0,
+  upper: 0,
   acceptedCount: 0,
   refused: 0,
   doubling: true,
@@ -145,6 +147,7 @@ export const nextStepIn = <B>(workspace: Workspace<B>, spread: () => number) =>
 export const refusedAtPace = <B>(workspace: Workspace<B>, now: number): boolean => {
   if (now - workspace.steppedAt < stepBlameMs) {
     workspace.doubling = false
+    workspace.upper = workspace.perSecond
     workspace.perSecond = Math.max(slowestPace, workspace.beforeStep)
     workspace.steppedAt = -Infinity
     return true
@@ -154,27 +157,39 @@ export const refusedAtPace = <B>(workspace: Workspace<B>, now: number): boolean 
 }
 
 /**
- * The whole client's pace (Throttling), refused at a limit of one with `accepted` a second over the
- * last second: at first 95 % of that, stepping as a workspace's does (doubling, then by 10 %); a
- * step refused is taken back; refused at its pace, 95 % of what is accepted now, and 5 % less at
- * least. True the first time (the client is then held for the wait, once).
+ * The whole client's pace (Throttling), refused at a limit of one, with `accepted` and `refused` a
+ * second over the last second (over a second at least: RateMeter), `held` if the client was held in
+ * it: at first 95 % of what was accepted, stepping as a workspace's does (doubling, then by 10 %,
+ * halfway to a step refused); a step refused is taken back. Refused at its pace, 5 % less; or, when a
+ * third of the requests or more were refused in a second it was not held in (a limit that fell), 95 %
+ * of what was accepted, if that is less: fewer refusals are workspaces' own limits as often as the
+ * client's, and following what is accepted down then follows the pace's own fall. True the first
+ * time (the client is then held for the wait, once).
  */
-export const clientRefused = <B>(client: Workspace<B>, accepted: number, now: number): boolean => {
+export const clientRefused = <B>(client: Workspace<B>, accepted: number, refused: number, held: boolean, now: number): boolean => {
   const measured = paceShare * accepted
   if (client.perSecond === 0) {
     client.perSecond = Math.max(slowestPace, measured)
     return true
   }
-  if (now - client.steppedAt < stepBlameMs) refusedAtPace(client, now)
-  else client.perSecond = Math.max(slowestPace, Math.min(measured, paceShare * client.perSecond))
+  if (now - client.steppedAt < stepBlameMs) {
+    refusedAtPace(client, now)
+    return false
+  }
+  const fell = !held && 3 * refused >= accepted + refused
+  client.perSecond = Math.max(slowestPace, Math.min(fell ? measured : Infinity, paceShare * client.perSecond))
   return false
 }
 
 export const step = <B>(workspace: Workspace<B>, now: number, spread: () => number) => {
   workspace.beforeStep = workspace.perSecond
+  // Halfway to the pace last refused at a step, while that is a step away or more (a bisection of
+  // where the limit is); else 10 %.
+  const halfway = workspace.upper >= workspace.perSecond * (1 + 2 * paceStep) ? (workspace.perSecond + workspace.upper) / 2 : 0
+  if (halfway === 0) workspace.upper = 0
   workspace.perSecond = workspace.doubling
     ? workspace.perSecond * 2
-    : workspace.perSecond + Math.max(1, workspace.perSecond * paceStep)
+    : halfway > 0 ? halfway : workspace.perSecond + Math.max(1, workspace.perSecond * paceStep)
   workspace.steppedAt = now
   workspace.nextStepAt = now + nextStepIn(workspace, spread)
 }

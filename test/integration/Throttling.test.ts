@@ -75,6 +75,20 @@ describe("a notify service that throttles: back-pressure, not failure", () => {
         expect(report).toMatchObject({ sent: 2000, failed: 0, throttled: fake.state.answers[429] ?? 0 })
       }))
 
+    it.scoped("a rate under what one request in flight makes (200 a second, 1 ms answers): the client is paced, and its limit does not climb on sends waiting for their turn", () =>
+      Effect.gen(function*() {
+        yield* createTodosTable
+        yield* insertDelayedTodos(1000, 10)
+        const fake = yield* serveFakeNotifyLive({ latencyMs: 1, limitPerSecond: 200 })
+        const { code, report } = yield* runJob(fake)
+        expect(code).toBe(ExitCode.Success)
+        yield* everyTodoSentOnce(fake, 1000)
+        // 200 a second of 1 ms answers keep 0.2 in flight (Little's law), and the limit grows only
+        // while half of it is in use: it ends no higher than the 4 it started at. (Counting the sends
+        // that wait for the client's turn as in flight, it climbed to the ceiling, 200.)
+        expect(report.concurrency).toBeLessThanOrEqual(4)
+      }))
+
     it.scoped("a limit that drops from 32 to 8 in flight mid-run is followed: exit 0, none charged, the run ends at it", () =>
       Effect.gen(function*() {
         yield* createTodosTable
