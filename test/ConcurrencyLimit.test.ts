@@ -427,6 +427,8 @@ describe("throttling within a run", () => {
     // Refused at its pace, 1.9 s after that step, one refusal in the second: 5 % off. The client is not held again.
     throttling.throttled(todo("other", 4), 1000, "refused", 8900, 8900, 0)
     expect(throttling.turnAt(ws("w"), 8950)).toBeUndefined()
+    // Another refusal within that second, of a request sent after that cut: once a second at most, nothing moves.
+    throttling.throttled(todo("other", 5), 1000, "refused", 8910, 8920, 0)
     expect(throttling.clientGap(8950)).toBe(0)
     expect(throttling.clientGap(8950)).toBeCloseTo(1000 / (0.95 * 285))
     // In the next second, 160 a second accepted and 100 refused (of requests sent before that cut:

@@ -134,5 +134,29 @@ export const mutants: ReadonlyArray<Mutant> = [
     from: "    client.perSecond = Math.max(slowestPace, measured)\n    return true",
     to: "    return true",
     first: ["test/ConcurrencyLimit.test.ts"]
+  },
+  {
+    name: "client-pace-down-at-each-refusal",
+    breaks: "a paced client comes down once a second at most, as a rate's window fills over a second",
+    file: "src/run/Throttling.ts",
+    from: " || (client.perSecond > 0 && now - client.slowedAt < 1000 && now - client.steppedAt >= stepBlameMs)",
+    to: "",
+    first: ["test/ConcurrencyLimit.test.ts"]
+  },
+  {
+    name: "client-pace-follows-every-fall",
+    breaks: "a paced client follows the accepted rate down only when a third was refused, not the pace's own fall",
+    file: "src/run/WorkspacePace.ts",
+    from: "Math.min(fell ? measured : Infinity, paceShare * client.perSecond)",
+    to: "Math.min(measured, paceShare * client.perSecond)",
+    first: ["test/ConcurrencyLimit.test.ts"]
+  },
+  {
+    name: "sends-waiting-for-a-turn-in-flight",
+    breaks: "the limit grows only on what is in flight at the service, not on sends waiting for their turn",
+    file: "src/run/Workers.ts",
+    from: "gates.inFlight + 1 - gates.lost - waitingForTurn)",
+    to: "gates.inFlight + 1 - gates.lost)",
+    first: ["test/integration/Throttling.test.ts"]
   }
 ]
