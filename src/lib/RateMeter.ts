@@ -11,14 +11,10 @@ export interface RateMeter {
   readonly add: (now: number) => void
   /**
    * Events a second over the four quarters before `now`'s and `now`'s own so far (or since the
-   * first event, when that is nearer; a quarter of a second at least).
+   * first event, when that is nearer; `atLeastMs` at least, a quarter of a second unless said: over
+   * a longer span, a burst at the start counts less as a rate than over its own few milliseconds).
    */
-  readonly perSecond: (now: number) => number
-  /**
-   * As `perSecond`, but over a second at least: a burst at the start counts as what it is in its
-   * second (what a limit of so many a second allowed at least), not as a rate over its own span.
-   */
-  readonly perSecondOverASecond: (now: number) => number
+  readonly perSecond: (now: number, atLeastMs?: number) => number
 }
 
 export const makeRateMeter = (): RateMeter => {
@@ -41,18 +37,14 @@ export const makeRateMeter = (): RateMeter => {
     return { sum, span }
   }
   return {
-    perSecondOverASecond: (now) => {
-      const { span, sum } = counted(now)
-      return (sum * 1000) / Math.max(1000, span)
-    },
     add: (now) => {
       if (first === Infinity) first = now
       roll(now)
       counts[current % slots]!++
     },
-    perSecond: (now) => {
+    perSecond: (now, atLeastMs = quarterMs) => {
       const { span, sum } = counted(now)
-      return (sum * 1000) / Math.max(quarterMs, span)
+      return (sum * 1000) / Math.max(atLeastMs, span)
     }
   }
 }

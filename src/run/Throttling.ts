@@ -28,7 +28,7 @@ import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { RefusalKind } from "./NotifyTodo.js"
 import { makeRateMeter } from "../lib/RateMeter.js"
-import { clientRefused, doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, longestWaitMs, newWorkspace, nextStepIn, oftenAfter, oftenShare, queued, refusalsInARow, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
+import { clientRefused, doublingEveryMs, firstMeasureMs, forgetAfterMs, forgetOld, interval, learnPace, longestWaitMs, newWorkspace, nextStepIn, oftenAfter, oftenShare, queued, refusalsInARow, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
 
 export { asideFree, longestWaitMs, type SetAside, turnHorizonMs } from "./WorkspacePace.js"
 
@@ -144,7 +144,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     if (sentAt < client.slowedAt || (client.perSecond > 0 && now - client.slowedAt < 1000 && now - client.steppedAt >= stepBlameMs)) return
     client.slowedAt = now
     const held = now - clientHeldUntil < 1000
-    if (clientRefused(client, meter.perSecondOverASecond(now), refusals.perSecondOverASecond(now), held, now)) {
+    if (clientRefused(client, meter.perSecond(now, firstMeasureMs), refusals.perSecond(now, firstMeasureMs), held, now)) {
       clientHeldUntil = client.holdUntil = Math.max(clientHeldUntil, until)
     }
     client.nextStepAt = Math.max(now, client.holdUntil) + nextStepIn(client, spread)
