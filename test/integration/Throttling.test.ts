@@ -84,8 +84,8 @@ describe("a notify service that throttles: back-pressure, not failure", () => {
         expect(code).toBe(ExitCode.Success)
         yield* everyTodoSentOnce(fake, 1000)
         // 200 a second of 1 ms answers keep 0.2 in flight (Little's law), and the limit grows only
-        // while half of it is in use: it ends no higher than the 4 it started at. (Counting the sends
-        // that wait for the client's turn as in flight, it climbed to the ceiling, 200.)
+        // while half of it is in use: it ends no higher than the 4 it started at, whatever number of
+        // sends wait for the client's turn (those are not in flight at the service).
         expect(report.concurrency).toBeLessThanOrEqual(4)
       }))
 
