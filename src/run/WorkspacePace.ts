@@ -192,7 +192,7 @@ export const clientRefused = <B>(client: Workspace<B>, accepted: number, refused
 
 export const step = <B>(workspace: Workspace<B>, now: number, spread: () => number) => {
   workspace.beforeStep = workspace.perSecond
-  // Halfway to the pace last refused at a step, while that is a step away or more (a bisection of
+  // Halfway to the pace last refused at a step, while that is two steps of 10 % away or more (a bisection of
   // where the limit is); else 10 %.
   const halfway = workspace.upper >= workspace.perSecond * (1 + 2 * paceStep) ? (workspace.perSecond + workspace.upper) / 2 : 0
   if (halfway === 0) workspace.upper = 0
