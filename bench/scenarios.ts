@@ -8,14 +8,14 @@
  * progress line a second) and the service's timeline (created and refused a second) in DIR.
  */
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import pg from "pg"
 import { startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { median, missed, mostInASecond, throughput } from "../dev/fakeNotify/ScenarioCheck.js"
-import { readScenario, startScenarioServer } from "../dev/fakeNotify/ScenarioServer.js"
+import { readScenario, type ScenarioStats, startScenarioServer } from "../dev/fakeNotify/ScenarioServer.js"
 import { capacityOf, workspaceId } from "../dev/fakeNotify/ServiceModel.js"
 import { createTodosTableSql } from "../dev/seedTodos.js"
 import { scenariosBegin, scenariosEnd, scenariosSection } from "./scenariosTable.js"
@@ -27,6 +27,7 @@ const folder = path.join(root, "dev/scenarios")
 const resultsFile = path.join(root, "bench/results-scenarios.json")
 const credentials = { clientId: "bench", clientSecret: "bench-secret" }
 const only = values.only?.split(",")
+if (values.logs !== undefined) mkdirSync(values.logs, { recursive: true })
 
 export interface Row {
   readonly scenario: string
@@ -56,19 +57,23 @@ const run = (args: ReadonlyArray<string>, env: Record<string, string>, log?: str
     child.on("close", (code) => resolve(code))
   })
 
-// Created and refused in each second of the run (from the first request's second).
-const timeline = (stats: { readonly createdAt: ReadonlyArray<number>; readonly refusedAt: ReadonlyArray<number> }) => {
+// Created and refused in each second of the run (from the first request's second), and how many
+// workspaces each fell on.
+const timeline = (stats: Pick<ScenarioStats, "createdAt" | "createdOf" | "refusedAt" | "refusedOf">) => {
   const start = Math.min(stats.createdAt[0] ?? Infinity, stats.refusedAt[0] ?? Infinity)
-  const seconds = new Map<number, [number, number]>()
-  const count = (at: number, which: 0 | 1) => {
+  const seconds = new Map<number, { created: Set<string>; refused: Set<string>; counts: [number, number] }>()
+  const count = (at: number, workspace: string, which: "created" | "refused") => {
     const second = Math.floor((at - start) / 1000)
-    const entry = seconds.get(second) ?? [0, 0]
-    entry[which]++
+    const entry = seconds.get(second) ?? { created: new Set<string>(), refused: new Set<string>(), counts: [0, 0] }
     seconds.set(second, entry)
+    entry[which].add(workspace)
+    entry.counts[which === "created" ? 0 : 1]++
   }
-  for (const at of stats.createdAt) count(at, 0)
-  for (const at of stats.refusedAt) count(at, 1)
-  return [...seconds].sort(([a], [b]) => a - b).map(([second, [created, refused]]) => `${second}s created ${created} refused ${refused}`).join("\n")
+  stats.createdAt.forEach((at, i) => count(at, stats.createdOf[i]!, "created"))
+  stats.refusedAt.forEach((at, i) => count(at, stats.refusedOf[i]!, "refused"))
+  return [...seconds].sort(([a], [b]) => a - b).map(([second, { counts, created, refused }]) =>
+    `${second}s created ${counts[0]} of ${created.size} workspaces, refused ${counts[1]} of ${refused.size}`
+  ).join("\n")
 }
 
 const embedded = await startEmbeddedPostgres()

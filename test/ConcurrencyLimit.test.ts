@@ -441,6 +441,33 @@ describe("throttling within a run", () => {
     expect(throttling.clientGap(10_000)).toBeCloseTo(1000 / (0.95 * 160), 1)
   })
 
+  it("a paced client whose requests since its pace came down are refused a third of the time or more comes down again at once, not a second later", () => {
+    const limit = warm(adaptiveLimit(200, 2))
+    const throttling = makeThrottling<string>(limit, () => 0)
+    throttling.throttled(todo("w"), 1000, "refused", 0, 0, 0)
+    for (let i = 0; i < 200; i++) throttling.accepted(ws(i % 2 === 0 ? "w" : "other"), i * 5)
+    // Paced at 190 a second, held until 2000; then 171 accepted at that pace.
+    throttling.throttled(todo("x", 2), 1000, "refused", 1000, 1000, 0)
+    for (let i = 0; i <= 170; i++) throttling.accepted(ws("w"), 2000 + (i * 1000) / 190)
+    // Refused at its pace: 5 % off.
+    throttling.throttled(todo("a", 3), 1000, "refused", 2900, 2900, 0)
+    const gap = (at: number) => {
+      expect(throttling.clientGap(at)).toBe(0)
+      return throttling.clientGap(at)
+    }
+    expect(gap(2905)).toBeCloseTo(1000 / (0.95 * 190))
+    // Its limit falls: of the requests sent since, one accepted and two refused, twice a third: not
+    // yet (three refusals at least)...
+    throttling.throttled(todo("a", 4), 1000, "refused", 2901, 2910, 0)
+    throttling.accepted(ws("w"), 2915)
+    throttling.throttled(todo("a", 5), 1000, "refused", 2902, 2920, 0)
+    expect(gap(2925)).toBeCloseTo(1000 / (0.95 * 190))
+    // ...the third, within the second: down at once to 95 % of the rate accepted over the last
+    // second (RateMeter's four quarters and the current one's 180 ms: 172 in 1.18 s).
+    throttling.throttled(todo("a", 6), 1000, "refused", 2903, 2930, 0)
+    expect(gap(2960)).toBeCloseTo(1000 / (0.95 * (172 / 1.18)))
+  })
+
   it("the auth service's 429 makes the todo wait, and slows neither the client nor its workspace: the notify service was not asked", () => {
     const limit = warm(adaptiveLimit(200))
     rampTo(limit, 32)

@@ -24,6 +24,9 @@ export interface ScenarioStats {
   readonly lost: number
   /** Epoch ms of each refusal. */
   readonly refusedAt: ReadonlyArray<number>
+  /** The workspace of each refusal (beside `refusedAt`) and of each notification (beside `createdAt`). */
+  readonly refusedOf: ReadonlyArray<string>
+  readonly createdOf: ReadonlyArray<string>
   /** Epoch ms of each notification created. */
   readonly createdAt: ReadonlyArray<number>
   readonly notifications: number
@@ -53,8 +56,10 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
     const tokens = new Map<string, string>()
     const keys = new Set<string>()
     const refusedAt: Array<number> = []
+    const refusedOf: Array<string> = []
     const servedMs: Array<number> = []
     const createdAt: Array<number> = []
+    const createdOf: Array<string> = []
     const byWorkspace: Record<string, number> = {}
     let requests = 0
     let lost = 0
@@ -90,6 +95,7 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
       if (verdict._tag === "Lose") return void lost++
       if (verdict._tag === "Refuse") {
         refusedAt.push(arrived)
+        refusedOf.push(workspaceId)
         return json(response, verdict.status, { message: "Refused" }, verdict.retryAfter === null ? {} : { "retry-after": verdict.retryAfter })
       }
       mostInFlight = Math.max(mostInFlight, model.inFlight())
@@ -114,6 +120,7 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
         firstNotificationAt ??= Date.now()
         lastNotificationAt = Date.now()
         createdAt.push(lastNotificationAt)
+        createdOf.push(workspaceId)
         json(response, 201, { message: "Notification created" })
       }, verdict.afterMs)
     }
@@ -138,7 +145,9 @@ export const startScenarioServer = (scenario: Scenario, credentials: { readonly 
           refused: refusedAt.length,
           lost,
           refusedAt,
+          refusedOf,
           createdAt,
+          createdOf,
           notifications,
           duplicates,
           mostInFlight,

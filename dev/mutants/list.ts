@@ -130,7 +130,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "client-never-paced",
     breaks: "at a limit of one the client is paced, not paused at each refusal",
-    file: "src/run/WorkspacePace.ts",
+    file: "src/run/ClientPace.ts",
     from: "    client.perSecond = Math.max(slowestPace, measured)\n    return true",
     to: "    return true",
     first: ["test/ConcurrencyLimit.test.ts"]
@@ -138,15 +138,15 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "client-pace-down-at-each-refusal",
     breaks: "a paced client comes down once a second at most, as a rate's window fills over a second",
-    file: "src/run/Throttling.ts",
-    from: " || (client.perSecond > 0 && now - client.slowedAt < 1000 && now - client.steppedAt >= stepBlameMs)",
+    file: "src/run/ClientPace.ts",
+    from: "if (client.perSecond > 0 && now - client.slowedAt < 1000 && now - client.steppedAt >= stepBlameMs && !fellSinceCut(client)) return",
     to: "",
     first: ["test/ConcurrencyLimit.test.ts"]
   },
   {
     name: "client-pace-follows-every-fall",
     breaks: "a paced client follows the accepted rate down only when a third was refused, not the pace's own fall",
-    file: "src/run/WorkspacePace.ts",
+    file: "src/run/ClientPace.ts",
     from: "Math.min(fell ? measured : Infinity, paceShare * client.perSecond)",
     to: "Math.min(measured, paceShare * client.perSecond)",
     first: ["test/ConcurrencyLimit.test.ts"]

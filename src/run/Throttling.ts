@@ -27,8 +27,8 @@ import type { ClaimedTodo, WorkspaceId } from "../domain/Todo.js"
 import { waitAfter } from "../domain/Waits.js"
 import type { ConcurrencyLimit } from "../lib/ConcurrencyLimit.js"
 import type { RefusalKind } from "./NotifyTodo.js"
-import { makeRateMeter } from "../lib/RateMeter.js"
-import { clientRefused, doublingEveryMs, firstMeasureMs, forgetAfterMs, forgetOld, interval, learnPace, longestWaitMs, newWorkspace, nextStepIn, oftenAfter, oftenShare, queued, refusalsInARow, refusedAtPace, type SetAside, soonest, step, stepBlameMs, takeTurn, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
+import { makeClientPace } from "./ClientPace.js"
+import { doublingEveryMs, forgetAfterMs, forgetOld, interval, learnPace, longestWaitMs, newWorkspace, nextStepIn, oftenAfter, oftenShare, queued, refusalsInARow, refusedAtPace, type SetAside, soonest, step, stepBlameMs, turnHandBackMs, type Workspace } from "./WorkspacePace.js"
 
 export { asideFree, longestWaitMs, type SetAside, turnHorizonMs } from "./WorkspacePace.js"
 
@@ -85,7 +85,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
   // on their own (the client's refusals), by when they may go.
   const ready: Array<Workspace<B>> = []
   const later: Array<SetAside<B>> = []
-  let [waiting, clientHeldUntil] = [0, 0]
+  let waiting = 0
   // When the service began refusing with nothing accepted since (undefined: it is accepting).
   let refusingSince: number | undefined
   // Whether the run was throttled yet: only then are accepted requests kept per workspace.
@@ -136,19 +136,8 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     while (at > 0 && ready[at - 1]!.readyAt > workspace.readyAt) at--
     ready.splice(at, 0, workspace)
   }
-  // The client's pace, once refused at a limit of one (clientRefused), from the rates accepted and refused over the last second.
-  const client = newWorkspace<B>(0)
-  const [meter, refusals] = [makeRateMeter(), makeRateMeter()]
-  const paceClient = (until: number, sentAt: number, now: number) => {
-    // Once paced, down once a second at most (a rate's window fills over a second); a step refused is taken back at once.
-    if (sentAt < client.slowedAt || (client.perSecond > 0 && now - client.slowedAt < 1000 && now - client.steppedAt >= stepBlameMs)) return
-    client.slowedAt = now
-    const held = now - clientHeldUntil < 1000
-    if (clientRefused(client, meter.perSecond(now, firstMeasureMs), refusals.perSecond(now, firstMeasureMs), held, now)) {
-      clientHeldUntil = client.holdUntil = Math.max(clientHeldUntil, until)
-    }
-    client.nextStepAt = Math.max(now, client.holdUntil) + nextStepIn(client, spread)
-  }
+  // The client's pace, once refused at a limit of one, and its hold.
+  const client = makeClientPace(spread)
   const slow = (workspace: Workspace<B>, until: number, now: number) => {
     workspace.slowedAt = now
     workspace.holdUntil = Math.max(workspace.holdUntil, until)
@@ -162,10 +151,10 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     waiting: () => waiting + later.length,
     nextDue: () => {
       const first = Math.min(ready[0]?.readyAt ?? Infinity, later[0]?.notBefore ?? Infinity)
-      return first === Infinity ? undefined : Math.max(clientHeldUntil, first)
+      return first === Infinity ? undefined : Math.max(client.heldUntil(), first)
     },
     takeDue: (now) => {
-      if (clientHeldUntil > now) return undefined
+      if (client.heldUntil() > now) return undefined
       if (later.length > 0 && later[0]!.notBefore <= now && (ready.length === 0 || later[0]!.notBefore <= ready[0]!.readyAt)) {
         return later.shift()
       }
@@ -208,11 +197,11 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
         workspace.perSecond = startingPace()
         workspace.nextStepAt = now + doublingEveryMs
       }
-      if (workspace === undefined) return clientHeldUntil > now ? clientHeldUntil : undefined
+      if (workspace === undefined) return client.heldUntil() > now ? client.heldUntil() : undefined
       const behind = queued(workspace)
-      if (behind > 0) return Math.max(clientHeldUntil, workspace.readyAt + behind * interval(workspace))
+      if (behind > 0) return Math.max(client.heldUntil(), workspace.readyAt + behind * interval(workspace))
       const at = soonest(workspace)
-      if (at > now || clientHeldUntil > now) return Math.max(at, clientHeldUntil)
+      if (at > now || client.heldUntil() > now) return Math.max(at, client.heldUntil())
       workspace.nextTurn = now + interval(workspace)
       return undefined
     },
@@ -243,9 +232,9 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       const workspace = workspaceOf(todo.workspaceId, now)
       // The auth service's: only the todo waits (its workspace's token is asked for again then).
       if (kind === "auth") return until
-      refusals.add(now)
+      client.refusal(now)
       if (kind === "overloaded") {
-        if (!limit.throttled(now)) clientHeldUntil = Math.max(clientHeldUntil, until)
+        if (!limit.throttled(now)) client.hold(until)
         return Math.max(until, soonest(workspace))
       }
       // The rest of a burst sent before the workspace was slowed: its todo waits, nothing more.
@@ -273,7 +262,7 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       } else {
         // The client's: its limit goes down (or, at one already, the client is paced), and only this todo waits.
         // (The client is held for the wait itself: the spread is for todos, so that they do not come back at once.)
-        if (client.perSecond > 0 || !limit.throttled(now)) paceClient(now + waitAfter(asked, 0), sentAt, now)
+        if (client.paced() || !limit.throttled(now)) client.refused(now + waitAfter(asked, 0), sentAt, now)
         return until
       }
       slow(workspace, until, now)
@@ -281,11 +270,10 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
     },
     accepted: (workspaceId, now) => {
       refusingSince = undefined
-      meter.add(now)
+      client.accepted(now, tracking)
       if (lastId !== undefined && workspaceId !== lastId) acceptedOthers++
       if (!tracking) return
       acceptedAll++
-      if (client.perSecond > 0 && now >= client.nextStepAt) step(client, now, spread)
       const workspace = workspaceOf(workspaceId, now)
       workspace.acceptedCount++
       workspace.accepted.push(now)
@@ -294,6 +282,6 @@ export const makeThrottling = <B>(limit: ConcurrencyLimit, spread: () => number 
       if (now >= nextSweep) sweep(now)
     },
     refusingAll: (now) => refusingSince !== undefined && now - refusingSince >= longestWaitMs,
-    clientGap: (now) => (client.perSecond === 0 ? 0 : takeTurn(client, now))
+    clientGap: client.gap
   }
 }

@@ -68,7 +68,7 @@ export interface Workspace<B> {
 }
 
 /** A workspace's pace: this share of the rate the service accepted of it before it refused... */
-const paceShare = 0.95
+export const paceShare = 0.95
 /** ...over the time since its last hold, a quarter of a second at least... */
 const shortestMeasureMs = 250
 /** ...never under one a second... */
@@ -153,40 +153,6 @@ export const refusedAtPace = <B>(workspace: Workspace<B>, now: number): boolean 
     return true
   }
   workspace.perSecond = Math.max(slowestPace, workspace.perSecond / 2)
-  return false
-}
-
-/**
- * The rates the client's pace is set from are measured over half a second at least (RateMeter): a
- * burst into a rate's window at the start of a run (500 in 0.2 s, where 500 a second are allowed)
- * reads as twice the rate, not ten times; over a whole second, the first tenth of a second's few
- * answers of a service of fast answers read as a tenth of its rate, and the pace then doubles for
- * seconds before it is found (bench/NOTES.md).
- */
-export const firstMeasureMs = 500
-
-/**
- * The whole client's pace (Throttling), refused at a limit of one, with `accepted` and `refused` a
- * second over the last second (over `firstMeasureMs` at least), `held` if the client was held in
- * it: at first 95 % of what was accepted, stepping as a workspace's does (doubling, then by 10 %,
- * halfway to a step refused); a step refused is taken back. Refused at its pace, 5 % less; or, when a
- * third of the requests or more were refused in a second it was not held in (a limit that fell), 95 %
- * of what was accepted, if that is less: fewer refusals are workspaces' own limits as often as the
- * client's, and following what is accepted down then follows the pace's own fall. True the first
- * time (the client is then held for the wait, once).
- */
-export const clientRefused = <B>(client: Workspace<B>, accepted: number, refused: number, held: boolean, now: number): boolean => {
-  const measured = paceShare * accepted
-  if (client.perSecond === 0) {
-    client.perSecond = Math.max(slowestPace, measured)
-    return true
-  }
-  if (now - client.steppedAt < stepBlameMs) {
-    refusedAtPace(client, now)
-    return false
-  }
-  const fell = !held && 3 * refused >= accepted + refused
-  client.perSecond = Math.max(slowestPace, Math.min(fell ? measured : Infinity, paceShare * client.perSecond))
   return false
 }
 
