@@ -144,6 +144,14 @@ export const mutants: ReadonlyArray<Mutant> = [
     first: ["test/ConcurrencyLimit.test.ts"]
   },
   {
+    name: "client-pace-waits-out-the-second",
+    breaks: "a paced client whose answers since its last cut are a third refusals comes down at once, not a second later",
+    file: "src/run/ClientPace.ts",
+    from: " && !fellSinceCut(client)) return",
+    to: ") return",
+    first: ["test/ConcurrencyLimit.test.ts"]
+  },
+  {
     name: "client-pace-follows-every-fall",
     breaks: "a paced client follows the accepted rate down only when a third was refused, not the pace's own fall",
     file: "src/run/ClientPace.ts",
