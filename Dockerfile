@@ -3,7 +3,7 @@
 # Stages: build (npm ci and the bundle), dev-services (the fake notify service, for compose.yaml
 # only), runtime (Node and dist/: the job, its loader and its code cache; the default target).
 
-FROM node:20-bookworm-slim AS build
+FROM node:26-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No install scripts: esbuild's binary comes from its optional dependency package.
@@ -19,7 +19,7 @@ FROM build AS dev-services
 EXPOSE 3001
 CMD ["npx", "tsx", "dev/fake-notify.ts", "--host", "0.0.0.0", "--port", "3001"]
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-bookworm-slim AS runtime
 # A V8 heap cap: the job's live heap is flat (100,000 todos in a 48 MB heap in the tests), but
 # without a cap V8 lets garbage grow to 200 MB of RSS; with it a run stays below 140 MB
 # whatever the backlog (bench/RESULTS.md).

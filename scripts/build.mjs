@@ -11,7 +11,7 @@ import path from "node:path"
 const common = {
   bundle: true,
   platform: "node",
-  target: "node20",
+  target: "node24",
   minifySyntax: true,
   legalComments: "none",
   logLevel: "warning"

@@ -8,7 +8,7 @@ import type { RunSummary } from "./domain/RunSummary.js"
 import { ExitCode, Lines } from "./ExitCode.js"
 import { describeCause, describeConfigError } from "./lib/Errors.js"
 import { LeaseTooShort } from "./run/Run.js"
-import { ClocksDisagree, DatabaseError, SchemaNotCurrent, stoppedAnswering } from "./services/DatabaseErrors.js"
+import { ClocksDisagree, DatabaseError, PostgresTooOld, SchemaNotCurrent, stoppedAnswering } from "./services/DatabaseErrors.js"
 import { PruneRefused } from "./services/LedgerAdmin.js"
 
 /** What the command was doing when the database failed: it names the line. */
@@ -37,6 +37,7 @@ export const endingOf = (failure: unknown, doing: Doing): Ending => {
   if (ConfigError.isConfigError(failure)) return aborted(Lines.invalidConfiguration, describeConfigError(failure))
   if (failure instanceof SchemaNotCurrent) return aborted(Lines.schemaNotCurrent, failure.message)
   if (failure instanceof ClocksDisagree) return aborted(Lines.clocksDisagree, failure.message)
+  if (failure instanceof PostgresTooOld) return aborted(Lines.postgresTooOld, failure.message)
   if (failure instanceof LeaseTooShort) return { line: Lines.invalidLease, detail: failure.message, code: ExitCode.Usage }
   if (failure instanceof PruneRefused) return aborted(Lines.pruneRefused, failure.message)
   // By its tag: the report is the command's (cli/RunReport.ts), which the run never imports.

@@ -6,7 +6,7 @@
  */
 /** The process exit codes; documented in --help, the README and docs/operations.md. */
 export const ExitCode = {
-  /** Every delayed todo was notified (or nothing was pending). */
+  /** Every delayed todo was notified (or nothing was pending); or the notify service refused every request for a minute and the rest was left, uncharged, for the next run. */
   Success: 0,
   /** The run was aborted: database failure, schema not migrated, invalid configuration, or the host's and the database's clocks apart. */
   Aborted: 1,
@@ -38,6 +38,7 @@ export const Lines = {
   databaseStoppedAnswering: "The database stopped answering. Aborting job...",
   clocksDisagree: "The host's clock and the database's disagree. Aborting job...",
   migrateFailed: "Could not migrate the job's schema. Aborting...",
+  postgresTooOld: "The database's PostgreSQL is older than the job supports. Aborting...",
   statusFailed: "Could not read the job's state. Aborting...",
   requeueFailed: "Could not requeue dead letters. Aborting...",
   pruneFailed: "Could not prune the job's state. Aborting...",

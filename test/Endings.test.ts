@@ -7,7 +7,7 @@ import { type Ending, endingOf, exitCodeOf } from "../src/Endings.js"
 import { ExitCode, Lines } from "../src/ExitCode.js"
 import { NoAnswer } from "../src/lib/DatabaseDeadlines.js"
 import { LeaseTooShort } from "../src/run/Run.js"
-import { ClocksDisagree, DatabaseError, SchemaNotCurrent } from "../src/services/DatabaseErrors.js"
+import { ClocksDisagree, DatabaseError, PostgresTooOld, SchemaNotCurrent } from "../src/services/DatabaseErrors.js"
 import { PruneRefused } from "../src/services/LedgerAdmin.js"
 
 const databaseDown = new DatabaseError({ operation: "Claiming delayed todos", cause: new Error("connection refused") })
@@ -32,6 +32,7 @@ const endings: ReadonlyArray<Ending> = [
   endingOf(new PruneRefused({ todosTable: "todos", wouldDelete: 9, sent: 10, maxShare: 50 }), "pruning"),
   endingOf(new LeaseTooShort({ lease: Duration.seconds(10), minimum: Duration.minutes(5) }), "running"),
   endingOf(new ClocksDisagree({ hostTime: "2026-12-07T10:00:00.000Z", databaseTime: "2026-12-07T10:07:00.000Z" }), "running"),
+  endingOf(new PostgresTooOld({ version: "13.23" }), "migrating"),
   endingOf(new ReportNotWritten({ file: "/run.json", cause: new Error("EACCES") }), "running"),
   endingOf(new TypeError("x is undefined"), "running"),
   // A run that stopped early: its line is the run's, its code the summary's.

@@ -4,8 +4,9 @@ import { ProgressBarLive, progressBarText } from "../src/services/Progress/Live.
 import { defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
 import { CalendarDate, type DelayedTodo, TodoId, WorkspaceId } from "../src/domain/Todo.js"
 import { NotificationClient } from "../src/services/NotificationClient.js"
-import { Progress, type ProgressSnapshot } from "../src/services/Progress.js"
+import { Progress, progressAnnotations, type ProgressSnapshot } from "../src/services/Progress.js"
 import { sendDelayNotifications } from "../src/SendDelayNotifications.js"
+import { fieldsListed } from "./support/docs.js"
 import { inMemoryLedger } from "./support/InMemoryLedger.js"
 
 const todos: ReadonlyArray<DelayedTodo> = Array.from({ length: 30 }, (_, i) => ({
@@ -94,5 +95,13 @@ describe("progress of a long run", () => {
       progressBarText(snapshot),
       "\n"
     ])
+  })
+
+  it("the Progress. line's fields are those docs/operations.md lists, each one it can give", () => {
+    const all = progressAnnotations({
+      sent: 1, failed: 1, deadLetters: 0, leftToClaim: 5, inHand: 2, perSecond: 10, concurrency: 8, throttled: 3,
+      enqueueing: { added: 1, of: 4 }, estimatedEnd: DateTime.unsafeMake(0), elapsed: Duration.seconds(1)
+    })
+    expect(new Set(fieldsListed("docs/operations.md", "logs `Progress.` every period:"))).toEqual(new Set(Object.keys(all)))
   })
 })

@@ -20,7 +20,10 @@ const podSpecs = () => [
 describe("the container and its manifests", () => {
   it("the Dockerfile's runtime stage holds only Node and dist/, runs as a non-root user, and runs the job by default", () => {
     expect(runtime.name).toBe("runtime")
-    expect(runtime.from).toMatch(/^node:20/)
+    // A Node LTS line in support (docs/operations.md, "Versions"), one that package.json's engines allows.
+    expect(runtime.from).toBe("node:26-bookworm-slim")
+    expect(dockerfileStages()[0]!.from).toBe(runtime.from)
+    expect(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).engines.node).toBe(">=24")
     expect(runtime.copies).toEqual([{ from: "build", sources: ["/app/dist/main.js", "/app/dist/job.cjs"], target: "./dist/" }])
     // The code cache is made in this stage, under its own NODE_OPTIONS (V8 refuses it under others).
     expect(runtime.env.NODE_OPTIONS).toBe("--max-old-space-size=64")

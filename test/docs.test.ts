@@ -7,6 +7,9 @@ import { execFileSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { Duration } from "effect"
+import { afterFailure, defaultRetryPolicy } from "../src/domain/RetryPolicy.js"
+import { reportOutcomes } from "../src/cli/RunReport.js"
 import { Env } from "../src/lib/Environment.js"
 import { anchorsOf, relativeLinksOf } from "./support/docs.js"
 import { distMain } from "./support/process.js"
@@ -95,5 +98,61 @@ describe("the docs, held to the code", () => {
     expect(commands).toEqual(["npm ci && npm run demo", "npm test"])
     const ci = read(".ci/run").split("\n").map((line) => line.trim())
     for (const command of commands) expect(ci, command).toContain(command)
+  })
+
+  it("the README's headline figures say the concurrency the benchmark holds the job to (bench/run.ts)", () => {
+    const concurrency = /^const concurrency = (\d+)$/m.exec(read("bench/run.ts"))![1]
+    const headline = read("README.md").split("\n## ")[0]!.replace(/\s+/g, " ")
+    const expected = `with at most ${concurrency} requests in flight as the benchmark holds every contender`
+    expect(headline.includes(expected), expected).toBe(true)
+  })
+
+  it("the retry schedule docs/design.md gives is the one the default policy makes: each wait, and their sum", () => {
+    const waits: Array<Duration.Duration> = []
+    for (let attempts = 1; ; attempts++) {
+      const next = afterFailure(attempts, defaultRetryPolicy)
+      if (next._tag === "DeadLetter") break
+      waits.push(next.delay)
+    }
+    const minutes = waits.map((wait) => Duration.toMinutes(wait))
+    const hours = Math.round(minutes.reduce((a, b) => a + b, 0) / 6) / 10
+    const capped = minutes.filter((m) => m === Duration.toMinutes(defaultRetryPolicy.maxDelay)).length
+    const doubling = minutes.slice(0, minutes.length - capped).join(", ").replace(/, (\d+)$/, " and $1")
+    const text = read("docs/design.md").replace(/\s+/g, " ")
+    const words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+    const expected = `(default ${defaultRetryPolicy.maxAttempts}: the first try and ${words[waits.length]} more over about ${hours} hours, ` +
+      `${doubling} minutes apart, then ${Duration.toHours(defaultRetryPolicy.maxDelay)} hours ${["", "once", "twice", "three times"][capped]})`
+    expect(text.includes(expected), expected).toBe(true)
+  })
+
+  it("the README names every flag that has no environment variable of its own, and no other", () => {
+    const hidden = new Set(["--completions", "--log-level", "--wizard", "--version"])
+    const without = new Set(["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"].flatMap((command) =>
+      helpOptions(command).filter((option) => !hidden.has(option.flag) && option.variable === undefined).map((option) => option.flag)
+    ))
+    const sentence = /^Most flags have an environment variable.*?\n\n/ms.exec(read("README.md"))?.[0] ?? ""
+    expect(new Set([...sentence.matchAll(/`(--[a-z-]+)`/g)].map((m) => m[1]!))).toEqual(without)
+  })
+
+  it("docs/operations.md lists every outcome a report may give (src/cli/RunReport.ts), and no other", () => {
+    const page = read("docs/operations.md").replace(/\s+/g, " ")
+    const sentence = /`outcome` is (.*?)\. /.exec(page)![1]!
+    expect(new Set([...sentence.matchAll(/`([A-Za-z-]+)`/g)].map((m) => m[1]!).filter((word) => !["error", "wouldSend"].includes(word))))
+      .toEqual(new Set(reportOutcomes))
+  })
+
+  it("the synopsis of docs/configuration.md gives every option of each command's --help", () => {
+    const page = read("docs/configuration.md")
+    const synopsis = page.slice(page.indexOf("```\nnode dist/main.js send-delay-notifications"), page.indexOf("```", page.indexOf("```\nnode dist/main.js") + 3))
+    const hidden = new Set(["--completions", "--log-level", "--wizard", "--version"])
+    const shared = new Set(helpOptions("send-delay-notifications").map((option) => option.flag))
+    for (const command of ["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"]) {
+      const own = helpOptions(command).map((option) => option.flag).filter((flag) => !hidden.has(flag))
+      // schedule's options past its own are send's, "[the tuning options above]".
+      const line = synopsis.slice(synopsis.indexOf(command))
+      for (const flag of own.filter((flag) => command !== "schedule" || !shared.has(flag))) {
+        expect(line.includes(`[${flag}`) || line.includes(`${flag} `), `${command} ${flag}`).toBe(true)
+      }
+    }
   })
 })

@@ -7,7 +7,7 @@ import { Console, DateTime, Duration, Effect, Option, Schema } from "effect"
 import { type Doing, type Ending, endingOf, logEnding } from "../Endings.js"
 import type { AppLayers } from "../layers/AppLayers.js"
 import { Env } from "../lib/Environment.js"
-import type { DatabaseError } from "../services/DatabaseErrors.js"
+import type { DatabaseError, PostgresTooOld } from "../services/DatabaseErrors.js"
 import { LedgerAdmin, type LedgerStatus, type PruneRefused } from "../services/LedgerAdmin.js"
 import { buildServices, JobExit } from "./Common.js"
 import { recordRunEnd } from "./RunMetrics.js"
@@ -17,11 +17,12 @@ import { count, duration, integer } from "./Options.js"
 const withAdmin = <A>(
   layers: AppLayers,
   doing: Doing,
-  f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError | PruneRefused>
+  f: (admin: LedgerAdmin["Type"]) => Effect.Effect<A, DatabaseError | PostgresTooOld | PruneRefused>
 ) =>
   Effect.flatMap(buildServices(layers.ledger), (ctx) => Effect.flatMap(LedgerAdmin, f).pipe(Effect.provide(ctx))).pipe(
     Effect.catchTags({
       DatabaseError: (error) => ended(endingOf(error, doing)),
+      PostgresTooOld: (error) => ended(endingOf(error, doing)),
       // The table it would have pruned, named for the operator to check.
       PruneRefused: (refused) => ended(endingOf(refused, doing), { todosTable: refused.todosTable })
     })

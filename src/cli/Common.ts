@@ -14,7 +14,8 @@ export class JobExit extends Schema.TaggedError<JobExit>()("JobExit", {
   reason: Schema.optional(Schema.String)
 }) {}
 
-const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending); 1 run aborted (database " +
+const exitCodesHelp = "Exit codes: 0 every delayed todo notified (or nothing pending), or the notify service turned every " +
+  "request away for a minute and the run left the rest pending, uncharged, for the next; 1 run aborted (database " +
   "failure, schema not migrated, invalid configuration, host and database clocks over 5 minutes apart); 2 invalid usage; 3 run finished but some notifications " +
   "failed (tried again by a later run) or became dead letters, or rows could not be read (throttled requests, 429 " +
   "or 503 with Retry-After or while others are accepted, are not failures: sent again later, no attempt counted); 4 the notify service " +

@@ -24,17 +24,26 @@ export interface RunResult {
   readonly crashed?: boolean
 }
 
+/**
+ * Every outcome a report may give, as docs/operations.md lists them: the report's `outcome` is
+ * checked against this type, so an outcome left out of the list does not compile.
+ */
+export const reportOutcomes = [
+  "completed", "some-failed", "throttled", "outage", "credentials-rejected", "SIGTERM", "SIGINT", "aborted", "crashed", "dry-run"
+] as const
+export type ReportOutcome = (typeof reportOutcomes)[number]
+
 /** The --report file: the run summary as JSON, for pipelines that act on it. */
 export const reportOf = (result: RunResult, startedAt: DateTime.Utc, finishedAt: DateTime.Utc) => ({
   runId: result.runId,
   exitCode: result.code,
-  outcome: result.crashed === true
+  outcome: (result.crashed === true
     ? "crashed"
     : result.wouldSend !== undefined
     ? "dry-run"
     : result.summary === undefined
     ? "aborted"
-    : result.summary.stopped ?? (result.code === ExitCode.Success ? "completed" : "some-failed"),
+    : result.summary.stopped ?? (result.code === ExitCode.Success ? "completed" : "some-failed")) satisfies ReportOutcome,
   reference: result.reference ?? null,
   startedAt: DateTime.formatIso(startedAt),
   finishedAt: DateTime.formatIso(finishedAt),

@@ -1,6 +1,7 @@
 /**
  * The errors every port on PostgreSQL shares: the database failed (the run cannot go on), the
- * job's schema is not the one this code needs, or the database's clock and the host's disagree.
+ * job's schema is not the one this code needs, the database's clock and the host's disagree, or
+ * its PostgreSQL is older than the job supports.
  */
 import { Schema } from "effect"
 import { NoAnswer } from "../lib/DatabaseDeadlines.js"
@@ -43,7 +44,7 @@ export class SchemaNotCurrent extends Schema.TaggedError<SchemaNotCurrent>()("Sc
 }) {
   override get message(): string {
     return `The job's database schema is not current (migration ${this.applied} of ${this.expected} applied): ` +
-      "run `delay-notifications migrate` first"
+      "run the job's migrate command first (`node dist/main.js migrate`; with the image, `migrate` as the container's command)"
   }
 }
 
@@ -63,5 +64,23 @@ export class ClocksDisagree extends Schema.TaggedError<ClocksDisagree>()("Clocks
     const apart = Math.round(Math.abs(Date.parse(this.hostTime) - Date.parse(this.databaseTime)) / 1000)
     return `the host's clock reads ${this.hostTime} and the database's ${this.databaseTime}, ${apart} s apart ` +
       `(at most ${clockSkewMarginMs / 60_000} minutes): set both right (NTP) and run again`
+  }
+}
+
+/**
+ * The PostgreSQL majors the job supports: from 14, whose TID range scans read a range of the todos
+ * table's blocks without scanning the rest (TodoRepository/Parts.ts; on 13 and older every part
+ * read scans the whole table), to the newest tested (CI runs the tests on both ends).
+ */
+export const postgresMajors = { oldest: 14, newestTested: 18 } as const
+
+/** `migrate` on a PostgreSQL older than `postgresMajors.oldest`: nothing is created. */
+export class PostgresTooOld extends Schema.TaggedError<PostgresTooOld>()("PostgresTooOld", {
+  version: Schema.String
+}) {
+  override get message(): string {
+    return `the database runs PostgreSQL ${this.version}, and the job needs ${postgresMajors.oldest} or newer ` +
+      `(tested on ${postgresMajors.oldest} to ${postgresMajors.newestTested}): it reads the todos table a range of blocks at a time, ` +
+      `which PostgreSQL reads without scanning the whole table from ${postgresMajors.oldest} on; upgrade the database, then run migrate again`
   }
 }

@@ -4,12 +4,15 @@
  * LedgerAdmin/Live.ts.
  */
 import { Context, type DateTime, type Effect, Schema } from "effect"
-import type { DatabaseError } from "./DatabaseErrors.js"
+import type { DatabaseError, PostgresTooOld } from "./DatabaseErrors.js"
 
 /** What operators do with the job's state: migrate it, look at it, requeue dead letters, prune it. */
 export class LedgerAdmin extends Context.Tag("app/LedgerAdmin")<LedgerAdmin, {
-  /** Creates or updates the job's own schema; returns the migrations applied now. Idempotent. */
-  readonly migrate: Effect.Effect<ReadonlyArray<string>, DatabaseError>
+  /**
+   * Creates or updates the job's own schema; returns the migrations applied now. Idempotent.
+   * Refuses a PostgreSQL older than the job supports, creating nothing (PostgresTooOld).
+   */
+  readonly migrate: Effect.Effect<ReadonlyArray<string>, DatabaseError | PostgresTooOld>
   readonly status: (now: DateTime.Utc, limit: number) => Effect.Effect<LedgerStatus, DatabaseError>
   /** Makes dead letters (all, or of one workspace / todo) pending again with fresh attempts. */
   readonly requeue: (

@@ -5,6 +5,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { ousmaneTodoId, peterTodoId, seedTodos, workspace1, workspace2 } from "../../dev/seedTodos.js"
 import { ledgerRows, seedDatabase, TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
+import { fieldsListed } from "../support/docs.js"
 import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
 import { logLines, runBuilt, stackTraceLine } from "../support/process.js"
 
@@ -50,6 +51,10 @@ describe("what the job tells its operators: logs, --dry-run, --report", () => {
         })
         expect(summary.durationMs).toEqual(expect.any(Number))
         expect(summary.sentPerSecond).toEqual(expect.any(Number))
+        // Its fields, as docs/operations.md lists them (with every line's own: timestamp, level, message, runId).
+        expect(new Set(fieldsListed("docs/operations.md", "`Finished to send delay notifications.`"))).toEqual(
+          new Set(Object.keys(summary).filter((key) => !["timestamp", "level", "message", "runId"].includes(key)))
+        )
       }))
 
     it.scoped("LOG_FORMAT=pretty gives readable lines; an unknown LOG_FORMAT is one line and exit 1", () =>

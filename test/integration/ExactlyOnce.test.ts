@@ -156,7 +156,7 @@ describe("exactly once, across runs", () => {
         const refused = yield* send()
         expect(refused.code).toBe(ExitCode.Aborted)
         expect(String(refused.logs.find((l) => l.level === "ERROR")?.annotations.error)).toContain(
-          "run `delay-notifications migrate` first"
+          "run the job's migrate command first (`node dist/main.js migrate`; with the image, `migrate` as the container's command)"
         )
         expect(fake.state.notifyRequests).toBe(0)
         const first = yield* run("migrate")
@@ -185,6 +185,19 @@ describe("exactly once, across runs", () => {
         // Peter's row stayed, so Peter is not notified again.
         yield* send()
         expect(fake.state.notifications.length).toBe(2)
+      }))
+
+    it.scoped("prune deletes a dead letter of a deleted todo too, not only rows sent (the state diagram of docs/design.md)", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* seedDatabase
+        const { run, send } = yield* setup()
+        yield* send()
+        yield* sql`UPDATE delay_notifications.notifications SET state = 'dead', attempts = 10 WHERE todo_id = ${ousmaneTodoId}`
+        yield* sql`DELETE FROM todos WHERE id = ${ousmaneTodoId}`
+        yield* TestClock.adjust("31 days")
+        expect((yield* run("prune", "--retention", "30d")).logs.at(-1)?.annotations).toMatchObject({ pruned: 1 })
+        expect((yield* ledgerRows).map((r) => r.todoId)).toEqual([peterTodoId])
       }))
 
     it.scoped("prune refuses, deleting nothing, when the todos table is empty; --force prunes all the same", () =>

@@ -1,6 +1,7 @@
 /**
  * The project's Markdown as a reader follows it: the anchors a page offers (its headings, as
- * GitHub makes them, and `<a id>` tags), and the relative links each page holds.
+ * GitHub makes them, and `<a id>` tags), the relative links each page holds, and the fields a page
+ * lists for a log line.
  */
 import { readFileSync } from "node:fs"
 
@@ -25,4 +26,28 @@ export const anchorsOf = (file: string): ReadonlySet<string> => {
 export const relativeLinksOf = (file: string): ReadonlyArray<string> => {
   const text = readFileSync(file, "utf8").replace(/```[\s\S]*?```/g, "")
   return [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((link) => !/^(https?:|mailto:)/.test(link))
+}
+
+/**
+ * The fields a page lists in braces after `marker` (`{sent, failed (what it counts), ...}`): the
+ * name that starts each item at the braces' own depth.
+ */
+export const fieldsListed = (file: string, marker: string): ReadonlyArray<string> => {
+  const text = readFileSync(file, "utf8").replace(/\s+/g, " ")
+  const start = text.indexOf("{", text.indexOf(marker))
+  const fields: Array<string> = []
+  let depth = 0
+  let item = ""
+  for (const char of text.slice(start + 1)) {
+    if (depth === 0 && (char === "," || char === "}")) {
+      fields.push(/^\s*`?([A-Za-z]+)/.exec(item)![1]!)
+      item = ""
+      if (char === "}") break
+      continue
+    }
+    if (char === "(") depth++
+    if (char === ")") depth--
+    item += char
+  }
+  return fields
 }

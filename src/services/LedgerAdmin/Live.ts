@@ -9,7 +9,7 @@ import { durationConfig } from "../../lib/Durations.js"
 import { Env } from "../../lib/Environment.js"
 import { todosTableConfig } from "../../lib/TodosTable.js"
 import { ledgerSchema, migrationLoader, migrationsTable } from "../../migrations/index.js"
-import { failedTo } from "../DatabaseErrors.js"
+import { failedTo, postgresMajors, PostgresTooOld } from "../DatabaseErrors.js"
 import { type DeadLetter, LedgerAdmin, type LedgerStatus, PruneRefused } from "../LedgerAdmin.js"
 
 export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, SqlClient.SqlClient> = Layer.effect(
@@ -75,6 +75,9 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
       )
 
     const migrateSchema = Effect.gen(function*() {
+      const [server] = yield* within.roundTrip(sql<{ readonly number: number; readonly version: string }>`
+        SELECT current_setting('server_version_num')::int AS number, current_setting('server_version') AS version`)
+      if (server!.number < postgresMajors.oldest * 10_000) return yield* new PostgresTooOld({ version: server!.version })
       // Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a
       // least-privilege role that owns its schema (docs/configuration.md) does not have.
       const existing = yield* within.roundTrip(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${ledgerSchema}`)
@@ -86,7 +89,7 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
       function*() {
         return yield* oneAtATime(migrateSchema)
       },
-      Effect.mapError(failedTo("Migrating the job's schema"))
+      Effect.mapError((error) => error instanceof PostgresTooOld ? error : failedTo("Migrating the job's schema")(error))
     ))
 
     const status = Effect.fn("LedgerAdmin.status")(
