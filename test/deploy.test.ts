@@ -122,4 +122,28 @@ describe("the built job", () => {
       expect(bundle.includes(name), name).toBe(false)
     }
   })
+
+  it("the ops pod of the Kubernetes recipes has the CronJob's image, settings and secrets, and each recipe names objects of deploy/", () => {
+    const [cronJob] = ofKind("CronJob")
+    const job = cronJob.spec.jobTemplate.spec.template.spec
+    const [ops] = ofKind("Pod").filter((pod) => pod.metadata.name === "delay-notifications-ops")
+    const [container] = ops.spec.containers
+    const sent = job.containers[0]
+    expect(container.image).toBe(sent.image)
+    expect(container.envFrom).toEqual(sent.envFrom)
+    expect(container.env).toEqual(sent.env)
+    expect(container.volumeMounts).toEqual(sent.volumeMounts)
+    expect(ops.spec.volumes).toEqual(job.volumes)
+    expect(ops.spec.securityContext).toEqual(job.securityContext)
+    expect(ops.spec.activeDeadlineSeconds).toBeGreaterThan(0)
+
+    const operations = readFileSync(path.join(root, "docs/operations.md"), "utf8")
+    const recipes = /```sh\n([\s\S]*?)```/.exec(operations.slice(operations.indexOf("### Kubernetes recipes")))![1]!
+    const names = new Set(documents.map((d) => `${String(d.document?.kind).toLowerCase()}/${d.document?.metadata?.name}`))
+    const named = [...recipes.matchAll(/\b(cronjob|pod)\/([a-z0-9-]+)/g), ...recipes.matchAll(/kubectl (?:patch|delete) (cronjob|pod) ([a-z0-9-]+)/g)]
+    expect(named.length).toBeGreaterThanOrEqual(5)
+    for (const [, kind, name] of named) expect(names, `${kind}/${name}`).toContain(`${kind}/${name}`)
+    for (const [, name] of recipes.matchAll(/kubectl exec ([a-z0-9-]+) /g)) expect(names).toContain(`pod/${name}`)
+    for (const [, file] of recipes.matchAll(/-f (deploy\/[a-z-]+\.yaml)/g)) expect(documents.map((d) => d.file)).toContain(file)
+  })
 })

@@ -1,6 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
 import pg from "pg"
 import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import { TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
@@ -17,6 +19,23 @@ export const leastPrivilegeSql = (role: string, password: string, database: stri
   GRANT SELECT ON TABLE public.todos TO ${role};
   CREATE SCHEMA delay_notifications AUTHORIZATION ${role};
 `
+
+const operations = readFileSync(path.resolve(import.meta.dirname, "../../docs/operations.md"), "utf8")
+
+/** The SQL block of docs/operations.md's "Removing it", for the role `role` and the database `database`. */
+const removalSql = (role: string, database: string) => {
+  const section = operations.slice(operations.indexOf("### Removing it"))
+  return /```sql\n([\s\S]*?)```/.exec(section)![1]!
+    .replace(/(FROM|ROLE) delay_notifications\b/g, `$1 ${role}`)
+    .replace(/DATABASE app\b/g, `DATABASE ${database}`)
+}
+
+/** The `node dist/main.js ...` commands of docs/operations.md's "Kubernetes recipes", as arguments. */
+const recipeCommands = (): ReadonlyArray<ReadonlyArray<string>> => {
+  const section = operations.slice(operations.indexOf("### Kubernetes recipes"))
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!
+  return [...block.matchAll(/-- node dist\/main\.js (.+)$/gm)].map((m) => m[1]!.match(/<[^>]+>|\S+/g)!)
+}
 
 /** Runs `text` as the role at `url`; the error message when it is refused. */
 const refusedAs = (url: string, text: string) =>
@@ -45,7 +64,9 @@ describe("least privilege: the job as a role that can only read todos and owns i
         const role = `job_${database}`
         yield* Effect.acquireRelease(
           sql.unsafe(leastPrivilegeSql(role, "job-pw-81", database)),
-          () => sql.unsafe(`DROP SCHEMA IF EXISTS delay_notifications CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`).pipe(Effect.orDie)
+          () =>
+            sql.unsafe(`DROP SCHEMA IF EXISTS delay_notifications CASCADE; DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}')
+              THEN EXECUTE 'DROP OWNED BY ${role}'; EXECUTE 'DROP ROLE ${role}'; END IF; END $$`).pipe(Effect.orDie)
         )
         const jobUrl = new URL(adminUrl)
         jobUrl.username = role
@@ -76,6 +97,20 @@ describe("least privilege: the job as a role that can only read todos and owns i
         }
         const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM todos WHERE name = 'changed'`
         expect(count!.n).toBe(0)
+
+        // The operator's commands of docs/operations.md's Kubernetes recipes, as this role.
+        expect(recipeCommands().map((command) => command[0])).toEqual(["status", "requeue", "prune"])
+        for (const command of recipeCommands()) {
+          const args = command.map((arg) => (arg === "<workspace id>" ? seedTodos[0]!.workspaceId : arg))
+          expect((yield* run(args)).code, args.join(" ")).toBe(0)
+        }
+
+        // Removing it, as docs/operations.md says: the schema and the role go, todos stays as it was.
+        yield* sql.unsafe(removalSql(role, database))
+        expect(yield* sql`SELECT 1 FROM pg_namespace WHERE nspname = 'delay_notifications'`).toHaveLength(0)
+        expect(yield* sql`SELECT 1 FROM pg_roles WHERE rolname = ${role}`).toHaveLength(0)
+        const [todos] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM todos`
+        expect(todos!.n).toBe(seedTodos.length)
       }))
   })
 })

@@ -2,8 +2,10 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import pg from "pg"
+import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import { latestMigrationId } from "../../src/migrations/index.js"
 import { TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
+import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
 import { logLines, runBuilt } from "../support/process.js"
 
 describe("migrate from several pods at once", () => {
@@ -44,6 +46,22 @@ describe("migrate from several pods at once", () => {
         expect(String(errors[0]!.error)).toContain(
           `another migrate has held the migration lock for over 2s (held by pid ${holder.pid}, application stuck-migrate`
         )
+      }))
+
+    it.scoped("a binary one migration behind the schema (a rollback of the binary, not of the schema) runs, and sends", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabaseUrl
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(createTodosTableSql)
+        yield* sql`INSERT INTO todos ${sql.insert(seedTodos.map((todo) => ({ ...todo })))}`
+        const fake = yield* serveFakeNotifyLive({ workspaceOf: (id) => seedTodos.find((todo) => todo.id === id)?.workspaceId })
+        const env = { DATABASE_URL: url, ...servicesEnv(fake.url) }
+        expect((yield* Effect.promise(() => runBuilt(["migrate"], { env }))).code).toBe(0)
+        // A migration of a newer version than this binary, applied.
+        yield* sql`INSERT INTO delay_notifications.migrations (migration_id, name) VALUES (${latestMigrationId + 1}, 'of_a_newer_version')`
+        const run = yield* Effect.promise(() => runBuilt(["send-delay-notifications", "--at", "2022-06-03"], { env }))
+        expect(run.code).toBe(0)
+        expect(fake.state.notifications).toHaveLength(2)
       }))
   })
 })
