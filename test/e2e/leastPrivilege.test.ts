@@ -11,16 +11,17 @@ import { runBuilt } from "../support/process.js"
 
 const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.workspaceId]))
 
-/** The SQL of docs/configuration.md for the job's role, for a database named `database`. */
-export const leastPrivilegeSql = (role: string, password: string, database: string) => `
-  CREATE ROLE ${role} LOGIN PASSWORD '${password}';
-  GRANT CONNECT ON DATABASE ${database} TO ${role};
-  GRANT USAGE ON SCHEMA public TO ${role};
-  GRANT SELECT ON TABLE public.todos TO ${role};
-  CREATE SCHEMA delay_notifications AUTHORIZATION ${role};
-`
+const page = (name: string) => readFileSync(path.resolve(import.meta.dirname, "../../docs", name), "utf8")
+const operations = page("operations.md")
 
-const operations = readFileSync(path.resolve(import.meta.dirname, "../../docs/operations.md"), "utf8")
+/** The SQL of docs/configuration.md for the job's role, as `role` with `password`, for the database `database`. */
+const leastPrivilegeSql = (role: string, password: string, database: string) => {
+  const configuration = page("configuration.md")
+  return /```sql\n([\s\S]*?)```/.exec(configuration.slice(configuration.indexOf("### The job's database role")))![1]!
+    .replace(/(ROLE|TO|AUTHORIZATION) delay_notifications\b/g, `$1 ${role}`)
+    .replace(/'choose-one'/, `'${password}'`)
+    .replace(/DATABASE app\b/g, `DATABASE ${database}`)
+}
 
 /** The SQL block of docs/operations.md's "Removing it", for the role `role` and the database `database`. */
 const removalSql = (role: string, database: string) => {
