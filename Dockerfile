@@ -21,9 +21,11 @@ CMD ["npx", "tsx", "dev/fake-notify.ts", "--host", "0.0.0.0", "--port", "3001"]
 
 FROM node:26-bookworm-slim AS runtime
 # A V8 heap cap: the job's live heap is flat (100,000 todos in a 48 MB heap in the tests), but
-# without a cap V8 lets garbage grow to 200 MB of RSS; with it a run stays below 140 MB
-# whatever the backlog (bench/RESULTS.md).
-ENV NODE_ENV=production NODE_OPTIONS="--max-old-space-size=64"
+# without a cap V8 lets garbage grow to over 200 MB of RSS; with it a run stayed near 180 MB at
+# 100,000 todos on Node 26. Node 26's V8 spends several times the CPU under Node 20's cap of 64 MB,
+# and a young generation of 32 MB keeps a send's short-lived objects out of the old one
+# (bench/RESULTS.md, "Node lines").
+ENV NODE_ENV=production NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=32"
 WORKDIR /app
 COPY --from=build /app/dist/main.js /app/dist/job.cjs ./dist/
 # V8's code cache of the job, made here under this stage's NODE_OPTIONS: V8 uses a cache only

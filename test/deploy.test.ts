@@ -26,7 +26,8 @@ describe("the container and its manifests", () => {
     expect(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).engines.node).toBe(">=24")
     expect(runtime.copies).toEqual([{ from: "build", sources: ["/app/dist/main.js", "/app/dist/job.cjs"], target: "./dist/" }])
     // The code cache is made in this stage, under its own NODE_OPTIONS (V8 refuses it under others).
-    expect(runtime.env.NODE_OPTIONS).toBe("--max-old-space-size=64")
+    expect(runtime.env.NODE_OPTIONS).toBe("--max-old-space-size=128 --max-semi-space-size=32")
+    expect(ofKind("ConfigMap")[0].data.NODE_OPTIONS).toBe(runtime.env.NODE_OPTIONS)
     expect(runtime.runs).toEqual(["DELAY_NOTIFICATIONS_WRITE_CODE_CACHE=1 node dist/main.js --help > /dev/null"])
     expect(runtime.user).toMatch(/^[1-9]\d*(:\d+)?$/) // numeric, so runAsNonRoot can check it
     expect(runtime.entrypoint).toEqual(["node", "dist/main.js"])
