@@ -20,11 +20,10 @@ EXPOSE 3001
 CMD ["npx", "tsx", "dev/fake-notify.ts", "--host", "0.0.0.0", "--port", "3001"]
 
 FROM node:26-bookworm-slim AS runtime
-# A V8 heap cap: the job's live heap is flat (100,000 todos in a 48 MB heap in the tests), but
-# without a cap V8 lets garbage grow to over 200 MB of RSS; with it a run stayed near 180 MB at
-# 100,000 todos on Node 26. Node 26's V8 spends several times the CPU under Node 20's cap of 64 MB,
-# and a young generation of 32 MB keeps a send's short-lived objects out of the old one
-# (bench/RESULTS.md, "Node lines").
+# V8's heap settings: the job's live heap is flat whatever the backlog, but without a cap V8 lets
+# garbage grow the RSS; an old space much closer to the live heap makes Node 26's V8 collect all
+# the time, and a young generation of 32 MB keeps a send's short-lived objects out of the old one
+# (figures: bench/NOTES.md, "Node lines").
 ENV NODE_ENV=production NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=32"
 WORKDIR /app
 COPY --from=build /app/dist/main.js /app/dist/job.cjs ./dist/

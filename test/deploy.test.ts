@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import { createTodosTableSql, seedTodos } from "../dev/seedTodos.js"
 import { defaultCeiling } from "../src/lib/ConcurrencyLimit.js"
 import { dockerfileStages, documentedVariables, root, yamlDocuments } from "./support/deployment.js"
+import { codeBlockAfter } from "./support/docs.js"
 
 const readme = readFileSync(path.join(root, "README.md"), "utf8")
 const documents = yamlDocuments()
@@ -138,8 +139,7 @@ describe("the built job", () => {
     expect(ops.spec.securityContext).toEqual(job.securityContext)
     expect(ops.spec.activeDeadlineSeconds).toBeGreaterThan(0)
 
-    const operations = readFileSync(path.join(root, "docs/operations.md"), "utf8")
-    const recipes = /```sh\n([\s\S]*?)```/.exec(operations.slice(operations.indexOf("### Kubernetes recipes")))![1]!
+    const recipes = codeBlockAfter(path.join(root, "docs/operations.md"), "### Kubernetes recipes", "sh")
     const names = new Set(documents.map((d) => `${String(d.document?.kind).toLowerCase()}/${d.document?.metadata?.name}`))
     const named = [...recipes.matchAll(/\b(cronjob|pod)\/([a-z0-9-]+)/g), ...recipes.matchAll(/kubectl (?:patch|delete) (cronjob|pod) ([a-z0-9-]+)/g)]
     expect(named.length).toBeGreaterThanOrEqual(5)

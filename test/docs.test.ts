@@ -17,6 +17,9 @@ import { distMain } from "./support/process.js"
 const root = path.resolve(import.meta.dirname, "..")
 const pages = ["README.md", ...readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
 const read = (file: string) => readFileSync(path.join(root, file), "utf8")
+/** Every command, and the options --help gives every command that the docs do not list as the job's own. */
+const jobCommands = ["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"]
+const builtIn = new Set(["--completions", "--log-level", "--wizard", "--version"])
 
 /** The rows of docs/configuration.md's table of every flag and variable, as cells. */
 const settingRows = () => {
@@ -56,9 +59,8 @@ describe("the docs, held to the code", () => {
 
   it("the configuration table gives every flag of --help, with the variable, default and range --help gives", () => {
     const rows = settingRows()
-    const hidden = new Set(["--completions", "--log-level", "--wizard", "--version"])
-    for (const command of ["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"]) {
-      for (const option of helpOptions(command).filter((o) => !hidden.has(o.flag))) {
+    for (const command of jobCommands) {
+      for (const option of helpOptions(command).filter((o) => !builtIn.has(o.flag))) {
         const row = rows.find((r) => r.flag.includes(`\`${option.flag}\``))
         expect(row, `${command} ${option.flag}`).toBeDefined()
         if (option.variable !== undefined) expect(row!.variable, option.flag).toContain(`\`${option.variable}\``)
@@ -126,9 +128,8 @@ describe("the docs, held to the code", () => {
   })
 
   it("the README names every flag that has no environment variable of its own, and no other", () => {
-    const hidden = new Set(["--completions", "--log-level", "--wizard", "--version"])
-    const without = new Set(["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"].flatMap((command) =>
-      helpOptions(command).filter((option) => !hidden.has(option.flag) && option.variable === undefined).map((option) => option.flag)
+    const without = new Set(jobCommands.flatMap((command) =>
+      helpOptions(command).filter((option) => !builtIn.has(option.flag) && option.variable === undefined).map((option) => option.flag)
     ))
     const sentence = /^Most flags have an environment variable.*?\n\n/ms.exec(read("README.md"))?.[0] ?? ""
     expect(new Set([...sentence.matchAll(/`(--[a-z-]+)`/g)].map((m) => m[1]!))).toEqual(without)
@@ -144,10 +145,9 @@ describe("the docs, held to the code", () => {
   it("the synopsis of docs/configuration.md gives every option of each command's --help", () => {
     const page = read("docs/configuration.md")
     const synopsis = page.slice(page.indexOf("```\nnode dist/main.js send-delay-notifications"), page.indexOf("```", page.indexOf("```\nnode dist/main.js") + 3))
-    const hidden = new Set(["--completions", "--log-level", "--wizard", "--version"])
     const shared = new Set(helpOptions("send-delay-notifications").map((option) => option.flag))
-    for (const command of ["send-delay-notifications", "schedule", "migrate", "status", "requeue", "prune"]) {
-      const own = helpOptions(command).map((option) => option.flag).filter((flag) => !hidden.has(flag))
+    for (const command of jobCommands) {
+      const own = helpOptions(command).map((option) => option.flag).filter((flag) => !builtIn.has(flag))
       // schedule's options past its own are send's, "[the tuning options above]".
       const line = synopsis.slice(synopsis.indexOf(command))
       for (const flag of own.filter((flag) => command !== "schedule" || !shared.has(flag))) {

@@ -70,6 +70,8 @@ export interface ClientPace {
 }
 
 export const makeClientPace = (spread: () => number): ClientPace => {
+  // A workspace's state serves the client's pace; its acceptedCount and refused count the answers
+  // since the pace last came down (clientRefused sets both to 0), not since the run was throttled.
   const client = newWorkspace<never>(0)
   let heldUntil = 0
   const [meter, refusals] = [makeRateMeter(), makeRateMeter()]

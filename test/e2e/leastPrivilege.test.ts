@@ -1,42 +1,35 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
 import { createTodosTableSql, seedTodos } from "../../dev/seedTodos.js"
 import { TestDatabaseLive, TestDatabaseUrl } from "../support/database.js"
+import { codeBlockAfter } from "../support/docs.js"
 import { serveFakeNotifyLive, servicesEnv } from "../support/notify.js"
 import { runBuilt } from "../support/process.js"
 
 const owner = new Map<string, string>(seedTodos.map((todo) => [todo.id, todo.workspaceId]))
 
-const page = (name: string) => readFileSync(path.resolve(import.meta.dirname, "../../docs", name), "utf8")
-const operations = page("operations.md")
+const docs = (name: string) => path.resolve(import.meta.dirname, "../../docs", name)
 
 /** The SQL of docs/configuration.md for the job's role, as `role` with `password`, for the database `database`. */
-const leastPrivilegeSql = (role: string, password: string, database: string) => {
-  const configuration = page("configuration.md")
-  return /```sql\n([\s\S]*?)```/.exec(configuration.slice(configuration.indexOf("### The job's database role")))![1]!
+const leastPrivilegeSql = (role: string, password: string, database: string) =>
+  codeBlockAfter(docs("configuration.md"), "### The job's database role", "sql")
     .replace(/(ROLE|TO|AUTHORIZATION) delay_notifications\b/g, `$1 ${role}`)
     .replace(/'choose-one'/, `'${password}'`)
     .replace(/DATABASE app\b/g, `DATABASE ${database}`)
-}
 
 /** The SQL block of docs/operations.md's "Removing it", for the role `role` and the database `database`. */
-const removalSql = (role: string, database: string) => {
-  const section = operations.slice(operations.indexOf("### Removing it"))
-  return /```sql\n([\s\S]*?)```/.exec(section)![1]!
+const removalSql = (role: string, database: string) =>
+  codeBlockAfter(docs("operations.md"), "### Removing it", "sql")
     .replace(/(FROM|ROLE) delay_notifications\b/g, `$1 ${role}`)
     .replace(/DATABASE app\b/g, `DATABASE ${database}`)
-}
 
 /** The `node dist/main.js ...` commands of docs/operations.md's "Kubernetes recipes", as arguments. */
-const recipeCommands = (): ReadonlyArray<ReadonlyArray<string>> => {
-  const section = operations.slice(operations.indexOf("### Kubernetes recipes"))
-  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!
-  return [...block.matchAll(/-- node dist\/main\.js (.+)$/gm)].map((m) => m[1]!.match(/<[^>]+>|\S+/g)!)
-}
+const recipeCommands = (): ReadonlyArray<ReadonlyArray<string>> =>
+  [...codeBlockAfter(docs("operations.md"), "### Kubernetes recipes", "sh").matchAll(/-- node dist\/main\.js (.+)$/gm)]
+    .map((m) => m[1]!.match(/<[^>]+>|\S+/g)!)
 
 /** Runs `text` as the role at `url`; the error message when it is refused. */
 const refusedAs = (url: string, text: string) =>

@@ -1,7 +1,7 @@
 /**
  * The project's Markdown as a reader follows it: the anchors a page offers (its headings, as
- * GitHub makes them, and `<a id>` tags), the relative links each page holds, and the fields a page
- * lists for a log line.
+ * GitHub makes them, and `<a id>` tags), the relative links each page holds, the fields a page
+ * lists for a log line, and the code block of a section.
  */
 import { readFileSync } from "node:fs"
 
@@ -50,4 +50,10 @@ export const fieldsListed = (file: string, marker: string): ReadonlyArray<string
     item += char
   }
   return fields
+}
+
+/** The first fenced code block (```lang) after `heading` in `file`, as its text. */
+export const codeBlockAfter = (file: string, heading: string, lang: string): string => {
+  const text = readFileSync(file, "utf8")
+  return new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(text.slice(text.indexOf(heading)))![1]!
 }
