@@ -17,6 +17,7 @@ import { limitsSection } from "./limitsTable.js"
 import { scenariosSection } from "./scenariosTable.js"
 import { summarySection } from "./summaryTable.js"
 import { windowSection } from "./windowTable.js"
+import { prepareStatements, type RunCost, startStatements, statementsServerFlags, writeCosts } from "./ledgerCost.js"
 import { freshDatabase, postgresCpuMicros, procStat } from "./support.js"
 
 const { values } = parseArgs({
@@ -38,7 +39,11 @@ const { values } = parseArgs({
     render: { type: "boolean", default: false },
     // Where the figures go; other than the default, RESULTS.md is left as it is (a partial run,
     // such as graphile-worker's rows: --contenders cli,hand-tuned,graphile-worker --results bench/results-queues.json).
-    results: { type: "string", default: "bench/results.json" }
+    results: { type: "string", default: "bench/results.json" },
+    // Where the database's work goes (bench/ledgerCost.ts): pg_stat_statements, the WAL by record
+    // type, sizes and HOT share of every run, as markdown to this file. The server then loads
+    // pg_stat_statements, which costs it some CPU: not for the table of record.
+    statements: { type: "string" }
   }
 })
 const runs = Number(values.runs)
@@ -113,6 +118,8 @@ interface Measurement {
   readonly fakeCpuUs: number
   /** PostgreSQL's CPU time (all its processes) per notification during the run, in microseconds (absent from older runs). */
   readonly dbCpuUs?: number
+  /** Bytes of WAL the server wrote during the run (its position before and after), per notification (absent from older runs). */
+  readonly walBytes?: number
   readonly roundTrips: number
   /** Token requests the fake answered during the run (absent from results of older runs). */
   readonly tokenRequests?: number
@@ -209,12 +216,20 @@ const runContender = async (contender: Contender, servicesUrl: string, databaseU
   return { wallMs: performance.now() - t0, stderr, capped, exit }
 }
 
+/** The server's WAL position, and the bytes written since one. */
+const walPosition = async (admin: pg.Client) => String((await admin.query("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0].lsn)
+const walSince = async (admin: pg.Client, before: string) =>
+  Number((await admin.query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS d", [before])).rows[0].d)
+
 const otlpSink = values.otlp ? await startOtlpSink() : undefined
 
 
 const main = async () => {
   cacheUnderImageOptions()
-  const embedded = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres()
+  const embedded = process.env.BENCH_DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres(values.statements === undefined ? {} : { postgresFlags: statementsServerFlags })
+  const costs: Array<RunCost> = []
   const serverUrl = process.env.BENCH_DATABASE_URL ?? embedded!.url
   const admin = new pg.Client({ connectionString: serverUrl })
   await admin.connect()
@@ -231,12 +246,15 @@ const main = async () => {
     for (const n of sizes) for (const workload of isLarge(n) ? ["n/100" as const] : workloads) {
       const name = `bench_${n}_${workload === "n/2" ? "w2" : "w100"}`
       const { databaseUrl, db } = await freshDatabase(admin, serverUrl, name)
+      // A failure below stops the server in `finally`: the original error is the one to see, not this client's.
+      db.on("error", () => {})
       await db.query(createTodosTableSql)
       await db.query(`ALTER TABLE todos ADD COLUMN "delayNotificationSent" boolean NOT NULL DEFAULT false`)
       const workspaces = workspacesOf(n, workload)
       // N todos over W workspaces, half of them delayed.
       await db.query(insertBacklogSql(n, workspaces))
       await db.query("ANALYZE todos")
+      if (values.statements !== undefined) await prepareStatements(db)
       execFileSync(process.execPath, ["dist/main.js", "migrate"], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "error" } })
       if (contenders.includes("graphile-worker")) {
         execFileSync(process.execPath, ["bench/graphile-worker.mjs", "--migrate"], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl } })
@@ -269,12 +287,19 @@ const main = async () => {
             const fakeCpuBefore = (await fake.stats()).cpuMicros ?? NaN
             const xactBefore = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
             const dbCpuBefore = postgresCpuMicros(postmaster)
+            const walBefore = await walPosition(admin)
+            const probe = values.statements === undefined ? undefined : await startStatements(db)
             const started = Date.now()
             const { capped, exit, stderr, wallMs } = await runContender(contender, fake.url, databaseUrl)
             const stats = await fake.stats()
             await new Promise((resolve) => setTimeout(resolve, 1200)) // cumulative statistics are flushed about once a second
             const xactAfter = Number((await admin.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [name])).rows[0].xact_commit)
             const dbCpuAfter = postgresCpuMicros(postmaster)
+            const walBytes = await walSince(admin, walBefore)
+            if (probe !== undefined) {
+              costs.push(await probe.after(`N = ${n.toLocaleString("en")}, ${workload} workspaces, L = ${latency} ms, ${contender}, run ${run + 1}`, stats.uniqueMessages))
+              writeCosts(values.statements!, costs)
+            }
             if (process.env.BENCH_PRINT_STDERR) console.log(stderr.split("\n").filter((l) => l.startsWith("COUNTS") || l.startsWith("BENCH_")).join("\n"))
             const rss = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN) / 1024
             const perNotification = (micros: number) => micros / Math.max(1, stats.uniqueMessages)
@@ -286,6 +311,7 @@ const main = async () => {
               cpuUs: perNotification(Number(/BENCH_CPU_US=(\d+)/.exec(stderr)?.[1] ?? NaN)),
               fakeCpuUs: perNotification((stats.cpuMicros ?? NaN) - fakeCpuBefore),
               dbCpuUs: perNotification(dbCpuAfter - dbCpuBefore),
+              walBytes: perNotification(walBytes),
               roundTrips: (xactAfter - xactBefore) / Math.max(1, stats.notifications),
               ...(stats.tokenRequests === undefined ? {} : { tokenRequests: stats.tokenRequests }),
               firstMs: stats.firstNotificationAt === null ? undefined : stats.firstNotificationAt - started,
