@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Layer, Stream, TestClock } from "effect"
+import { Chunk, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
@@ -245,6 +245,33 @@ describe("TodoRepository on PostgreSQL", () => {
         expect({ updated: claim.updated, inPlace: claim.inPlace }).toEqual({ updated: 500, inPlace: 500 })
         expect(yield* repository.renew(owner, Duration.minutes(5), claim.todos)).toBe(500)
         expect(yield* repository.renew(crypto.randomUUID(), Duration.minutes(5), claim.todos)).toBe(0)
+      }))
+
+    it.scoped("adding while an older binary (whose adds take no lock) adds one of the same rows: the rest added, each row once", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* seedDatabase
+        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
+        // The older binary's add of Peter's row, its transaction still open.
+        const older = yield* sql.reserve
+        yield* older.execute("BEGIN", [], undefined)
+        yield* older.execute(
+          `INSERT INTO delay_notifications.notifications (workspace_id, todo_id, due_date, next_attempt_at, created_at, updated_at)
+           VALUES ($1, $2, '2020-06-11', now(), now(), now()) ON CONFLICT DO NOTHING`,
+          [workspace1, peterTodoId],
+          undefined
+        )
+        const adding = yield* Effect.fork(Stream.runCollect(repository.enqueueDelayed(CalendarDate.make("2022-06-03"))))
+        // This add waits for that transaction, on the key both insert.
+        yield* sql<{ readonly n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "delay_notifications"."notifications"%'`.pipe(
+          Effect.repeat({ until: ([row]) => row!.n > 0 })
+        )
+        yield* older.execute("COMMIT", [], undefined)
+        const steps = yield* Fiber.join(adding)
+        expect(Chunk.toArray(steps).reduce((sum, step) => sum + step.added, 0)).toBe(1)
+        expect((yield* ledgerRows).map((r) => r.todoId).sort()).toEqual([ousmaneTodoId, peterTodoId].sort())
       }))
 
     it.scoped("record reports the outcomes of claims another run took over, and writes none of them", () =>

@@ -8,9 +8,10 @@ import { safeExcerpt, safeText } from "../../domain/ErrorText.js"
 import { fullPass, type Reading } from "../../domain/Reading.js"
 import { type CalendarDate, ClaimedTodo, DelayedTodo as DelayedTodoSchema } from "../../domain/Todo.js"
 import { regclassName } from "../../lib/TodosTable.js"
+import { ledgerSchema } from "../../migrations/index.js"
 import { type DatabaseError, failedTo } from "../DatabaseErrors.js"
 import { type Enqueued, UndecodableTodo } from "../TodoRepository.js"
-import type { Ledger } from "./Ledger.js"
+import { isUniqueViolation, type Ledger } from "./Ledger.js"
 import { addInParts, type TablePart, type TableReader, tablePartsOf, wholeTable } from "./Parts.js"
 import { makePasses } from "./Passes.js"
 
@@ -105,6 +106,17 @@ export const makeBacklog = (ledger: Ledger) => {
     Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Reading delayed todos")(error)))
   )
 
+  /**
+   * Runs add their parts one at a time (a lock held to the end of the adding transaction): the
+   * insert's snapshot, taken once the lock is held, sees every row an earlier add committed, so
+   * the anti-join alone keeps the rows unique. The insert then needs no ON CONFLICT, whose
+   * speculative insertion writes a second WAL record for every row (bench/NOTES.md, "The
+   * ledger's database cost"). A row added meanwhile by a writer that does not take the lock (a
+   * binary older than this one) fails the insert on the primary key: the part is added again,
+   * skipping such rows.
+   */
+  const addLock = sql`SELECT pg_advisory_xact_lock(hashtext(${`${ledgerSchema}.add`}))`
+
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
   const analyzeAfter = 10_000
   const addPart = Effect.fn("TodoRepository.enqueueDelayed")(
@@ -113,7 +125,7 @@ export const makeBacklog = (ledger: Ledger) => {
       const source = delayedSource(shape, reference, part)
       const now = yield* ledgerNow
       // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
-      const insert = sql<{ readonly added: number }>`
+      const insert = (onConflict: "lock" | "skip") => sql<{ readonly added: number }>`
         WITH added AS (
           INSERT INTO ${table} (workspace_id, todo_id, due_date, fair_rank, next_attempt_at, created_at, updated_at)
           SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id), ${now}, ${now}, ${now}
@@ -121,7 +133,7 @@ export const makeBacklog = (ledger: Ledger) => {
           WHERE NOT EXISTS (
             SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
           )
-          ON CONFLICT (workspace_id, todo_id, due_date) DO NOTHING
+          ${onConflict === "skip" ? sql`ON CONFLICT (workspace_id, todo_id, due_date) DO NOTHING` : sql``}
           RETURNING 1
         )
         SELECT count(*)::int AS added FROM added`
@@ -129,9 +141,14 @@ export const makeBacklog = (ledger: Ledger) => {
       // (minutes later): it then takes the pending rows for a few and sorts all of them for every
       // claim, which becomes the bottleneck of a run. ANALYZE in the same
       // transaction: the first claim that sees the part plans with its rows counted.
-      const [inserted] = yield* sql.withTransaction(Effect.tap(insert, ([row]) =>
-        (row?.added ?? 0) >= analyzeAfter ? sql`ANALYZE ${table}` : Effect.void
-      ))
+      const addWith = (onConflict: "lock" | "skip") =>
+        sql.withTransaction(Effect.gen(function*() {
+          if (onConflict === "lock") yield* addLock
+          return yield* Effect.tap(insert(onConflict), ([row]) =>
+            (row?.added ?? 0) >= analyzeAfter ? sql`ANALYZE ${table}` : Effect.void
+          )
+        }))
+      const [inserted] = yield* addWith("lock").pipe(Effect.catchIf(isUniqueViolation, () => addWith("skip")))
       // A row is reported only when it may be due: its due date is unreadable, or due and its ids are not.
       // Looked for once a full pass (with its first part); a window reads no more than it must.
       const rejected = shape === "typed" || "since" in part || part.from > 0 ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
