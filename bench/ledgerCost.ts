@@ -13,6 +13,7 @@ export const statementsServerFlags = [
   "-c", "shared_preload_libraries=pg_stat_statements",
   "-c", "pg_stat_statements.track=top",
   "-c", "pg_stat_statements.track_utility=off",
+  "-c", "pg_stat_statements.track_planning=on",
   "-c", "pg_stat_statements.max=1000"
 ]
 
@@ -28,6 +29,7 @@ interface StatementRow {
   readonly walFpi: number
   readonly walBytes: number
   readonly ms: number
+  readonly planMs: number
 }
 
 interface WalRow {
@@ -73,12 +75,12 @@ export const startStatements = async (db: pg.Client) => {
       const statements = (await db.query(`
         SELECT query, calls, rows, shared_blks_hit AS hit, shared_blks_read AS read, shared_blks_dirtied AS dirtied,
                shared_blks_written AS written, wal_records AS "walRecords", wal_fpi AS "walFpi", wal_bytes AS "walBytes",
-               total_exec_time AS ms
+               total_exec_time AS ms, total_plan_time AS "planMs"
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
         ORDER BY total_exec_time DESC`)).rows.map((r) => ({
         query: String(r.query), calls: Number(r.calls), rows: Number(r.rows), hit: Number(r.hit), read: Number(r.read),
         dirtied: Number(r.dirtied), written: Number(r.written), walRecords: Number(r.walRecords), walFpi: Number(r.walFpi),
-        walBytes: Number(r.walBytes), ms: Number(r.ms)
+        walBytes: Number(r.walBytes), ms: Number(r.ms), planMs: Number(r.planMs)
       }))
       const wal = (await db.query(`
         SELECT "resource_manager/record_type" AS kind, count, record_size, fpi_size
@@ -109,7 +111,7 @@ const oneLine = (query: string) => query.replace(/\s+/g, " ").slice(0, 110).repl
 export const renderCost = (cost: RunCost): string => {
   const n = cost.notifications
   const statements = cost.statements.filter((s) => s.walBytes > 0 || s.ms >= 1).map((s) =>
-    `| ${oneLine(s.query)} | ${s.calls.toLocaleString("en")} | ${per(s.rows, n, 2)} | ${per(s.hit, n)} | ${per(s.dirtied, n, 2)} | ${per(s.written, n, 2)} | ${per(s.walRecords, n, 2)} | ${per(s.walBytes, n, 0)} | ${per(s.walFpi, n, 3)} | ${per(s.ms * 1000, n, 1)} |`
+    `| ${oneLine(s.query)} | ${s.calls.toLocaleString("en")} | ${per(s.rows, n, 2)} | ${per(s.hit, n)} | ${per(s.dirtied, n, 2)} | ${per(s.written, n, 2)} | ${per(s.walRecords, n, 2)} | ${per(s.walBytes, n, 0)} | ${per(s.walFpi, n, 3)} | ${per(s.ms * 1000, n, 1)} | ${per(s.planMs * 1000, n, 1)} |`
   )
   const walTotal = cost.wal.reduce((sum, w) => sum + w.recordBytes + w.fpiBytes, 0)
   const wal = cost.wal.filter((w) => w.recordBytes + w.fpiBytes >= walTotal / 200).map((w) =>
@@ -120,8 +122,8 @@ export const renderCost = (cost: RunCost): string => {
   )
   return `#### ${cost.label}: ${n.toLocaleString("en")} notifications, ${per(cost.walBytes, n, 0)} bytes of WAL each
 
-| statement (pg_stat_statements) | calls | rows / notif. | blocks hit / notif. | dirtied | written | WAL records | WAL bytes | FPI | ms ×1000 / notif. |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| statement (pg_stat_statements) | calls | rows / notif. | blocks hit / notif. | dirtied | written | WAL records | WAL bytes | FPI | execution µs / notif. | planning µs / notif. |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${statements.join("\n")}
 
 | WAL record (pg_get_wal_stats, per notification) | records | record bytes | full-page image bytes |

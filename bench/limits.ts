@@ -160,7 +160,7 @@ const main = async () => {
         fakes.set(scenario.latency, fake)
         for (let run = 0; run < runs; run++) {
           for (const setting of scenario.settings) {
-            await db.query("TRUNCATE delay_notifications.notifications")
+            await db.query("TRUNCATE delay_notifications.notifications, delay_notifications.batches")
             await db.query("CHECKPOINT")
             await fake.reset()
             await fake.limit(scenario.limits)

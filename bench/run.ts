@@ -13,6 +13,7 @@ import { parseArgs } from "node:util"
 import pg from "pg"
 import { freePort, startEmbeddedPostgres } from "../dev/embeddedPostgres.js"
 import { createTodosTableSql, insertBacklogSql } from "../dev/seedTodos.js"
+import { ledgerSection } from "./ledgerTable.js"
 import { limitsSection } from "./limitsTable.js"
 import { scenariosSection } from "./scenariosTable.js"
 import { summarySection } from "./summaryTable.js"
@@ -48,7 +49,7 @@ const { values } = parseArgs({
 })
 const runs = Number(values.runs)
 const sizes = values.sizes?.split(",").map(Number) ?? [10_000, 100_000, 200_000, ...(values.large ? [1_000_000] : [])]
-type Workload = "n/100" | "n/2"
+export type Workload = "n/100" | "n/2"
 const workloads = values.workloads!.split(",") as ReadonlyArray<Workload>
 const workspacesOf = (n: number, workload: Workload) => (workload === "n/2" ? n / 2 : Math.max(10, n / 100))
 /** At 1,000,000 only the CLI and the script at L = 0 over n/100 workspaces (a run there takes minutes). */
@@ -61,7 +62,7 @@ const clientId = "bench"
 const clientSecret = "bench-secret"
 const reference = "2022-06-03"
 
-type Contender = "cli" | "cli-progress" | "cli-uncapped" | "hand-tuned" | "seed-design" | "graphile-worker"
+export type Contender = "cli" | "cli-progress" | "cli-uncapped" | "hand-tuned" | "seed-design" | "graphile-worker"
 const contenders = values.contenders!.split(",") as ReadonlyArray<Contender>
 const cliCommand = [process.env.BENCH_CLI_SCRIPT ?? "dist/main.js", "send-delay-notifications", "--at", reference, "--concurrency", String(concurrency)]
 const commandOf = (contender: Contender): Array<string> =>
@@ -88,7 +89,7 @@ const cacheUnderImageOptions = () => {
   })
 }
 
-interface Result {
+export interface Result {
   readonly n: number
   readonly workload: Workload
   readonly latency: number
@@ -107,7 +108,7 @@ interface NoOp {
   readonly vacuumed?: { readonly wallMs: number; readonly cpuMs: number; readonly exit: string }
 }
 
-interface Measurement {
+export interface Measurement {
   readonly wallMs: number
   readonly notified: number
   readonly unique: number
@@ -279,6 +280,8 @@ const main = async () => {
             if (run >= timesOf(contender)) continue
             const measured = measuredOf.get(contender)!
             await db.query(`TRUNCATE delay_notifications.notifications, delay_notifications.passes`)
+            // The batches of pending todos (migration 7), where the schema has them.
+            await db.query(`DO $$ BEGIN IF to_regclass('delay_notifications.batches') IS NOT NULL THEN TRUNCATE delay_notifications.batches; END IF; END $$`)
             if (contender === "graphile-worker") await db.query(`DELETE FROM graphile_worker._private_jobs`)
             await db.query(`UPDATE todos SET "delayNotificationSent" = false WHERE "delayNotificationSent"`)
             // As autovacuum keeps a live table: the reset's dead versions removed and every page's
@@ -386,15 +389,22 @@ const writeResults = (input: {
     const known = xs.filter((x) => !Number.isNaN(x))
     return known.length === 0 ? "n/a" : `${median(known).toFixed(0)} MB`
   }
-  const dbCpu = (r: Result) => {
-    const known = r.runs.flatMap((m) => (m.dbCpuUs === undefined || Number.isNaN(m.dbCpuUs) ? [] : [m.dbCpuUs]))
-    return known.length === 0 || r.runs.some((m) => m.capped) ? "n/a" : String(Math.round(median(known)))
+  /** The median of a figure older results lack (NaN when no run has it, or the run was stopped at its budget). */
+  const knownMedian = (r: Result, figure: (m: Measurement) => number | undefined) => {
+    const known = r.runs.flatMap((m) => {
+      const value = figure(m)
+      return value === undefined || Number.isNaN(value) ? [] : [value]
+    })
+    return known.length === 0 || r.runs.some((m) => m.capped) ? NaN : median(known)
   }
+  const orNa = (value: number) => (Number.isNaN(value) ? "n/a" : Math.round(value).toLocaleString("en"))
+  const dbCpu = (r: Result) => orNa(knownMedian(r, (m) => m.dbCpuUs))
+  const wal = (r: Result) => orNa(knownMedian(r, (m) => m.walBytes))
   const rows = input.results.map((r) => {
     const cli = find(r.n, r.workload, r.latency, "cli")
     const rate = rateOfRuns(r)
     const capped = r.runs.some((m) => m.capped)
-    return `| ${r.n.toLocaleString("en")} | ${r.workload} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${cli === undefined ? "n/a" : (rateOfRuns(cli) / rate).toFixed(2)} | ${mb(r.runs.map((m) => m.rssMb))} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${(r.n / 2).toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${r.runs.some((m) => m.tokenRequests === undefined) ? "n/a" : Math.round(median(r.runs.map((m) => m.tokenRequests!))).toLocaleString("en")} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} | ${dbCpu(r)} | ${r.runs.map((m) => m.firstMs === undefined ? "–" : `${Math.round(m.firstMs)} ms`).join(", ")} |`
+    return `| ${r.n.toLocaleString("en")} | ${r.workload} | ${r.latency} ms | ${r.contender} | ${r.runs.length} | ${(median(r.runs.map((m) => m.wallMs)) / 1000).toFixed(1)} s${capped ? " (budget)" : ""} | ${Math.round(rate).toLocaleString("en")} | ${cli === undefined ? "n/a" : (rateOfRuns(cli) / rate).toFixed(2)} | ${mb(r.runs.map((m) => m.rssMb))} | ${Math.round(median(r.runs.map((m) => m.unique))).toLocaleString("en")} of ${(r.n / 2).toLocaleString("en")} | ${median(r.runs.map((m) => m.roundTrips)).toFixed(3)} | ${r.runs.some((m) => m.tokenRequests === undefined) ? "n/a" : Math.round(median(r.runs.map((m) => m.tokenRequests!))).toLocaleString("en")} | ${capped ? "n/a" : Math.round(median(r.runs.map((m) => m.cpuUs)))} | ${Math.round(median(r.runs.map((m) => m.fakeCpuUs)))} | ${dbCpu(r)} | ${wal(r)} | ${r.runs.map((m) => m.firstMs === undefined ? "–" : `${Math.round(m.firstMs)} ms`).join(", ")} |`
   })
   const noOpRows = input.noOps.map((o) =>
     `| ${o.n.toLocaleString("en")} | ${o.workload} | ${(o.wallMs / 1000).toFixed(2)} s | ${Math.round(o.cpuMs)} ms | ${o.exit} | ${o.vacuumed === undefined ? "n/a" : `${(o.vacuumed.wallMs / 1000).toFixed(2)} s`} | ${o.vacuumed === undefined ? "n/a" : `${Math.round(o.vacuumed.cpuMs)} ms`} |`
@@ -478,13 +488,15 @@ notification. "CPU µs / notification" is the contender's own CPU time (user + s
 depend on how the two cores are shared with PostgreSQL and the fake. The fake is ${values.fake === "effect" ? "dev/fake-notify.ts (@effect/platform)" : "bench/cheap-notify.mjs (plain node:http)"},
 in its own process; its CPU per notification has its own column, and so has PostgreSQL's (every
 process of the server, from /proc: the backends of the contender's connections, autovacuum, the
-WAL writer; what the job's ledger costs the database, against the script's one UPDATE per page). "first" is the time from the
+WAL writer; what the job's ledger costs the database, against the script's one UPDATE per page), and so
+have the bytes of WAL the server wrote during the run (its position before and after; the table of
+todos is vacuumed and a checkpoint taken before each run). "first" is the time from the
 contender's start to the fake's first notification. The CLI's time includes adding the todos to
 its ledger; migrations ran before. The CLI runs with the image's \`NODE_OPTIONS=${input.nodeOptions ?? imageNodeOptions}\`
 (the Dockerfile's, its default settings); cli-uncapped without it; cli-progress with \`--progress 1s\`.
 
-| N | workspaces | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | token requests | CPU µs / notification | fake's CPU µs / notification | PostgreSQL's CPU µs / notification | first |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| N | workspaces | L | contender | runs | wall time | notifications/s | CLI ÷ this | peak RSS | notified | round trips / notification | token requests | CPU µs / notification | fake's CPU µs / notification | PostgreSQL's CPU µs / notification | WAL bytes / notification | first |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
 Steady state: the CLI again right after its complete run at L = 0 ms, with nothing new (every
@@ -505,7 +517,8 @@ ${targets.join("\n")}
 `
   writeFileSync(path.resolve(root, values.out!), text + limitsSection(path.resolve(root, "bench/results-limits.json")) +
     scenariosSection(path.resolve(root, "bench/results-scenarios.json")) +
-    windowSection(path.resolve(root, "bench/results-window.json")) + notes(runsShown))
+    windowSection(path.resolve(root, "bench/results-window.json")) +
+    ledgerSection(path.resolve(root, "bench/results-ledger.json")) + notes(runsShown))
   console.log(text)
 }
 

@@ -85,7 +85,7 @@ const main = async () => {
       execFileSync(process.execPath, ["dist/main.js", "migrate"], { cwd: root, env })
       // Every todo already sent: the steady state of a table whose backlog is done.
       await db.query(`
-        INSERT INTO delay_notifications.notifications (workspace_id, todo_id, due_date, state, attempts, next_attempt_at, created_at, updated_at, sent_at)
+        INSERT INTO delay_notifications.notifications (workspace_id, todo_id, due_date, state, attempts, next_attempt_at, added_at, updated_at, sent_at)
         SELECT "workspaceId", id, "dueDate", 'sent', 1, now(), now(), now(), now() FROM todos`)
       await db.query("VACUUM ANALYZE todos")
       await db.query("VACUUM ANALYZE delay_notifications.notifications")

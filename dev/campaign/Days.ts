@@ -77,9 +77,15 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
       await query(
         url,
         `UPDATE delay_notifications.notifications
-         SET claim_expires_at = claim_expires_at - $1 * interval '1 millisecond', next_attempt_at = next_attempt_at - $1 * interval '1 millisecond',
-             created_at = created_at - $1 * interval '1 millisecond', updated_at = updated_at - $1 * interval '1 millisecond',
-             sent_at = sent_at - $1 * interval '1 millisecond'`,
+         SET next_attempt_at = next_attempt_at - $1 * interval '1 millisecond',
+             added_at = added_at - $1 * interval '1 millisecond', updated_at = updated_at - $1 * interval '1 millisecond',
+             sent_at = sent_at - $1 * interval '1 millisecond', dead_since = dead_since - $1 * interval '1 millisecond'`,
+        [Math.ceil(ms)]
+      )
+      await query(
+        url,
+        `UPDATE delay_notifications.batches
+         SET next_attempt_at = next_attempt_at - $1 * interval '1 millisecond', claim_expires_at = claim_expires_at - $1 * interval '1 millisecond'`,
         [Math.ceil(ms)]
       )
       await query(
@@ -91,6 +97,12 @@ export const runDaysRound = async (schedule: Schedule, plan: DaysPlan, postgres:
         // In two steps, far away and back: a key moved by one day must not meet its neighbour's.
         for (const by of [10_000, wholeDays - 10_000]) {
           await query(url, `UPDATE delay_notifications.notifications SET due_date = due_date - $1::int`, [by])
+          await query(
+            url,
+            `UPDATE delay_notifications.batches SET oldest_due = oldest_due - $1::int,
+               due_dates = (SELECT array_agg(d - $1::int ORDER BY i) FROM unnest(due_dates) WITH ORDINALITY AS u(d, i))`,
+            [by]
+          )
           await query(url, `UPDATE delay_notifications.passes SET reference = reference - $1::int`, [by])
         }
         await query(url, `UPDATE todos SET "dueDate" = "dueDate" - $1::int`, [wholeDays])

@@ -228,6 +228,13 @@ export const startJob = (
   return { record, child, done }
 }
 
+/** Each pending row's claim: its batch's (migration 7), joined to the ledger's rows `n` as `c`. */
+const claimsOfRows = `WITH claims AS (
+  SELECT k.ws, k.id, k.due, b.claim_expires_at FROM delay_notifications.batches b,
+    unnest(b.workspace_ids, b.todo_ids, b.due_dates) AS k(ws, id, due)
+  WHERE b.claimed_by IS NOT NULL)`
+const withClaims = "LEFT JOIN claims c ON c.ws = n.workspace_id AND c.id = n.todo_id AND c.due = n.due_date"
+
 /**
  * Notes what each pending row of the ledger waits for (its claim, its next try, in ms from the
  * database's now; its due date as meant: `asMeant`) before clean run `beforeRun`; how long to let
@@ -236,10 +243,11 @@ export const startJob = (
 export const noteWaits = async (url: string, waits: Array<Wait>, beforeRun: number, asMeant: (date: string) => string) => {
   const pending = await query<Omit<Wait, "key" | "beforeRun"> & TodoRow>(
     url,
-    `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", attempts,
-            (extract(epoch FROM claim_expires_at - now()) * 1000)::float8 AS "claimLeftMs",
-            (extract(epoch FROM next_attempt_at - now()) * 1000)::float8 AS "retryLeftMs"
-     FROM delay_notifications.notifications WHERE state = 'pending'`
+    `${claimsOfRows}
+     SELECT n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts,
+            (extract(epoch FROM c.claim_expires_at - now()) * 1000)::float8 AS "claimLeftMs",
+            (extract(epoch FROM n.next_attempt_at - now()) * 1000)::float8 AS "retryLeftMs"
+     FROM delay_notifications.notifications n ${withClaims} WHERE n.state = 'pending'`
   )
   for (const row of pending) {
     const key = keyOf({ ...row, dueDate: asMeant(row.dueDate) })
@@ -252,9 +260,10 @@ export const noteWaits = async (url: string, waits: Array<Wait>, beforeRun: numb
 export const readLedger = (url: string) =>
   query<LedgerRow>(
     url,
-    `SELECT todo_id::text AS id, workspace_id::text AS "workspaceId", due_date::text AS "dueDate", state, attempts,
-            (claim_expires_at IS NOT NULL AND claim_expires_at > now()) AS claimed
-     FROM delay_notifications.notifications`
+    `${claimsOfRows}
+     SELECT n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.state, n.attempts,
+            (n.state = 'pending' AND c.claim_expires_at IS NOT NULL AND c.claim_expires_at > now()) AS claimed
+     FROM delay_notifications.notifications n ${withClaims}`
   )
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -424,7 +433,12 @@ export const runRound = async (
       const passMs = await noteWaits(url, waits, n, (date) => date)
       await query(
         url,
-        `UPDATE delay_notifications.notifications
+        `UPDATE delay_notifications.notifications SET next_attempt_at = next_attempt_at - $1 * interval '1 millisecond'`,
+        [Math.ceil(passMs)]
+      )
+      await query(
+        url,
+        `UPDATE delay_notifications.batches
          SET claim_expires_at = claim_expires_at - $1 * interval '1 millisecond',
              next_attempt_at = next_attempt_at - $1 * interval '1 millisecond'`,
         [Math.ceil(passMs)]

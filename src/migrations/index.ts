@@ -9,6 +9,7 @@ import claimsByOwner from "./0003_claims_by_owner.js"
 import claimsInPlace from "./0004_claims_in_place.js"
 import passes from "./0005_passes.js"
 import replays from "./0006_replays.js"
+import batches from "./0007_batches.js"
 
 /** The schema the job owns; the todos table is read where the search_path finds it. */
 export const ledgerSchema = "delay_notifications"
@@ -22,7 +23,8 @@ export const migrations = {
   "3_claims_by_owner": claimsByOwner,
   "4_claims_in_place": claimsInPlace,
   "5_passes": passes,
-  "6_replays": replays
+  "6_replays": replays,
+  "7_batches": batches
 } as const
 
 export const latestMigrationId = Math.max(...Object.keys(migrations).map((key) => Number(key.split("_")[0])))

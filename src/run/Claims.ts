@@ -49,7 +49,11 @@ export const enqueueBacklog = Effect.fn("Run.enqueueBacklog")(function*(run: Run
     fullPassEvery: options.fullPassEvery ?? defaultFullPassEvery
   })
   yield* logReading(reading)
-  const steps = run.repository.enqueueDelayed(run.reference, { reading, inOneStep: options.fair === true })
+  const steps = run.repository.enqueueDelayed(run.reference, {
+    reading,
+    inOneStep: options.fair === true,
+    batchSize: options.batchSize
+  })
   yield* Stream.runForEach(Stream.haltWhen(steps, state.stopped), ({ step, steps, undecodable }) =>
     Effect.gen(function*() {
       enqueueing.added = step

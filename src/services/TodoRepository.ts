@@ -29,11 +29,12 @@ export class TodoRepository extends Context.Tag("app/TodoRepository")<TodoReposi
    * ledger does not know, in steps, so that claims can start once the first is in: the stream
    * gives each step as it is in, and ends when all are; the read is then recorded as complete.
    * Rows that are not valid delayed todos are reported, not added. `inOneStep`: all in one
-   * statement (--fair ranks each workspace's todos over what one statement adds).
+   * statement (--fair ranks each workspace's todos over what one statement adds, and claims
+   * take them in that order). `batchSize`: the todos a claim takes at most (default 200).
    */
   readonly enqueueDelayed: (
     reference: CalendarDate,
-    options?: { readonly reading?: Reading; readonly inOneStep?: boolean }
+    options?: { readonly reading?: Reading; readonly inOneStep?: boolean; readonly batchSize?: number }
   ) => Stream.Stream<Enqueued, DatabaseError>
   /**
    * Claims up to `size` pending todos whose next try is due and whose claim is free or expired,

@@ -47,7 +47,7 @@ describe("PostgreSQL lost mid-run (a server of this test's own, stopped and star
       // The lost run's claims are taken over once their lease has run out.
       yield* waitUntil(
         Effect.map(
-          query(database.url, "SELECT count(*)::int AS n FROM delay_notifications.notifications WHERE claim_expires_at > now()"),
+          query(database.url, "SELECT coalesce(sum(cardinality(todo_ids)), 0)::int AS n FROM delay_notifications.batches WHERE claim_expires_at > now()"),
           (rows) => rows[0].n === 0
         )
       )

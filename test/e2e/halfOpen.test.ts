@@ -47,7 +47,7 @@ describe("A database that stops answering (a proxy that stops forwarding and clo
         // Straight to the database: what the lost run claimed is taken over once its lease has run out.
         const sql = yield* SqlClient.SqlClient
         yield* waitUntil(Effect.map(
-          sql<{ n: number }>`SELECT count(*)::int AS n FROM delay_notifications.notifications WHERE claim_expires_at > now()`,
+          sql<{ n: number }>`SELECT coalesce(sum(cardinality(todo_ids)), 0)::int AS n FROM delay_notifications.batches WHERE claim_expires_at > now()`,
           ([row]) => row!.n === 0
         ))
         const second = yield* Effect.promise(() => runBuilt(args, { env: { ...env, DATABASE_URL: url } }))

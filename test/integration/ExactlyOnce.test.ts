@@ -193,7 +193,7 @@ describe("exactly once, across runs", () => {
         yield* seedDatabase
         const { run, send } = yield* setup()
         yield* send()
-        yield* sql`UPDATE delay_notifications.notifications SET state = 'dead', attempts = 10 WHERE todo_id = ${ousmaneTodoId}`
+        yield* sql`UPDATE delay_notifications.notifications SET state = 'dead', attempts = 10, dead_since = now() WHERE todo_id = ${ousmaneTodoId}`
         yield* sql`DELETE FROM todos WHERE id = ${ousmaneTodoId}`
         yield* TestClock.adjust("31 days")
         expect((yield* run("prune", "--retention", "30d")).logs.at(-1)?.annotations).toMatchObject({ pruned: 1 })

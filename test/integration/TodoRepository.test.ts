@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer, Stream, TestClock } from "effect"
 import { ousmaneTodoId, peterTodoId, workspace1 } from "../../dev/seedTodos.js"
 import { ExitCode } from "../../src/Cli.js"
 import { CalendarDate } from "../../src/domain/Todo.js"
@@ -217,14 +217,14 @@ describe("TodoRepository on PostgreSQL", () => {
         expect(second.todos).toEqual([])
       }))
 
-    it.scoped("a claim changes the ledger's rows in place, no index entry written, even when it takes whole pages; renewed by their keys", () =>
+    it.scoped("a claim writes nothing to the ledger's rows, and their outcomes go in place (no index entry), even a whole batch's pages; renewed by their keys", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* createTodosTable
-        // One due date: a claim takes the rows in the order they were added, every row of a page.
+        // One due date: a batch takes the rows in the order they were added, every row of a page.
         yield* insertDelayedTodos(2_000, 20, "2021-01-01")
         const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
-        yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03")))
+        yield* Stream.runDrain(repository.enqueueDelayed(CalendarDate.make("2022-06-03"), { batchSize: 500 }))
         // Updates of the ledger this session has made, and those PostgreSQL made heap-only (HOT:
         // the new version on the same page, no index touched).
         const updates = Effect.map(
@@ -234,44 +234,22 @@ describe("TodoRepository on PostgreSQL", () => {
             FROM pg_class c WHERE c.oid = 'delay_notifications.notifications'::regclass`,
           (rows) => rows[0]!
         )
+        const counted = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          sql.withTransaction(Effect.gen(function*() {
+            const before = yield* updates
+            const result = yield* effect
+            const after = yield* updates
+            return { result, updated: after.updated - before.updated, inPlace: after.inPlace - before.inPlace }
+          }))
         const owner = crypto.randomUUID()
-        const claim = yield* sql.withTransaction(Effect.gen(function*() {
-          const before = yield* updates
-          const { todos } = yield* repository.claim({ owner, size: 500, lease: Duration.minutes(5), order: "oldest-first" })
-          const after = yield* updates
-          return { todos, updated: after.updated - before.updated, inPlace: after.inPlace - before.inPlace }
-        }))
-        expect(claim.todos.length).toBe(500)
-        expect({ updated: claim.updated, inPlace: claim.inPlace }).toEqual({ updated: 500, inPlace: 500 })
-        expect(yield* repository.renew(owner, Duration.minutes(5), claim.todos)).toBe(500)
-        expect(yield* repository.renew(crypto.randomUUID(), Duration.minutes(5), claim.todos)).toBe(0)
-      }))
-
-    it.scoped("adding while an older binary (whose adds take no lock) adds one of the same rows: the rest added, each row once", () =>
-      Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        yield* seedDatabase
-        const repository = yield* Effect.provide(TodoRepository, TodoRepositoryLive)
-        // The older binary's add of Peter's row, its transaction still open.
-        const older = yield* sql.reserve
-        yield* older.execute("BEGIN", [], undefined)
-        yield* older.execute(
-          `INSERT INTO delay_notifications.notifications (workspace_id, todo_id, due_date, next_attempt_at, created_at, updated_at)
-           VALUES ($1, $2, '2020-06-11', now(), now(), now()) ON CONFLICT DO NOTHING`,
-          [workspace1, peterTodoId],
-          undefined
-        )
-        const adding = yield* Effect.fork(Stream.runCollect(repository.enqueueDelayed(CalendarDate.make("2022-06-03"))))
-        // This add waits for that transaction, on the key both insert.
-        yield* sql<{ readonly n: number }>`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "delay_notifications"."notifications"%'`.pipe(
-          Effect.repeat({ until: ([row]) => row!.n > 0 })
-        )
-        yield* older.execute("COMMIT", [], undefined)
-        const steps = yield* Fiber.join(adding)
-        expect(Chunk.toArray(steps).reduce((sum, step) => sum + step.added, 0)).toBe(1)
-        expect((yield* ledgerRows).map((r) => r.todoId).sort()).toEqual([ousmaneTodoId, peterTodoId].sort())
+        const claim = yield* counted(repository.claim({ owner, size: 500, lease: Duration.minutes(5), order: "oldest-first" }))
+        expect(claim.result.todos.length).toBe(500)
+        expect({ updated: claim.updated, inPlace: claim.inPlace }).toEqual({ updated: 0, inPlace: 0 })
+        expect(yield* repository.renew(owner, Duration.minutes(5), claim.result.todos)).toBe(500)
+        expect(yield* repository.renew(crypto.randomUUID(), Duration.minutes(5), claim.result.todos)).toBe(0)
+        const written = yield* counted(repository.record(owner, claim.result.todos.map((todo) => ({ _tag: "Sent" as const, todo }))))
+        expect(written.result.notHeld).toEqual([])
+        expect({ updated: written.updated, inPlace: written.inPlace }).toEqual({ updated: 500, inPlace: 500 })
       }))
 
     it.scoped("record reports the outcomes of claims another run took over, and writes none of them", () =>

@@ -43,7 +43,7 @@ export const TestDatabaseLive = Layer.scopedContext(Effect.gen(function*() {
 export const migrateLedger = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* Effect.flatMap(LedgerAdmin, (admin) => admin.migrate).pipe(Effect.provide(LedgerAdminLive))
-  yield* sql`TRUNCATE delay_notifications.notifications, delay_notifications.passes`
+  yield* sql`TRUNCATE delay_notifications.notifications, delay_notifications.batches, delay_notifications.passes`
 })
 
 /** The ledger's rows, for assertions. */
@@ -58,9 +58,14 @@ export const ledgerRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     lastError: string | null
     nextAttemptAt: string
   }>`SELECT todo_id::text AS "todoId", workspace_id::text AS "workspaceId", due_date::text AS "dueDate", state,
-            attempts, claimed_by::text AS "claimedBy", last_error AS "lastError",
-            to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "nextAttemptAt"
-     FROM delay_notifications.notifications ORDER BY due_date, todo_id`)
+            attempts, last_error AS "lastError",
+            to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "nextAttemptAt",
+            -- A pending todo's claim is its batch's (migration 7).
+            (SELECT b.claimed_by::text FROM delay_notifications.batches b
+             WHERE n.state = 'pending' AND b.claimed_by IS NOT NULL AND n.todo_id = ANY(b.todo_ids)
+               AND (n.workspace_id, n.todo_id, n.due_date) IN (SELECT * FROM unnest(b.workspace_ids, b.todo_ids, b.due_dates))
+             LIMIT 1) AS "claimedBy"
+     FROM delay_notifications.notifications n ORDER BY due_date, todo_id`)
 
 /** Creates the todos table as the todos service defines it, empty. */
 export const createTodosTable = Effect.gen(function*() {

@@ -20,6 +20,7 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
     // whole ledger may run as long as a statement may.
     const within = deadlinesOf(yield* databaseDeadlinesConfig)
     const table = sql(`${ledgerSchema}.notifications`)
+    const batches = sql(`${ledgerSchema}.batches`)
     const todosTable = yield* todosTableConfig
     const lockWait = yield* durationConfig(Env.MIGRATE_LOCK_TIMEOUT, Duration.minutes(2), {
       min: Duration.seconds(1),
@@ -95,22 +96,28 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
     const status = Effect.fn("LedgerAdmin.status")(
       function*(now: DateTime.Utc, limit: number) {
         const at = DateTime.formatIso(now)
+        // A pending todo is claimed while the batch that holds it is (migration 7).
         const [counts] = yield* sql<LedgerStatus["counts"]>`
+          WITH live AS (
+            SELECT DISTINCT k.ws, k.id, k.due FROM ${batches} b,
+              unnest(b.workspace_ids, b.todo_ids, b.due_dates) AS k(ws, id, due)
+            WHERE b.claim_expires_at > ${at}
+          )
           SELECT
-            count(*) FILTER (WHERE state = 'pending' AND attempts = 0 AND (claim_expires_at IS NULL OR claim_expires_at <= ${at}))::int AS pending,
-            count(*) FILTER (WHERE state = 'pending' AND attempts > 0 AND (claim_expires_at IS NULL OR claim_expires_at <= ${at}))::int AS retrying,
-            count(*) FILTER (WHERE state = 'pending' AND claim_expires_at > ${at})::int AS claimed,
-            count(*) FILTER (WHERE state = 'sent')::int AS sent,
-            count(*) FILTER (WHERE state = 'dead')::int AS dead
-          FROM ${table}`
+            count(*) FILTER (WHERE n.state = 'pending' AND n.attempts = 0 AND l.id IS NULL)::int AS pending,
+            count(*) FILTER (WHERE n.state = 'pending' AND n.attempts > 0 AND l.id IS NULL)::int AS retrying,
+            count(*) FILTER (WHERE n.state = 'pending' AND l.id IS NOT NULL)::int AS claimed,
+            count(*) FILTER (WHERE n.state = 'sent')::int AS sent,
+            count(*) FILTER (WHERE n.state = 'dead')::int AS dead
+          FROM ${table} n LEFT JOIN live l ON l.ws = n.workspace_id AND l.id = n.todo_id AND l.due = n.due_date`
         const [oldestPending] = yield* sql<NonNullable<LedgerStatus["oldestPending"]>>`
           SELECT workspace_id::text AS "workspaceId", todo_id::text AS "todoId", due_date::text AS "dueDate"
           FROM ${table} WHERE state = 'pending' ORDER BY due_date, todo_id LIMIT 1`
         const deadLetters = yield* sql<DeadLetter>`
           SELECT workspace_id::text AS "workspaceId", todo_id::text AS "todoId", due_date::text AS "dueDate",
                  attempts, last_status AS "lastStatus", last_error AS "lastError",
-                 to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
-          FROM ${table} WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ${limit}`
+                 to_char(dead_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
+          FROM ${table} WHERE dead_since IS NOT NULL ORDER BY dead_since DESC LIMIT ${limit}`
         return { counts: counts!, oldestPending: oldestPending ?? null, deadLetters }
       },
       within.long,
@@ -119,13 +126,23 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
 
     const requeue = Effect.fn("LedgerAdmin.requeue")(
       function*(filter: { readonly workspaceId?: string | undefined; readonly todoId?: string | undefined }, now: DateTime.Utc) {
+        const at = DateTime.formatIso(now)
+        // Pending again, in batches of their own that claims take like any other.
         const [requeued] = yield* sql<{ readonly n: number }>`
           WITH requeued AS (
             UPDATE ${table}
-            SET state = 'pending', attempts = 0, next_attempt_at = ${DateTime.formatIso(now)}, updated_at = ${DateTime.formatIso(now)}
-            WHERE state = 'dead'
+            SET state = 'pending', attempts = 0, next_attempt_at = ${at}, updated_at = ${at}, dead_since = NULL
+            WHERE dead_since IS NOT NULL
               AND (${filter.workspaceId ?? null}::uuid IS NULL OR workspace_id = ${filter.workspaceId ?? null}::uuid)
               AND (${filter.todoId ?? null}::uuid IS NULL OR todo_id = ${filter.todoId ?? null}::uuid)
+            RETURNING workspace_id, todo_id, due_date, fair_rank
+          ),
+          ordered AS (SELECT r.*, row_number() OVER (ORDER BY due_date, workspace_id, todo_id) AS rn FROM requeued r),
+          batched AS (
+            INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
+            SELECT ${at}, min(fair_rank), min(due_date), array_agg(workspace_id ORDER BY rn),
+                   array_agg(todo_id ORDER BY rn), array_agg(due_date ORDER BY rn)
+            FROM ordered GROUP BY (rn - 1) / 200
             RETURNING 1
           )
           SELECT count(*)::int AS n FROM requeued`
@@ -136,9 +153,10 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
     )
 
     // Compared as the uuid and date types read them, so another spelling of an id is the same todo.
+    // Pending rows are left to the claims, which drop those whose todo has gone (a batch holds them).
     const prunable = (before: DateTime.Utc) => sql`
       n.updated_at < ${DateTime.formatIso(before)}
-      AND (n.claim_expires_at IS NULL OR n.claim_expires_at < ${DateTime.formatIso(before)})
+      AND n.state <> 'pending'
       AND NOT EXISTS (
         SELECT 1 FROM ${sql(todosTable)} t
         WHERE ${sql(ledgerSchema)}.try_uuid(t.id::text) = n.todo_id

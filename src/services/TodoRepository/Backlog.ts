@@ -11,7 +11,7 @@ import { regclassName } from "../../lib/TodosTable.js"
 import { ledgerSchema } from "../../migrations/index.js"
 import { type DatabaseError, failedTo } from "../DatabaseErrors.js"
 import { type Enqueued, UndecodableTodo } from "../TodoRepository.js"
-import { isUniqueViolation, type Ledger } from "./Ledger.js"
+import type { Ledger } from "./Ledger.js"
 import { addInParts, type TablePart, type TableReader, tablePartsOf, wholeTable } from "./Parts.js"
 import { makePasses } from "./Passes.js"
 
@@ -35,8 +35,15 @@ const decodeClaims = Schema.decodeUnknown(Schema.Array(ClaimedTodo))
 /** A slice of the todos table that one statement reads: a part of its pages, or a window of due dates. */
 type Slice = TablePart | { readonly since: CalendarDate }
 
+/** How added todos are put in batches: claims take a batch at a time (migration 7). */
+export interface Batching {
+  readonly order: "oldest-first" | "fair"
+  readonly size: number
+}
+const defaultBatching: Batching = { order: "oldest-first", size: 200 }
+
 export const makeBacklog = (ledger: Ledger) => {
-  const { convert, ledgerNow, sql, table, todos, todosName, todosShape, within } = ledger
+  const { batches, convert, ledgerNow, sql, table, todos, todosName, todosShape, within } = ledger
   /** The rows of a part of the todos table (all for the whole table). */
   const inPart = (part: TablePart) =>
     part.from === 0 && part.to === undefined
@@ -109,46 +116,53 @@ export const makeBacklog = (ledger: Ledger) => {
   /**
    * Runs add their parts one at a time (a lock held to the end of the adding transaction): the
    * insert's snapshot, taken once the lock is held, sees every row an earlier add committed, so
-   * the anti-join alone keeps the rows unique. The insert then needs no ON CONFLICT, whose
-   * speculative insertion writes a second WAL record for every row (bench/NOTES.md, "The
-   * ledger's database cost"). A row added meanwhile by a writer that does not take the lock (a
-   * binary older than this one) fails the insert on the primary key: the part is added again,
-   * skipping such rows.
+   * the anti-join alone keeps the rows unique, and every row added is in the batch added with it.
+   * The insert then needs no ON CONFLICT, whose speculative insertion writes a second WAL record
+   * for every row (bench/NOTES.md, "The ledger's database cost").
    */
   const addLock = sql`SELECT pg_advisory_xact_lock(hashtext(${`${ledgerSchema}.add`}))`
 
   /** Rows added by one part from which the ledger's statistics are refreshed at once. */
   const analyzeAfter = 10_000
   const addPart = Effect.fn("TodoRepository.enqueueDelayed")(
-    function*(reference: CalendarDate, part: Slice) {
+    function*(reference: CalendarDate, part: Slice, batching: Batching = defaultBatching) {
       const shape = yield* todosShape
       const source = delayedSource(shape, reference, part)
       const now = yield* ledgerNow
-      // Only todos the ledger does not know are ranked (the sort is over the new ones alone).
-      const insert = (onConflict: "lock" | "skip") => sql<{ readonly added: number }>`
-        WITH added AS (
-          INSERT INTO ${table} (workspace_id, todo_id, due_date, fair_rank, next_attempt_at, created_at, updated_at)
-          SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id), ${now}, ${now}, ${now}
+      // Only todos the ledger does not know are ranked (the sort is over the new ones alone), and
+      // put in batches of the claims' order: oldest first, or a todo of every workspace before a
+      // second of any (--fair). The rows and their batches go in in one statement.
+      const order = batching.order === "fair" ? sql`fair_rank, due, ws, id` : sql`due, ws, id`
+      const insert = sql<{ readonly added: number }>`
+        WITH new AS (
+          SELECT s.ws, s.id, s.due, row_number() OVER (PARTITION BY s.ws ORDER BY s.due, s.id) AS fair_rank
           FROM (${source}) s
           WHERE NOT EXISTS (
             SELECT 1 FROM ${table} n WHERE n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
           )
-          ${onConflict === "skip" ? sql`ON CONFLICT (workspace_id, todo_id, due_date) DO NOTHING` : sql``}
+        ),
+        ordered AS (SELECT new.*, row_number() OVER (ORDER BY ${order}) AS rn FROM new),
+        added AS (
+          INSERT INTO ${table} (workspace_id, todo_id, due_date, fair_rank, next_attempt_at, added_at, updated_at)
+          SELECT ws, id, due, fair_rank, ${now}, ${now}, ${now} FROM ordered
+          RETURNING 1
+        ),
+        batched AS (
+          INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
+          SELECT ${now}, min(fair_rank), min(due), array_agg(ws ORDER BY rn), array_agg(id ORDER BY rn), array_agg(due ORDER BY rn)
+          FROM ordered GROUP BY (rn - 1) / ${batching.size}
           RETURNING 1
         )
         SELECT count(*)::int AS added FROM added`
       // A large part makes the planner's statistics of the ledger stale until autovacuum runs
-      // (minutes later): it then takes the pending rows for a few and sorts all of them for every
-      // claim, which becomes the bottleneck of a run. ANALYZE in the same
-      // transaction: the first claim that sees the part plans with its rows counted.
-      const addWith = (onConflict: "lock" | "skip") =>
-        sql.withTransaction(Effect.gen(function*() {
-          if (onConflict === "lock") yield* addLock
-          return yield* Effect.tap(insert(onConflict), ([row]) =>
-            (row?.added ?? 0) >= analyzeAfter ? sql`ANALYZE ${table}` : Effect.void
-          )
-        }))
-      const [inserted] = yield* addWith("lock").pipe(Effect.catchIf(isUniqueViolation, () => addWith("skip")))
+      // (minutes later). ANALYZE in the same transaction: the first statement that sees the part
+      // plans with its rows counted.
+      const [inserted] = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* addLock
+        return yield* Effect.tap(insert, ([row]) =>
+          (row?.added ?? 0) >= analyzeAfter ? Effect.zipRight(sql`ANALYZE ${table}`, sql`ANALYZE ${batches}`) : Effect.void
+        )
+      }))
       // A row is reported only when it may be due: its due date is unreadable, or due and its ids are not.
       // Looked for once a full pass (with its first part); a window reads no more than it must.
       const rejected = shape === "typed" || "since" in part || part.from > 0 ? [] : yield* sql<{ id: string; workspaceId: string; dueDate: string }>`
@@ -173,7 +187,12 @@ export const makeBacklog = (ledger: Ledger) => {
             FROM (${source}) s
             LEFT JOIN ${table} n ON n.workspace_id = s.ws AND n.todo_id = s.id AND n.due_date = s.due
             WHERE (n.todo_id IS NULL OR (n.state = 'pending' AND n.next_attempt_at <= ${now}
-                   AND (n.claim_expires_at IS NULL OR n.claim_expires_at <= ${now})))
+                   AND NOT EXISTS (
+                     SELECT 1 FROM ${batches} b
+                     WHERE b.claim_expires_at > ${now} AND n.todo_id = ANY(b.todo_ids)
+                       AND (n.workspace_id, n.todo_id, n.due_date) IN (
+                         SELECT * FROM unnest(b.workspace_ids, b.todo_ids, b.due_dates))
+                   )))
               ${after === undefined ? sql`` : sql`AND (s.due, s.ws, s.id) > (${after.dueDate}::date, ${after.workspaceId}::uuid, ${after.id}::uuid)`}
             ORDER BY s.due, s.ws, s.id
             LIMIT ${pagesOf}`
@@ -190,7 +209,13 @@ export const makeBacklog = (ledger: Ledger) => {
   const pending = (reference: CalendarDate) =>
     Stream.paginateChunkEffect(undefined as After, (after) => pendingPage(reference, after))
 
-  const reader: TableReader = { tableParts, partsWithNew, addPart }
+  /** The statements of the reading in parts, the todos added in batches of `batching`. */
+  const readerFor = (batching: Batching = defaultBatching): TableReader => ({
+    tableParts,
+    partsWithNew,
+    addPart: (reference, part) => addPart(reference, part, batching)
+  })
+  const reader = readerFor()
   const passes = makePasses(ledger)
 
   /**
@@ -200,13 +225,17 @@ export const makeBacklog = (ledger: Ledger) => {
    */
   const enqueueDelayed = (
     reference: CalendarDate,
-    options: { readonly reading?: Reading; readonly inOneStep?: boolean } = {}
+    options: { readonly reading?: Reading; readonly inOneStep?: boolean; readonly batchSize?: number } = {}
   ): Stream.Stream<Enqueued, DatabaseError> => {
     const reading = options.reading ?? fullPass
+    const batching: Batching = {
+      order: options.inOneStep === true ? "fair" : "oldest-first",
+      size: options.batchSize ?? defaultBatching.size
+    }
     return Stream.unwrap(Effect.map(passes.begin, (started) => {
       const steps = reading._tag === "Window"
-        ? Stream.fromEffect(Effect.map(addPart(reference, { since: reading.since }), (added) => ({ ...added, step: 1, steps: 1 })))
-        : addInParts(reader, reference, options.inOneStep === true)
+        ? Stream.fromEffect(Effect.map(addPart(reference, { since: reading.since }, batching), (added) => ({ ...added, step: 1, steps: 1 })))
+        : addInParts(readerFor(batching), reference, options.inOneStep === true)
       const complete = Effect.flatMap(passes.complete(reading, reference, started), (recorded) =>
         recorded ? Effect.void : Effect.logWarning(
           "The todos table was rewritten while the run read it (CLUSTER, VACUUM FULL, pg_repack): this read is not recorded; the next run reads the whole table again."

@@ -1,145 +1,152 @@
 /**
- * The ledger's claims: a batch claimed (its rows locked, vanished todos dropped), what is left to
- * claim, a run's claims renewed, and a batch's outcomes written back in one statement.
+ * The ledger's claims, by batches (migration 7): a claim of the batches ahead (their rows locked,
+ * vanished todos dropped), what is left to claim, the state of the backlog, and a run's claims
+ * renewed. Their outcomes are written back by Outcomes.ts.
  */
-import { Duration, Effect } from "effect"
-import { safeExcerpt } from "../../domain/ErrorText.js"
+import { type Duration, Effect } from "effect"
 import { CalendarDate, type ClaimedTodo, type DelayedTodo } from "../../domain/Todo.js"
 import { failedTo } from "../DatabaseErrors.js"
-import type { BacklogState, Claimed, ClaimRequest, Outcome } from "../TodoRepository.js"
-import { isDataException, type Ledger } from "./Ledger.js"
-
-/** The longest error text kept in the ledger. */
-const storedErrorLength = 500
-
-interface OutcomeRow {
-  readonly i: number
-  readonly workspace_id: string
-  readonly todo_id: string
-  readonly due_date: string
-  readonly state: "sent" | "pending" | "dead"
-  readonly attempts: number
-  readonly retry_in_ms: number | undefined
-  readonly last_status: number | null | undefined
-  readonly last_error: string | undefined
-}
-
+import type { BacklogState, Claimed, ClaimRequest } from "../TodoRepository.js"
+import { keysOf as keysOfBatch, type Ledger } from "./Ledger.js"
 /**
- * Every row has the same fields in the same order (undefined ones are left out of the JSON, NULL
- * to the statement): one object of one shape per outcome, where a spread of a shared base makes two
- * on a path taken once per notification.
+ * The most batches one claim looks at: a batch holds a run's batch of todos, or fewer (what was
+ * left of one, todos to try again), so a few fill a claim; the claim reads them through the
+ * claimable index (a sort of every batch would read them all).
  */
-const row = (
-  i: number,
-  todo: DelayedTodo,
-  state: OutcomeRow["state"],
-  attempts: number,
-  retryInMs?: number,
-  lastStatus?: number | null,
-  lastError?: string
-): OutcomeRow => ({
-  i,
-  workspace_id: todo.workspaceId,
-  todo_id: todo.id,
-  due_date: todo.dueDate,
-  state,
-  attempts,
-  retry_in_ms: retryInMs,
-  last_status: lastStatus,
-  last_error: lastError
-})
+export const batchesPerClaim = 16
 
-const rowOf = (outcome: Outcome, i: number): OutcomeRow => {
-  switch (outcome._tag) {
-    case "Sent":
-      return row(i, outcome.todo, "sent", outcome.todo.attempts + 1)
-    case "Released":
-      return outcome.retryIn === undefined
-        ? row(i, outcome.todo, "pending", outcome.todo.attempts)
-        : row(i, outcome.todo, "pending", outcome.todo.attempts, Math.round(Duration.toMillis(outcome.retryIn)))
-    case "RetryLater":
-      return row(
-        i,
-        outcome.todo,
-        "pending",
-        outcome.attempts,
-        Math.round(Duration.toMillis(outcome.retryIn)),
-        outcome.status ?? null,
-        safeExcerpt(outcome.error, storedErrorLength)
-      )
-    case "DeadLetter":
-      return row(
-        i,
-        outcome.todo,
-        "dead",
-        outcome.attempts,
-        undefined,
-        outcome.status ?? null,
-        safeExcerpt(outcome.error, storedErrorLength)
-      )
-  }
-}
+export const makeClaims = (ledger: Ledger) => {
+  const { batches, convert, interval, ledgerNow, sql, table, todos, todosShape, within } = ledger
+  const keysOf = (b: string) => keysOfBatch(ledger, b)
 
-export const makeClaims = ({ convert, interval, ledgerNow, sql, table, todos, todosShape, within }: Ledger) => {
-  const claim = Effect.fn("TodoRepository.claim")(
-    function*(request: ClaimRequest) {
+  /**
+   * One claim: the first batches whose todos are due and whose claim is free or lapsed, in the
+   * claims' order, enough of them for `size` todos (their rows locked, SKIP LOCKED: another run's
+   * claim passes them by). The first `size` todos due now, in order, are handed out, those whose
+   * todo vanished dropped from the ledger; the first batch becomes the claim of exactly those,
+   * and the batches' other pending todos go on, unclaimed, in one batch of their own. `again`: the
+   * batches held nothing to hand out (their todos vanished, or not due yet): the caller claims
+   * again.
+   */
+  const claimOne = (request: ClaimRequest) =>
+    Effect.gen(function*() {
       const shape = yield* todosShape
       const stillDue = shape === "typed"
         ? sql`EXISTS (SELECT 1 FROM ${todos} t WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date)`
         : sql`EXISTS (SELECT 1 FROM ${todos} t WHERE ${convert.id} = c.todo_id
                 AND ${convert.workspaceId} = c.workspace_id AND ${convert.dueDate} = c.due_date)`
       const now = yield* ledgerNow
-      // The locked rows are found again by their place (ctid: they cannot move while locked), not
-      // through the primary key. Only the claim's columns change, none indexed: PostgreSQL updates
-      // the rows in place (migration 4); updated_at is the time of the last outcome, not of a claim.
-      // Typed, not decoded again: the ledger's uuid, date and int columns hold nothing else (todos
-      // were decoded on their way in), and decoding each claimed row showed in the profile of a run.
-      const rows = yield* sql<ClaimedTodo | { readonly id: null; readonly attempts: number }>`
-        WITH candidates AS (
-          SELECT ctid, workspace_id, todo_id, due_date FROM ${table}
-          WHERE state = 'pending' AND next_attempt_at <= ${now}
+      const fair = request.order === "fair"
+      const batchOrder = fair ? sql`fair_rank, next_attempt_at, id` : sql`next_attempt_at, oldest_due, id`
+      const rowOrder = fair
+        ? sql`fair_rank, next_attempt_at, due_date, workspace_id, todo_id`
+        : sql`next_attempt_at, due_date, workspace_id, todo_id`
+      const claimable = sql`next_attempt_at <= ${now}
             AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})
-            AND claimed_by IS DISTINCT FROM ${request.owner}
-          ORDER BY ${request.order === "fair" ? sql`fair_rank, next_attempt_at, due_date` : sql`next_attempt_at, due_date`}
-          LIMIT ${request.size}
+            AND claimed_by IS DISTINCT FROM ${request.owner}`
+      // The ledger's rows are read by their keys, and none is written by the claim: the batch's row
+      // holds the claim. A batch whose todos are all handed out keeps its keys as they are (their
+      // stored arrays are not written again). Typed, not decoded again: the ledger's uuid, date and
+      // int columns hold nothing else (todos were decoded on their way in), and decoding each
+      // claimed row showed in the profile of a run.
+      const rows = yield* sql<ClaimedTodo | { readonly id: null; readonly attempts: number; readonly dueDate: string }>`
+        WITH ahead AS (
+          SELECT id, sum(cardinality(todo_ids)) OVER (ORDER BY ${batchOrder}) - cardinality(todo_ids) AS before
+          FROM (SELECT * FROM ${batches} WHERE ${claimable} ORDER BY ${batchOrder} LIMIT ${batchesPerClaim}) x
+        ),
+        b AS (
+          SELECT id, workspace_ids, todo_ids, due_dates FROM ${batches}
+          WHERE id IN (SELECT id FROM ahead WHERE before < ${request.size}) AND ${claimable}
+          ORDER BY ${batchOrder}
           FOR UPDATE SKIP LOCKED
         ),
-        checked AS (SELECT c.*, ${stillDue} AS due FROM candidates c),
+        pending AS (
+          SELECT n.ctid, n.workspace_id, n.todo_id, n.due_date, n.attempts, n.next_attempt_at, n.fair_rank
+          FROM b, ${keysOf("b")}
+          JOIN ${table} n ON n.workspace_id = k.ws AND n.todo_id = k.id AND n.due_date = k.due
+          WHERE n.state = 'pending'
+        ),
+        first AS (SELECT * FROM pending WHERE next_attempt_at <= ${now} ORDER BY ${rowOrder} LIMIT ${request.size}),
+        checked AS (SELECT c.*, ${stillDue} AS due FROM first c),
         gone AS (
           DELETE FROM ${table} n USING checked c
           WHERE NOT c.due AND n.ctid = c.ctid
           RETURNING 1
         ),
-        claimed AS (
-          UPDATE ${table} n
-          SET claimed_by = ${request.owner}, claim_expires_at = ${now} + ${interval(request.lease)}
-          FROM checked c
-          WHERE c.due AND n.ctid = c.ctid
-          RETURNING n.todo_id::text AS id, n.workspace_id::text AS "workspaceId", n.due_date::text AS "dueDate", n.attempts
+        handed AS (SELECT * FROM checked WHERE due),
+        rest AS (SELECT * FROM pending p WHERE NOT EXISTS (SELECT 1 FROM first f WHERE f.ctid = p.ctid)),
+        head AS (SELECT min(id) AS id, count(*) AS batches FROM b),
+        whole AS (SELECT (SELECT batches FROM head) = 1 AND NOT EXISTS (SELECT 1 FROM rest)
+                         AND (SELECT count(*) FROM checked) = (SELECT count(*) FROM handed) AS unchanged),
+        taken AS (
+          UPDATE ${batches} x SET
+            workspace_ids = CASE WHEN (SELECT unchanged FROM whole) THEN x.workspace_ids
+                                 ELSE (SELECT array_agg(workspace_id ORDER BY ${rowOrder}) FROM handed) END,
+            todo_ids = CASE WHEN (SELECT unchanged FROM whole) THEN x.todo_ids
+                            ELSE (SELECT array_agg(todo_id ORDER BY ${rowOrder}) FROM handed) END,
+            due_dates = CASE WHEN (SELECT unchanged FROM whole) THEN x.due_dates
+                             ELSE (SELECT array_agg(due_date ORDER BY ${rowOrder}) FROM handed) END,
+            next_attempt_at = (SELECT min(next_attempt_at) FROM handed),
+            oldest_due = (SELECT min(due_date) FROM handed),
+            fair_rank = (SELECT min(fair_rank) FROM handed),
+            claimed_by = ${request.owner}, claim_expires_at = ${now} + ${interval(request.lease)}
+          FROM head WHERE x.id = head.id AND EXISTS (SELECT 1 FROM handed)
+          RETURNING 1
+        ),
+        merged AS (
+          DELETE FROM ${batches} x USING b
+          WHERE x.id = b.id AND (x.id <> (SELECT id FROM head) OR NOT EXISTS (SELECT 1 FROM handed))
+          RETURNING 1
+        ),
+        moved AS (
+          INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
+          SELECT min(next_attempt_at), min(fair_rank), min(due_date), array_agg(workspace_id ORDER BY ${rowOrder}),
+                 array_agg(todo_id ORDER BY ${rowOrder}), array_agg(due_date ORDER BY ${rowOrder})
+          FROM rest HAVING count(*) > 0
+          RETURNING 1
         )
-        SELECT * FROM claimed
-        UNION ALL SELECT NULL, NULL, NULL, count(*)::int FROM gone`
-      const droppedRow = rows.find((row) => row.id === null)
+        (SELECT c.todo_id::text AS id, c.workspace_id::text AS "workspaceId", c.due_date::text AS "dueDate", c.attempts
+         FROM handed c ORDER BY ${rowOrder})
+        UNION ALL
+        SELECT NULL, NULL, CASE WHEN EXISTS (SELECT 1 FROM b) AND NOT EXISTS (SELECT 1 FROM handed) THEN 'again' END, count(*)::int
+        FROM gone`
+      const summary = rows.find((row) => row.id === null)
       const claimed = rows.filter((row): row is ClaimedTodo => row.id !== null)
-      return { todos: claimed, dropped: droppedRow?.attempts ?? 0 } satisfies Claimed
+      return { todos: claimed, dropped: summary?.attempts ?? 0, again: summary?.dueDate === "again" }
+    })
+
+  const claim = Effect.fn("TodoRepository.claim")(
+    function*(request: ClaimRequest) {
+      // Batches with no todo to hand out (all vanished, or not due yet) are not taken: what they
+      // still hold waits in a batch due at its first todo's time, and the claim goes on at once
+      // (none is the end).
+      let dropped = 0
+      while (true) {
+        const one = yield* claimOne(request)
+        dropped += one.dropped
+        if (!one.again) return { todos: one.todos, dropped } satisfies Claimed
+      }
     },
     within.roundTrip,
     Effect.catchTag("SqlError", (error) => Effect.fail(failedTo("Claiming delayed todos")(error)))
   )
 
+  // The due and pending todos of the batches that are due and free.
   const leftToClaim = Effect.flatMap(ledgerNow, (now) =>
     sql<{ readonly n: number }>`
-      SELECT count(*)::int AS n FROM ${table}
-      WHERE state = 'pending' AND next_attempt_at <= ${now} AND (claim_expires_at IS NULL OR claim_expires_at <= ${now})`).pipe(
+      SELECT count(*)::int AS n FROM ${batches} b, ${keysOf("b")}
+      JOIN ${table} n ON n.workspace_id = k.ws AND n.todo_id = k.id AND n.due_date = k.due
+      WHERE b.next_attempt_at <= ${now} AND (b.claim_expires_at IS NULL OR b.claim_expires_at <= ${now})
+        AND n.state = 'pending' AND n.next_attempt_at <= ${now}`).pipe(
       Effect.map((rows) => rows[0]?.n ?? 0),
       within.roundTrip,
       Effect.mapError(failedTo("Counting the todos left to claim"))
     )
 
-  // Both through the ledger's partial indexes (pending rows, dead rows): a few rows, not the ledger.
+  // The batches hold every pending todo; the dead letters are read through their partial index.
   const backlogState = sql<{ readonly oldest: string | null; readonly dead: number }>`
-    SELECT (SELECT min(due_date)::text FROM ${table} WHERE state = 'pending') AS oldest,
-           (SELECT count(*)::int FROM ${table} WHERE state = 'dead') AS dead`.pipe(
+    SELECT (SELECT min(oldest_due)::text FROM ${batches}) AS oldest,
+           (SELECT count(*)::int FROM ${table} WHERE dead_since IS NOT NULL) AS dead`.pipe(
     Effect.map(([row]): BacklogState => ({
       oldestPendingDue: row?.oldest == null ? undefined : CalendarDate.make(row.oldest),
       deadLetters: row?.dead ?? 0
@@ -148,80 +155,55 @@ export const makeClaims = ({ convert, interval, ledgerNow, sql, table, todos, to
     Effect.mapError(failedTo("Reading the state of the backlog"))
   )
 
+  /** Keys of todos as a JSON array, for jsonb_to_recordset(…) AS j(workspace_id uuid, todo_id uuid, due_date date). */
+  const keysJson = (todos: ReadonlyArray<DelayedTodo>) =>
+    JSON.stringify(todos.map((todo) => ({ workspace_id: todo.workspaceId, todo_id: todo.id, due_date: todo.dueDate })))
+
+  /**
+   * The owner's live claims on `todos` extended: a batch whose todos are all among them in place;
+   * one that holds others too is split, those todos claimed anew in a batch of their own and the
+   * others keeping their lease. Returns how many of `todos` the owner held.
+   */
   const renew = Effect.fn("TodoRepository.renew")(
     function*(owner: string, lease: Duration.Duration, todos: ReadonlyArray<DelayedTodo>) {
       if (todos.length === 0) return 0
       const now = yield* ledgerNow
-      const keys = todos.map((todo) => ({ workspace_id: todo.workspaceId, todo_id: todo.id, due_date: todo.dueDate }))
+      const until = sql`${now} + ${interval(lease)}`
       const [renewed] = yield* sql<{ readonly n: number }>`
-        WITH renewed AS (
-          UPDATE ${table} n SET claim_expires_at = ${now} + ${interval(lease)}
-          FROM jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) AS k(workspace_id uuid, todo_id uuid, due_date date)
-          WHERE n.workspace_id = k.workspace_id AND n.todo_id = k.todo_id AND n.due_date = k.due_date
-            AND n.claimed_by = ${owner} AND n.state = 'pending' AND n.claim_expires_at > ${now}
+        WITH own AS (
+          SELECT b.id, k.ws, k.id AS todo, k.due, k.place,
+                 EXISTS (SELECT 1 FROM jsonb_to_recordset(${keysJson(todos)}::jsonb) AS j(workspace_id uuid, todo_id uuid, due_date date)
+                         WHERE j.workspace_id = k.ws AND j.todo_id = k.id AND j.due_date = k.due) AS asked
+          FROM ${batches} b, ${keysOf("b")}
+          WHERE b.claimed_by = ${owner} AND b.claim_expires_at > ${now}
+        ),
+        whole AS (SELECT id FROM own GROUP BY id HAVING bool_and(asked)),
+        part AS (SELECT id FROM own GROUP BY id HAVING bool_or(asked) AND NOT bool_and(asked)),
+        extended AS (
+          UPDATE ${batches} SET claim_expires_at = ${until} WHERE id IN (SELECT id FROM whole) RETURNING 1
+        ),
+        trimmed AS (
+          UPDATE ${batches} b SET workspace_ids = r.ws, todo_ids = r.ids, due_dates = r.dues
+          FROM (SELECT id, array_agg(ws ORDER BY place) AS ws, array_agg(todo ORDER BY place) AS ids, array_agg(due ORDER BY place) AS dues
+                FROM own WHERE NOT asked AND id IN (SELECT id FROM part) GROUP BY id) r
+          WHERE b.id = r.id
+          RETURNING 1
+        ),
+        split AS (
+          INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, claimed_by, claim_expires_at, workspace_ids, todo_ids, due_dates)
+          SELECT ${now}, 0, min(due), ${owner}::uuid, ${until}, array_agg(ws ORDER BY place), array_agg(todo ORDER BY place), array_agg(due ORDER BY place)
+          FROM own WHERE asked AND id IN (SELECT id FROM part) GROUP BY id
           RETURNING 1
         )
-        SELECT count(*)::int AS n FROM renewed`
+        SELECT count(*) FILTER (WHERE asked)::int AS n FROM own`
       return renewed?.n ?? 0
     },
     within.roundTrip,
     Effect.mapError(failedTo("Renewing claims"))
   )
 
-  /** One statement for the rows; returns the indexes of those whose claim the owner no longer held. */
-  const writeRows = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
-    Effect.flatMap(ledgerNow, (now) =>
-      sql<{ readonly i: number }>`
-        WITH u AS (
-          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
-            i int, workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
-            retry_in_ms bigint, last_status int, last_error text)
-        ),
-        written AS (
-          UPDATE ${table} n SET
-            state = u.state,
-            attempts = u.attempts,
-            next_attempt_at = CASE WHEN u.retry_in_ms IS NULL THEN n.next_attempt_at
-                                   ELSE ${now} + u.retry_in_ms * interval '1 millisecond' END,
-            last_status = CASE WHEN u.last_error IS NULL THEN n.last_status ELSE u.last_status END,
-            last_error = coalesce(u.last_error, n.last_error),
-            sent_at = CASE WHEN u.state = 'sent' THEN ${now} ELSE n.sent_at END,
-            claimed_by = NULL, claim_expires_at = NULL, updated_at = ${now}
-          FROM u
-          WHERE n.workspace_id = u.workspace_id AND n.todo_id = u.todo_id AND n.due_date = u.due_date
-            AND n.claimed_by = ${owner}
-          RETURNING u.i
-        )
-        SELECT u.i FROM u WHERE u.i NOT IN (SELECT i FROM written)`)
-
-  /**
-   * Should PostgreSQL refuse a value of one outcome (it never should: texts are made safe), the
-   * rows are written one at a time and a refused one is written again without its error text, so
-   * one bad outcome cannot lose the others.
-   */
-  const writeOneByOne = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
-    Effect.map(
-      Effect.forEach(rows, (one) =>
-        writeRows(owner, [one]).pipe(
-          Effect.catchIf(isDataException, () =>
-            writeRows(owner, [{ ...one, last_error: "(the error text could not be stored)" }]))
-        )),
-      (results) => results.flat()
-    )
-
-  const record = Effect.fn("TodoRepository.record")(
-    function*(owner: string, outcomes: ReadonlyArray<Outcome>) {
-      if (outcomes.length === 0) return { notHeld: [] }
-      yield* Effect.annotateCurrentSpan("outcomes", outcomes.length)
-      const rows = outcomes.map(rowOf)
-      const missing = yield* writeRows(owner, rows).pipe(Effect.catchIf(isDataException, () => writeOneByOne(owner, rows)))
-      return { notHeld: missing.map(({ i }) => outcomes[i]!) }
-    },
-    within.roundTrip,
-    Effect.mapError(failedTo("Recording outcomes"))
-  )
 
   const answers = sql`SELECT 1`.pipe(within.roundTrip, Effect.asVoid, Effect.mapError(failedTo("Checking that the database answers")))
 
-  return { answers, backlogState, claim, leftToClaim, renew, record }
+  return { answers, backlogState, claim, leftToClaim, renew }
 }

@@ -31,6 +31,8 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
   const within = deadlinesOf(yield* databaseDeadlinesConfig)
   const schema = sql(ledgerSchema)
   const table = sql(`${ledgerSchema}.notifications`)
+  /** The batches of pending todos that claims take (migration 7). */
+  const batches = sql(`${ledgerSchema}.batches`)
   const todosName = yield* todosTableConfig
   const todos = sql(todosName)
   /** The ledger's "now" in a statement: the database's, or Effect's Clock's (see LedgerTime). */
@@ -84,7 +86,11 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
     dueDate: sql`${schema}.try_date(t."dueDate"::text)`
   }
 
-  return { sql, within, schema, table, todos, todosName, time, ledgerNow, interval, todosShape, convert }
+  return { sql, within, schema, table, batches, todos, todosName, time, ledgerNow, interval, todosShape, convert }
 })
 
 export type Ledger = Effect.Effect.Success<ReturnType<typeof makeLedger>>
+
+/** The todos of batch `b` (a row of the batches table in a statement) as rows k(ws, id, due, place). */
+export const keysOf = ({ sql }: Ledger, b: string) =>
+  sql.unsafe(`unnest(${b}.workspace_ids, ${b}.todo_ids, ${b}.due_dates) WITH ORDINALITY AS k(ws, id, due, place)`)
