@@ -51,22 +51,27 @@ export const makeClaims = (ledger: Ledger) => {
       // claimed row showed in the profile of a run.
       const rows = yield* sql<ClaimedTodo | { readonly id: null; readonly attempts: number; readonly dueDate: string }>`
         WITH ahead AS (
-          SELECT id, sum(cardinality(todo_ids)) OVER (ORDER BY ${batchOrder}) - cardinality(todo_ids) AS before
+          SELECT id, cardinality(todo_ids) AS n, sum(cardinality(todo_ids)) OVER (ORDER BY ${batchOrder}) - cardinality(todo_ids) AS before
           FROM (SELECT * FROM ${batches} WHERE ${claimable} ORDER BY ${batchOrder} LIMIT ${batchesPerClaim}) x
         ),
+        -- Whole batches, as many as fit the size (the first whatever its size): a claim splits a
+        -- batch only when the first alone holds more.
         b AS (
           SELECT id, workspace_ids, todo_ids, due_dates FROM ${batches}
-          WHERE id IN (SELECT id FROM ahead WHERE before < ${request.size}) AND ${claimable}
+          WHERE id IN (SELECT id FROM ahead WHERE before = 0 OR before + n <= ${request.size}) AND ${claimable}
           ORDER BY ${batchOrder}
           FOR UPDATE SKIP LOCKED
         ),
         pending AS (
-          SELECT n.ctid, n.workspace_id, n.todo_id, n.due_date, n.attempts, n.next_attempt_at, n.fair_rank
-          FROM b, ${keysOf("b")}
-          JOIN ${table} n ON n.workspace_id = k.ws AND n.todo_id = k.id AND n.due_date = k.due
-          WHERE n.state = 'pending'
+          SELECT p.*, row_number() OVER (ORDER BY p.next_attempt_at > ${now}, ${rowOrder}) AS rn
+          FROM (
+            SELECT n.ctid, n.workspace_id, n.todo_id, n.due_date, n.attempts, n.next_attempt_at, n.fair_rank
+            FROM b, ${keysOf("b")}
+            JOIN ${table} n ON n.workspace_id = k.ws AND n.todo_id = k.id AND n.due_date = k.due
+            WHERE n.state = 'pending'
+          ) p
         ),
-        first AS (SELECT * FROM pending WHERE next_attempt_at <= ${now} ORDER BY ${rowOrder} LIMIT ${request.size}),
+        first AS (SELECT * FROM pending WHERE next_attempt_at <= ${now} AND rn <= ${request.size}),
         checked AS (SELECT c.*, ${stillDue} AS due FROM first c),
         gone AS (
           DELETE FROM ${table} n USING checked c
@@ -74,7 +79,7 @@ export const makeClaims = (ledger: Ledger) => {
           RETURNING 1
         ),
         handed AS (SELECT * FROM checked WHERE due),
-        rest AS (SELECT * FROM pending p WHERE NOT EXISTS (SELECT 1 FROM first f WHERE f.ctid = p.ctid)),
+        rest AS (SELECT * FROM pending WHERE next_attempt_at > ${now} OR rn > ${request.size}),
         head AS (SELECT min(id) AS id, count(*) AS batches FROM b),
         whole AS (SELECT (SELECT batches FROM head) = 1 AND NOT EXISTS (SELECT 1 FROM rest)
                          AND (SELECT count(*) FROM checked) = (SELECT count(*) FROM handed) AS unchanged),

@@ -86,23 +86,27 @@ export const makeOutcomes = (ledger: Ledger) => {
   const { batches, ledgerNow, sql, table, within } = ledger
   const keysOf = (b: string) => keysOfBatch(ledger, b)
   /**
-   * One statement for the rows of the owner's batches, each in place (no index of the ledger is on
-   * a column an outcome changes): the outcomes whose todo the owner's batches no longer held (a
-   * row with `i` and no `batch`), and each row written with its batch.
+   * One statement: the rows of the owner's batches written, each in place (no index of the ledger
+   * is on a column an outcome changes), and their batches settled: a batch whose todos are all
+   * written goes, one written in part keeps the others (its claim's todos not yet recorded), and
+   * the todos pending again (to be tried again, or handed back) go on, unclaimed, in one batch due
+   * at the first of them. Returns the indexes of the outcomes whose todo the owner's batches no
+   * longer held: nothing was written of them.
    */
   const writeRows = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
     Effect.flatMap(ledgerNow, (now) =>
-      sql<{ readonly i: number; readonly batch: string | null }>`
+      sql<{ readonly i: number }>`
         WITH u AS (
           SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
             i int, workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
             retry_in_ms bigint, last_status int, last_error text)
         ),
-        held AS (
-          SELECT b.id, k.ws, k.id AS todo, k.due FROM ${batches} b, ${keysOf("b")}
-          WHERE b.claimed_by = ${owner}
-          FOR UPDATE OF b
+        locked AS (
+          SELECT id, workspace_ids, todo_ids, due_dates FROM ${batches}
+          WHERE claimed_by = ${owner}
+          FOR UPDATE
         ),
+        held AS (SELECT l.id, k.ws, k.id AS todo, k.due FROM locked l, ${keysOf("l")}),
         written AS (
           UPDATE ${table} n SET
             state = u.state,
@@ -116,70 +120,45 @@ export const makeOutcomes = (ledger: Ledger) => {
             updated_at = ${now}
           FROM u JOIN held h ON h.ws = u.workspace_id AND h.todo = u.todo_id AND h.due = u.due_date
           WHERE n.workspace_id = u.workspace_id AND n.todo_id = u.todo_id AND n.due_date = u.due_date
-          RETURNING u.i, h.id AS batch
+          RETURNING u.i, h.id AS batch, n.workspace_id, n.todo_id, n.due_date, n.state, n.next_attempt_at, n.fair_rank
+        ),
+        counted AS (SELECT batch, count(*) AS n FROM written GROUP BY batch),
+        done AS (
+          DELETE FROM ${batches} b USING counted c
+          WHERE b.id = c.batch AND cardinality(b.todo_ids) = c.n
+          RETURNING 1
+        ),
+        kept AS (
+          UPDATE ${batches} b SET workspace_ids = r.ws, todo_ids = r.ids, due_dates = r.dues
+          FROM (
+            SELECT h.id, array_agg(h.ws) AS ws, array_agg(h.todo) AS ids, array_agg(h.due) AS dues
+            FROM held h JOIN counted c ON c.batch = h.id JOIN locked l ON l.id = h.id
+            WHERE cardinality(l.todo_ids) > c.n AND NOT EXISTS (SELECT 1 FROM written w WHERE w.batch = h.id AND w.workspace_id = h.ws AND w.todo_id = h.todo AND w.due_date = h.due)
+            GROUP BY h.id
+          ) r
+          WHERE b.id = r.id
+          RETURNING 1
+        ),
+        back AS (
+          INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
+          SELECT min(next_attempt_at), min(fair_rank), min(due_date), array_agg(workspace_id ORDER BY next_attempt_at, due_date),
+                 array_agg(todo_id ORDER BY next_attempt_at, due_date), array_agg(due_date ORDER BY next_attempt_at, due_date)
+          FROM written WHERE state = 'pending'
+          HAVING count(*) > 0
+          RETURNING 1
         )
-        SELECT u.i, NULL::text AS batch FROM u WHERE u.i NOT IN (SELECT i FROM written)
-        UNION ALL SELECT w.i, w.batch::text FROM written w`)
-
-  /**
-   * After a write: each batch keeps the todos of its claim not yet recorded (none: it goes), and
-   * the todos written that are pending again (to be tried again, or handed back) go on, unclaimed,
-   * in one batch due at the first of them.
-   */
-  const settleBatches = (written: ReadonlyArray<{ readonly batch: string; readonly todo: DelayedTodo }>) =>
-    sql`
-      WITH w AS (
-        SELECT * FROM jsonb_to_recordset(${
-      JSON.stringify(written.map(({ batch, todo }) => ({ batch, workspace_id: todo.workspaceId, todo_id: todo.id, due_date: todo.dueDate })))
-    }::jsonb) AS w(batch bigint, workspace_id uuid, todo_id uuid, due_date date)
-      ),
-      touched AS (
-        SELECT b.id, k.ws, k.id AS todo, k.due, k.place FROM ${batches} b, ${keysOf("b")}
-        WHERE b.id IN (SELECT batch FROM w)
-      ),
-      remaining AS (
-        SELECT t.* FROM touched t
-        WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.batch = t.id AND w.workspace_id = t.ws AND w.todo_id = t.todo AND w.due_date = t.due)
-      ),
-      kept AS (
-        UPDATE ${batches} b SET workspace_ids = r.ws, todo_ids = r.ids, due_dates = r.dues
-        FROM (SELECT id, array_agg(ws ORDER BY place) AS ws, array_agg(todo ORDER BY place) AS ids, array_agg(due ORDER BY place) AS dues
-              FROM remaining GROUP BY id) r
-        WHERE b.id = r.id
-        RETURNING 1
-      ),
-      emptied AS (
-        DELETE FROM ${batches} b WHERE b.id IN (SELECT batch FROM w) AND b.id NOT IN (SELECT id FROM remaining)
-        RETURNING 1
-      )
-      INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
-      SELECT min(n.next_attempt_at), min(n.fair_rank), min(n.due_date),
-             array_agg(n.workspace_id ORDER BY n.next_attempt_at, n.due_date), array_agg(n.todo_id ORDER BY n.next_attempt_at, n.due_date),
-             array_agg(n.due_date ORDER BY n.next_attempt_at, n.due_date)
-      FROM w JOIN ${table} n ON n.workspace_id = w.workspace_id AND n.todo_id = w.todo_id AND n.due_date = w.due_date
-      WHERE n.state = 'pending'
-      HAVING count(*) > 0`
-
-  /** The rows written and their batches settled, in one transaction; the indexes of the outcomes not held. */
-  const writeAndSettle = (owner: string, outcomes: ReadonlyArray<Outcome>, rows: ReadonlyArray<OutcomeRow>) =>
-    sql.withTransaction(Effect.gen(function*() {
-      const result = yield* writeRows(owner, rows)
-      const written = result.flatMap(({ batch, i }) => (batch === null ? [] : [{ batch, todo: outcomes[i]!.todo }]))
-      if (written.length > 0) yield* settleBatches(written)
-      return result.flatMap(({ batch, i }) => (batch === null ? [i] : []))
-    }))
+        SELECT u.i FROM u WHERE u.i NOT IN (SELECT i FROM written)`)
 
   /**
    * Should PostgreSQL refuse a value of one outcome (it never should: texts are made safe), the
    * rows are written one at a time and a refused one is written again without its error text, so
    * one bad outcome cannot lose the others.
    */
-  const writeOneByOne = (owner: string, outcomes: ReadonlyArray<Outcome>, rows: ReadonlyArray<OutcomeRow>) =>
+  const writeOneByOne = (owner: string, rows: ReadonlyArray<OutcomeRow>) =>
     Effect.map(
       Effect.forEach(rows, (one, at) =>
-        writeAndSettle(owner, [outcomes[at]!], [{ ...one, i: 0 }]).pipe(
-          Effect.catchIf(isDataException, () =>
-            writeAndSettle(owner, [outcomes[at]!], [{ ...one, i: 0, last_error: "(the error text could not be stored)" }])),
+        writeRows(owner, [one]).pipe(
+          Effect.catchIf(isDataException, () => writeRows(owner, [{ ...one, last_error: "(the error text could not be stored)" }])),
           Effect.map((notHeld) => notHeld.map(() => at))
         )),
       (results) => results.flat()
@@ -190,8 +169,9 @@ export const makeOutcomes = (ledger: Ledger) => {
       if (outcomes.length === 0) return { notHeld: [] }
       yield* Effect.annotateCurrentSpan("outcomes", outcomes.length)
       const rows = outcomes.map(rowOf)
-      const missing = yield* writeAndSettle(owner, outcomes, rows).pipe(
-        Effect.catchIf(isDataException, () => writeOneByOne(owner, outcomes, rows))
+      const missing = yield* writeRows(owner, rows).pipe(
+        Effect.map((notHeld) => notHeld.map(({ i }) => i)),
+        Effect.catchIf(isDataException, () => writeOneByOne(owner, rows))
       )
       return { notHeld: missing.map((i) => outcomes[i]!) }
     },
