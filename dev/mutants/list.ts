@@ -104,6 +104,30 @@ export const mutants: ReadonlyArray<Mutant> = [
     first: ["test/integration/LedgerContract.test.ts", "test/integration/ExactlyOnce.test.ts"]
   },
   {
+    name: "outcome-of-another-runs-batch",
+    breaks: "only the run that holds a batch writes its todos' outcomes",
+    file: "src/services/TodoRepository/Outcomes.ts",
+    from: "WHERE claimed_by = ${owner}\n          FOR UPDATE",
+    to: "WHERE claimed_by IS NOT NULL\n          FOR UPDATE",
+    first: ["test/integration/LedgerContract.test.ts", "test/integration/TodoRepository.test.ts"]
+  },
+  {
+    name: "claim-hands-out-past-its-size",
+    breaks: "a claim hands out at most the todos asked for; the others stay claimable by other runs",
+    file: "src/services/TodoRepository/Claims.ts",
+    from: "AND rn <= ${request.size}),",
+    to: "AND rn <= ${request.size} * 100),",
+    first: ["test/integration/LedgerContract.test.ts"]
+  },
+  {
+    name: "written-batch-kept",
+    breaks: "a batch whose todos are all recorded goes: nothing pending is left behind it",
+    file: "src/services/TodoRepository/Outcomes.ts",
+    from: "WHERE b.id = c.batch AND cardinality(b.todo_ids) = c.n",
+    to: "WHERE b.id = c.batch AND cardinality(b.todo_ids) = c.n + 1",
+    first: ["test/integration/LedgerContract.test.ts", "test/integration/ExactlyOnce.test.ts"]
+  },
+  {
     name: "refusal-stop-from-each-refusal",
     breaks: "the refusal stop counts from the first refusal after the last accepted answer",
     file: "src/run/Throttling.ts",
