@@ -107,8 +107,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "outcome-of-another-runs-batch",
     breaks: "only the run that holds a batch writes its todos' outcomes",
     file: "src/services/TodoRepository/Outcomes.ts",
-    from: "WHERE claimed_by = ${owner}\n          FOR UPDATE",
-    to: "WHERE claimed_by IS NOT NULL\n          FOR UPDATE",
+    from: "WHERE claimed_by = ${owner}\n          ORDER BY id\n          FOR UPDATE",
+    to: "WHERE claimed_by IS NOT NULL\n          ORDER BY id\n          FOR UPDATE",
     first: ["test/integration/LedgerContract.test.ts", "test/integration/TodoRepository.test.ts"]
   },
   {

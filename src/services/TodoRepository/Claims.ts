@@ -175,12 +175,18 @@ export const makeClaims = (ledger: Ledger) => {
       const now = yield* ledgerNow
       const until = sql`${now} + ${interval(lease)}`
       const [renewed] = yield* sql<{ readonly n: number }>`
-        WITH own AS (
+        WITH mine AS (
+          -- Locked in the order of their ids, as the run's writes lock them (no deadlock between the two).
+          SELECT id, workspace_ids, todo_ids, due_dates FROM ${batches}
+          WHERE claimed_by = ${owner} AND claim_expires_at > ${now}
+          ORDER BY id
+          FOR UPDATE
+        ),
+        own AS (
           SELECT b.id, k.ws, k.id AS todo, k.due, k.place,
                  EXISTS (SELECT 1 FROM jsonb_to_recordset(${keysJson(todos)}::jsonb) AS j(workspace_id uuid, todo_id uuid, due_date date)
                          WHERE j.workspace_id = k.ws AND j.todo_id = k.id AND j.due_date = k.due) AS asked
-          FROM ${batches} b, ${keysOf("b")}
-          WHERE b.claimed_by = ${owner} AND b.claim_expires_at > ${now}
+          FROM mine b, ${keysOf("b")}
         ),
         whole AS (SELECT id FROM own GROUP BY id HAVING bool_and(asked)),
         part AS (SELECT id FROM own GROUP BY id HAVING bool_or(asked) AND NOT bool_and(asked)),

@@ -14,16 +14,11 @@ import type { LedgerTime } from "../TodoRepository.js"
 
 const iso = (time: DateTime.Utc) => DateTime.formatIso(time)
 
-const sqlState = (error: SqlError.SqlError): string | undefined => {
-  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
-  return typeof code === "string" ? code : undefined
-}
-
 /** A value PostgreSQL refused as data (SQLSTATE class 22: bad text, bad JSON, out of range). */
-export const isDataException = (error: SqlError.SqlError): boolean => sqlState(error)?.startsWith("22") === true
-
-/** A row refused for a key another row already has (SQLSTATE 23505, unique_violation). */
-export const isUniqueViolation = (error: SqlError.SqlError): boolean => sqlState(error) === "23505"
+export const isDataException = (error: SqlError.SqlError): boolean => {
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && code.startsWith("22")
+}
 
 export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

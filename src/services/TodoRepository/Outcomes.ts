@@ -101,9 +101,12 @@ export const makeOutcomes = (ledger: Ledger) => {
             i int, workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
             retry_in_ms bigint, last_status int, last_error text)
         ),
+        -- Locked in the order of their ids, as a renewal locks them: the run's writes and its
+        -- renewals run at once, on connections of their own, and must not deadlock.
         locked AS (
           SELECT id, workspace_ids, todo_ids, due_dates FROM ${batches}
           WHERE claimed_by = ${owner}
+          ORDER BY id
           FOR UPDATE
         ),
         held AS (SELECT l.id, k.ws, k.id AS todo, k.due FROM locked l, ${keysOf("l")}),
