@@ -115,8 +115,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "claim-hands-out-past-its-size",
     breaks: "a claim hands out at most the todos asked for; the others stay claimable by other runs",
     file: "src/services/TodoRepository/Claims.ts",
-    from: "AND rn <= ${request.size}),",
-    to: "AND rn <= ${request.size} * 100),",
+    from: "AND rn <= ${size}),",
+    to: "AND rn <= ${size} * 100),",
     first: ["test/integration/LedgerContract.test.ts"]
   },
   {

@@ -31,11 +31,24 @@ export const makeClaims = (ledger: Ledger) => {
   const claimOne = (request: ClaimRequest) =>
     Effect.gen(function*() {
       const shape = yield* todosShape
+      // Typed: a probe of the todos table's primary key per todo (LIMIT 1 in a lateral join: never
+      // a hash of the whole table, which the planner picks for an EXISTS over a few hundred rows).
+      // Converted: no index can answer, so the EXISTS is left to the planner (a hash of the table).
       const stillDue = shape === "typed"
-        ? sql`EXISTS (SELECT 1 FROM ${todos} t WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date)`
-        : sql`EXISTS (SELECT 1 FROM ${todos} t WHERE ${convert.id} = c.todo_id
+        ? {
+          join: sql`LEFT JOIN LATERAL (SELECT true AS found FROM ${todos} t
+                WHERE t.id = c.todo_id AND t."workspaceId" = c.workspace_id AND t."dueDate" = c.due_date LIMIT 1) t ON true`,
+          due: sql`t.found IS NOT NULL`
+        }
+        : {
+          join: sql``,
+          due: sql`EXISTS (SELECT 1 FROM ${todos} t WHERE ${convert.id} = c.todo_id
                 AND ${convert.workspaceId} = c.workspace_id AND ${convert.dueDate} = c.due_date)`
+        }
       const now = yield* ledgerNow
+      // The size in the text, not a parameter: a run's claims are one statement, whose plan the
+      // server keeps (a parameter there made it plan every claim anew).
+      const size = sql.literal(String(Math.trunc(request.size)))
       const fair = request.order === "fair"
       const batchOrder = fair ? sql`fair_rank, next_attempt_at, id` : sql`next_attempt_at, oldest_due, id`
       const rowOrder = fair
@@ -52,34 +65,40 @@ export const makeClaims = (ledger: Ledger) => {
       const rows = yield* sql<ClaimedTodo | { readonly id: null; readonly attempts: number; readonly dueDate: string }>`
         WITH ahead AS (
           SELECT id, cardinality(todo_ids) AS n, sum(cardinality(todo_ids)) OVER (ORDER BY ${batchOrder}) - cardinality(todo_ids) AS before
-          FROM (SELECT * FROM ${batches} WHERE ${claimable} ORDER BY ${batchOrder} LIMIT ${batchesPerClaim}) x
+          FROM (SELECT * FROM ${batches} WHERE ${claimable} ORDER BY ${batchOrder} LIMIT ${sql.literal(String(batchesPerClaim))}) x
         ),
         -- Whole batches, as many as fit the size (the first whatever its size): a claim splits a
         -- batch only when the first alone holds more.
         b AS (
           SELECT id, workspace_ids, todo_ids, due_dates FROM ${batches}
-          WHERE id IN (SELECT id FROM ahead WHERE before = 0 OR before + n <= ${request.size}) AND ${claimable}
+          WHERE id IN (SELECT id FROM ahead WHERE before = 0 OR before + n <= ${size}) AND ${claimable}
           ORDER BY ${batchOrder}
           FOR UPDATE SKIP LOCKED
         ),
         pending AS (
           SELECT p.*, row_number() OVER (ORDER BY p.next_attempt_at > ${now}, ${rowOrder}) AS rn
           FROM (
-            SELECT n.ctid, n.workspace_id, n.todo_id, n.due_date, n.attempts, n.next_attempt_at, n.fair_rank
-            FROM b, ${keysOf("b")}
-            JOIN ${table} n ON n.workspace_id = k.ws AND n.todo_id = k.id AND n.due_date = k.due
-            WHERE n.state = 'pending'
+            SELECT n.*
+            FROM b, ${keysOf("b")},
+            -- Each row by its primary key (LIMIT 1: a probe per todo, never a scan of the whole
+            -- ledger to hash, which the planner picked for a few batches over a ledger of 50,000).
+            LATERAL (
+              SELECT n.ctid, n.workspace_id, n.todo_id, n.due_date, n.attempts, n.next_attempt_at, n.fair_rank
+              FROM ${table} n
+              WHERE n.workspace_id = k.ws AND n.todo_id = k.id AND n.due_date = k.due AND n.state = 'pending'
+              LIMIT 1
+            ) n
           ) p
         ),
-        first AS (SELECT * FROM pending WHERE next_attempt_at <= ${now} AND rn <= ${request.size}),
-        checked AS (SELECT c.*, ${stillDue} AS due FROM first c),
+        first AS (SELECT * FROM pending WHERE next_attempt_at <= ${now} AND rn <= ${size}),
+        checked AS (SELECT c.*, ${stillDue.due} AS due FROM first c ${stillDue.join}),
         gone AS (
           DELETE FROM ${table} n USING checked c
           WHERE NOT c.due AND n.ctid = c.ctid
           RETURNING 1
         ),
         handed AS (SELECT * FROM checked WHERE due),
-        rest AS (SELECT * FROM pending WHERE next_attempt_at > ${now} OR rn > ${request.size}),
+        rest AS (SELECT * FROM pending WHERE next_attempt_at > ${now} OR rn > ${size}),
         head AS (SELECT min(id) AS id, count(*) AS batches FROM b),
         whole AS (SELECT (SELECT batches FROM head) = 1 AND NOT EXISTS (SELECT 1 FROM rest)
                          AND (SELECT count(*) FROM checked) = (SELECT count(*) FROM handed) AS unchanged),
