@@ -104,10 +104,13 @@ export const databaseConnection = (
 const connectionConfig = Config.all({
   url: databaseUrl,
   caFile: Config.option(Config.string(Env.DATABASE_CA_FILE)),
-  deadlines: databaseDeadlinesConfig
+  deadlines: databaseDeadlinesConfig,
+  // Statements a connection runs again are prepared on the server (layers/GuardedPool.ts); off for
+  // a pooler in transaction mode that cannot follow named statements (PgBouncer before 1.21).
+  prepare: Config.boolean(Env.DATABASE_PREPARED_STATEMENTS).pipe(Config.withDefault(true))
 }).pipe(
-  Config.mapOrFail(({ caFile, deadlines, url }) =>
-    Either.map(databaseConnection(url, caFile, deadlines.statement), (connection) => ({ ...connection, deadlines }))
+  Config.mapOrFail(({ caFile, deadlines, prepare, url }) =>
+    Either.map(databaseConnection(url, caFile, deadlines.statement), (connection) => ({ ...connection, deadlines, prepare }))
   )
 )
 
@@ -149,7 +152,7 @@ const connectionError = (cause: unknown) => {
  * idle connection is found by the kernel, not by the next statement), and every statement within
  * its deadline (DATABASE_TIMEOUT unless its fiber says otherwise: lib/DatabaseDeadlines.ts).
  */
-const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, deadlines: DatabaseDeadlines) =>
+const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, deadlines: DatabaseDeadlines, prepare: boolean) =>
   PgClient.layerFromPool({
     acquire: Effect.acquireRelease(
       Effect.suspend(() => {
@@ -160,7 +163,7 @@ const poolOn = (url: Redacted.Redacted<string>, ssl: ConnectionOptions | false, 
           connectionTimeoutMillis: Duration.toMillis(deadlines.connect),
           keepAlive: true,
           keepAliveInitialDelayMillis: 10_000
-        }, { ms: Math.round(Duration.toMillis(deadlines.roundTrip)), setting: Env.DATABASE_TIMEOUT })
+        }, { ms: Math.round(Duration.toMillis(deadlines.roundTrip)), setting: Env.DATABASE_TIMEOUT }, prepare)
         pool.on("error", () => {})
         return Effect.tryPromise({
           try: () => pool.query("SELECT 1"),
@@ -191,21 +194,22 @@ const poolSaying = (
   url: Redacted.Redacted<string>,
   ssl: ConnectionOptions | false,
   sslmode: string,
-  deadlines: DatabaseDeadlines
+  deadlines: DatabaseDeadlines,
+  prepare: boolean
 ) =>
-  poolOn(url, ssl, deadlines).pipe(Layer.tap(() => Effect.logDebug("Database connection.").pipe(Effect.annotateLogs({ sslmode }))))
+  poolOn(url, ssl, deadlines, prepare).pipe(Layer.tap(() => Effect.logDebug("Database connection.").pipe(Effect.annotateLogs({ sslmode }))))
 
 /**
  * The one connection pool of the process, on DATABASE_URL (or DATABASE_URL_FILE), with TLS as
  * sslmode says; without sslmode as libpq's `prefer`: encrypted when the server offers TLS.
  */
-export const SqlLive = Layer.unwrapEffect(Effect.map(connectionConfig, ({ deadlines, mode, ssl, url }) =>
+export const SqlLive = Layer.unwrapEffect(Effect.map(connectionConfig, ({ deadlines, mode, prepare, ssl, url }) =>
   mode !== "prefer"
-    ? poolSaying(url, ssl, mode, deadlines)
-    : poolSaying(url, ssl, "prefer (encrypted)", deadlines).pipe(
+    ? poolSaying(url, ssl, mode, deadlines, prepare)
+    : poolSaying(url, ssl, "prefer (encrypted)", deadlines, prepare).pipe(
       Layer.catchAll((error) =>
         offersNoTls(error)
-          ? poolSaying(url, false, "prefer (plain text: the server offers no TLS)", deadlines)
+          ? poolSaying(url, false, "prefer (plain text: the server offers no TLS)", deadlines, prepare)
           : Layer.fail(error)
       )
     ))).pipe(

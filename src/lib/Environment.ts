@@ -14,6 +14,7 @@ type Group = "setting" | "option" | "limit" | "display"
 const variables = {
   DATABASE_URL: { group: "setting", help: "postgres://..., sslmode honoured; or DATABASE_URL_FILE" },
   DATABASE_CA_FILE: { group: "setting" },
+  DATABASE_PREPARED_STATEMENTS: { group: "setting", help: "default on; off behind a pooler that cannot keep them" },
   SERVICES_URL: { group: "setting", help: "base URL of the auth and notify services" },
   CLIENT_ID: { group: "setting" },
   CLIENT_SECRET: { group: "setting", help: "or CLIENT_SECRET_FILE" },
