@@ -10,6 +10,7 @@ import { Env } from "../../lib/Environment.js"
 import { todosTableConfig } from "../../lib/TodosTable.js"
 import { ledgerSchema, migrationLoader, migrationsTable } from "../../migrations/index.js"
 import { failedTo, postgresMajors, PostgresTooOld } from "../DatabaseErrors.js"
+import { keyArrays, rowKeys } from "../TodoRepository/Ledger.js"
 import { type DeadLetter, LedgerAdmin, type LedgerStatus, PruneRefused } from "../LedgerAdmin.js"
 
 export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, SqlClient.SqlClient> = Layer.effect(
@@ -140,8 +141,7 @@ export const LedgerAdminLive: Layer.Layer<LedgerAdmin, ConfigError.ConfigError, 
           ordered AS (SELECT r.*, row_number() OVER (ORDER BY due_date, workspace_id, todo_id) AS rn FROM requeued r),
           batched AS (
             INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
-            SELECT ${at}, min(fair_rank), min(due_date), array_agg(workspace_id ORDER BY rn),
-                   array_agg(todo_id ORDER BY rn), array_agg(due_date ORDER BY rn)
+            SELECT ${at}, min(fair_rank), min(due_date), ${keyArrays(sql, rowKeys, sql`rn`)}
             FROM ordered GROUP BY (rn - 1) / 200
             RETURNING 1
           )

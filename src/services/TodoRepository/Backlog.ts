@@ -11,7 +11,7 @@ import { regclassName } from "../../lib/TodosTable.js"
 import { ledgerSchema } from "../../migrations/index.js"
 import { type DatabaseError, failedTo } from "../DatabaseErrors.js"
 import { type Enqueued, UndecodableTodo } from "../TodoRepository.js"
-import type { Ledger } from "./Ledger.js"
+import { keyArrays, type Ledger } from "./Ledger.js"
 import { addInParts, type TablePart, type TableReader, tablePartsOf, wholeTable } from "./Parts.js"
 import { makePasses } from "./Passes.js"
 
@@ -149,7 +149,7 @@ export const makeBacklog = (ledger: Ledger) => {
         ),
         batched AS (
           INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
-          SELECT ${now}, min(fair_rank), min(due), array_agg(ws ORDER BY rn), array_agg(id ORDER BY rn), array_agg(due ORDER BY rn)
+          SELECT ${now}, min(fair_rank), min(due), ${keyArrays(sql, { ws: "ws", id: "id", due: "due" }, sql`rn`)}
           FROM ordered GROUP BY (rn - 1) / ${batching.size}
           RETURNING 1
         )

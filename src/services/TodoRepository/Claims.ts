@@ -7,7 +7,7 @@ import { type Duration, Effect } from "effect"
 import { CalendarDate, type ClaimedTodo, type DelayedTodo } from "../../domain/Todo.js"
 import { failedTo } from "../DatabaseErrors.js"
 import type { BacklogState, Claimed, ClaimRequest } from "../TodoRepository.js"
-import { keysOf as keysOfBatch, type Ledger } from "./Ledger.js"
+import { keyArrays, keysOf as keysOfBatch, type Ledger, rowKeys } from "./Ledger.js"
 /**
  * The most batches one claim looks at: a batch holds a run's batch of todos, or fewer (what was
  * left of one, todos to try again), so a few fill a claim; the claim reads them through the
@@ -18,6 +18,8 @@ export const batchesPerClaim = 16
 export const makeClaims = (ledger: Ledger) => {
   const { batches, convert, interval, ledgerNow, sql, table, todos, todosShape, within } = ledger
   const keysOf = (b: string) => keysOfBatch(ledger, b)
+  /** The columns of a batch's todos as a renewal names them. */
+  const ownKeys = { ws: "ws", id: "todo", due: "due" }
 
   /**
    * One claim: the first batches whose todos are due and whose claim is free or lapsed, in the
@@ -124,8 +126,7 @@ export const makeClaims = (ledger: Ledger) => {
         ),
         moved AS (
           INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
-          SELECT min(next_attempt_at), min(fair_rank), min(due_date), array_agg(workspace_id ORDER BY ${rowOrder}),
-                 array_agg(todo_id ORDER BY ${rowOrder}), array_agg(due_date ORDER BY ${rowOrder})
+          SELECT min(next_attempt_at), min(fair_rank), min(due_date), ${keyArrays(sql, rowKeys, rowOrder)}
           FROM rest HAVING count(*) > 0
           RETURNING 1
         )
@@ -214,14 +215,14 @@ export const makeClaims = (ledger: Ledger) => {
         ),
         trimmed AS (
           UPDATE ${batches} b SET workspace_ids = r.ws, todo_ids = r.ids, due_dates = r.dues
-          FROM (SELECT id, array_agg(ws ORDER BY place) AS ws, array_agg(todo ORDER BY place) AS ids, array_agg(due ORDER BY place) AS dues
+          FROM (SELECT id, ${keyArrays(sql, ownKeys, sql`place`, true)}
                 FROM own WHERE NOT asked AND id IN (SELECT id FROM part) GROUP BY id) r
           WHERE b.id = r.id
           RETURNING 1
         ),
         split AS (
           INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, claimed_by, claim_expires_at, workspace_ids, todo_ids, due_dates)
-          SELECT ${now}, 0, min(due), ${owner}::uuid, ${until}, array_agg(ws ORDER BY place), array_agg(todo ORDER BY place), array_agg(due ORDER BY place)
+          SELECT ${now}, 0, min(due), ${owner}::uuid, ${until}, ${keyArrays(sql, ownKeys, sql`place`)}
           FROM own WHERE asked AND id IN (SELECT id FROM part) GROUP BY id
           RETURNING 1
         )

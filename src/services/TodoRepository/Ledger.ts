@@ -3,7 +3,7 @@
  * the todos table's names, the ledger's "now", and the todos table's shape; made once per layer,
  * after checking that the job's schema is current.
  */
-import { SqlClient, type SqlError } from "@effect/sql"
+import { SqlClient, type SqlError, type Statement } from "@effect/sql"
 import { DateTime, Duration, Effect } from "effect"
 import { databaseDeadlinesConfig, deadlinesOf } from "../../lib/DatabaseDeadlines.js"
 import { describeCause } from "../../lib/Errors.js"
@@ -85,6 +85,25 @@ export const makeLedger = (time: LedgerTime) => Effect.gen(function*() {
 })
 
 export type Ledger = Effect.Effect.Success<ReturnType<typeof makeLedger>>
+
+/** The ledger's own key columns, as a batch's keys are aggregated from its rows. */
+export const rowKeys = { ws: "workspace_id", id: "todo_id", due: "due_date" } as const
+
+/**
+ * A batch's keys from rows: its three arrays (workspace_ids, todo_ids, due_dates, in that order)
+ * aggregated from the columns named, in `order` (the claims' order of the batch's todos), named
+ * ws, ids and dues when `named`.
+ */
+export const keyArrays = (
+  sql: SqlClient.SqlClient,
+  columns: { readonly ws: string; readonly id: string; readonly due: string },
+  order: Statement.Fragment,
+  named = false
+) => {
+  const one = (column: string, name: string) =>
+    sql`array_agg(${sql.literal(column)} ORDER BY ${order})${named ? sql.literal(` AS ${name}`) : sql.literal("")}`
+  return sql`${one(columns.ws, "ws")}, ${one(columns.id, "ids")}, ${one(columns.due, "dues")}`
+}
 
 /** The todos of batch `b` (a row of the batches table in a statement) as rows k(ws, id, due, place). */
 export const keysOf = ({ sql }: Ledger, b: string) =>

@@ -8,7 +8,7 @@ import { safeExcerpt } from "../../domain/ErrorText.js"
 import type { DelayedTodo } from "../../domain/Todo.js"
 import { failedTo } from "../DatabaseErrors.js"
 import type { Outcome } from "../TodoRepository.js"
-import { isDataException, keysOf as keysOfBatch, type Ledger } from "./Ledger.js"
+import { isDataException, keyArrays, keysOf as keysOfBatch, type Ledger, rowKeys } from "./Ledger.js"
 
 /** The longest error text kept in the ledger. */
 const storedErrorLength = 500
@@ -97,7 +97,7 @@ export const makeOutcomes = (ledger: Ledger) => {
     Effect.flatMap(ledgerNow, (now) =>
       sql<{ readonly i: number }>`
         WITH u AS (
-          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(
+          SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json) AS u(
             i int, workspace_id uuid, todo_id uuid, due_date date, state text, attempts int,
             retry_in_ms bigint, last_status int, last_error text)
         ),
@@ -109,7 +109,7 @@ export const makeOutcomes = (ledger: Ledger) => {
           ORDER BY id
           FOR UPDATE
         ),
-        held AS (SELECT l.id, k.ws, k.id AS todo, k.due FROM locked l, ${keysOf("l")}),
+        held AS (SELECT l.id, k.ws, k.id AS todo, k.due, k.place FROM locked l, ${keysOf("l")}),
         written AS (
           UPDATE ${table} n SET
             state = u.state,
@@ -134,7 +134,7 @@ export const makeOutcomes = (ledger: Ledger) => {
         kept AS (
           UPDATE ${batches} b SET workspace_ids = r.ws, todo_ids = r.ids, due_dates = r.dues
           FROM (
-            SELECT h.id, array_agg(h.ws) AS ws, array_agg(h.todo) AS ids, array_agg(h.due) AS dues
+            SELECT h.id, ${keyArrays(sql, { ws: "h.ws", id: "h.todo", due: "h.due" }, sql`h.place`, true)}
             FROM held h JOIN counted c ON c.batch = h.id JOIN locked l ON l.id = h.id
             WHERE cardinality(l.todo_ids) > c.n AND NOT EXISTS (SELECT 1 FROM written w WHERE w.batch = h.id AND w.workspace_id = h.ws AND w.todo_id = h.todo AND w.due_date = h.due)
             GROUP BY h.id
@@ -144,8 +144,7 @@ export const makeOutcomes = (ledger: Ledger) => {
         ),
         back AS (
           INSERT INTO ${batches} (next_attempt_at, fair_rank, oldest_due, workspace_ids, todo_ids, due_dates)
-          SELECT min(next_attempt_at), min(fair_rank), min(due_date), array_agg(workspace_id ORDER BY next_attempt_at, due_date),
-                 array_agg(todo_id ORDER BY next_attempt_at, due_date), array_agg(due_date ORDER BY next_attempt_at, due_date)
+          SELECT min(next_attempt_at), min(fair_rank), min(due_date), ${keyArrays(sql, rowKeys, sql`next_attempt_at, due_date`)}
           FROM written WHERE state = 'pending'
           HAVING count(*) > 0
           RETURNING 1
