@@ -15,7 +15,7 @@ type QueryCallback = (error: Error | null, result: unknown) => void
 type Query = (config: unknown, values?: unknown, callback?: QueryCallback) => unknown
 
 /** The most statements prepared on one connection; texts past them run unnamed. */
-export const preparedPerConnection = 100
+const preparedPerConnection = 100
 
 /**
  * The name a text runs under on this connection: none the first time, then a name derived from

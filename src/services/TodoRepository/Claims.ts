@@ -34,7 +34,8 @@ export const makeClaims = (ledger: Ledger) => {
     Effect.gen(function*() {
       const shape = yield* todosShape
       // Typed: a probe of the todos table's primary key per todo (LIMIT 1 in a lateral join: never
-      // a hash of the whole table, which the planner picks for an EXISTS over a few hundred rows).
+      // a hash of the whole table, which the planner may prefer for an EXISTS once it expects a
+      // few hundred rows from the batches' unnested keys).
       // Converted: no index can answer, so the EXISTS is left to the planner (a hash of the table).
       const stillDue = shape === "typed"
         ? {
@@ -83,7 +84,7 @@ export const makeClaims = (ledger: Ledger) => {
             SELECT n.*
             FROM b, ${keysOf("b")},
             -- Each row by its primary key (LIMIT 1: a probe per todo, never a scan of the whole
-            -- ledger to hash, which the planner picked for a few batches over a ledger of 50,000).
+            -- ledger to hash, which the planner may prefer from its estimate of the unnested keys).
             LATERAL (
               SELECT n.ctid, n.workspace_id, n.todo_id, n.due_date, n.attempts, n.next_attempt_at, n.fair_rank
               FROM ${table} n
